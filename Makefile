@@ -1,0 +1,28 @@
+# The two commands of a fresh machine: `make demo` and `make test`. Both set up .venv themselves.
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup test lint format demo bench dashboard clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+lint: setup
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+format: setup
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix .
+
+test: lint
+	@$(PY) -m pytest -q --nbmake tests notebooks
+
+demo: setup
+	@$(PY) -m dmlviz demo
+
+bench: setup
+	@$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache

@@ -1,0 +1,20 @@
+"""The run directory: the one place that reads and writes ``runs/<name>/``. Format: docs/run-format.md."""
+
+from dmlviz.runs.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_writer,
+)
+from dmlviz.runs.run import BrokenRun, Run, RunError, find_runs
+
+__all__ = [
+    "BrokenRun",
+    "Run",
+    "RunError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "atomic_writer",
+    "find_runs",
+]

@@ -1,0 +1,485 @@
+"""A training run on disk: its config, weights, metrics, labels, embeddings, evaluation and maps.
+
+Every file is written atomically, every read validates what it reads and raises ``RunError``
+naming the file and what to do. Files (see docs/run-format.md)::
+
+    config.json  status.json  model.safetensors  trainer_state.pt  metrics.jsonl  labels.npz
+    embeddings/<split>.npz
+    eval/<split>_metrics.json  eval/<split>_per_query.parquet  eval/<split>_neighbours.npz
+    eval/consistency.json  eval/consistency.parquet
+    projections/<split>_<method>.npy  projections/<split>_<method>.json
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dmlviz.runs.atomic import atomic_write_bytes, atomic_write_json, atomic_writer
+
+if TYPE_CHECKING:
+    import torch
+
+    from dmlviz.data import NoisyLabels, RetrievalDataset
+
+CONFIG = "config.json"
+STATUS = "status.json"
+MODEL = "model.safetensors"
+TRAINER_STATE = "trainer_state.pt"
+METRICS = "metrics.jsonl"
+LABELS = "labels.npz"
+REQUIRED_CONFIG_KEYS = ("dataset", "model", "embedding_dim", "loss")
+STATES = ("created", "running", "finished", "interrupted", "cancelled", "failed")
+
+
+class RunError(ValueError):
+    """A run directory is missing, incomplete or corrupt; the message names the file and the fix."""
+
+
+class Run:
+    """One run directory. Create with ``Run.create``, open with ``Run.load``."""
+
+    def __init__(self, path: Path, config: dict[str, Any]):
+        self.path = Path(path)
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        """The run's name: its config name, else its folder name."""
+        return str(self.config.get("name") or self.path.name)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    # -- config -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, config: dict[str, Any], exist_ok: bool = False) -> Run:
+        """Create ``path`` and write ``config.json``; with ``exist_ok`` an existing run is reopened."""
+        path = Path(path)
+        if (path / CONFIG).exists():
+            if not exist_ok:
+                raise RunError(
+                    f"{path} already holds a run; choose another --out, delete it, or resume it"
+                )
+            return cls.load(path)
+        missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+        if missing:
+            raise RunError(f"run config lacks {', '.join(missing)}")
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path / CONFIG, config)
+        run = cls(path, json.loads((path / CONFIG).read_text()))
+        run.set_status("created")
+        return run
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """Open the run at ``path``, validating ``config.json``."""
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"{path} is not a run directory (it does not exist or is a file)")
+        config_path = path / CONFIG
+        if not config_path.exists():
+            raise RunError(
+                f"{path} has no {CONFIG}: it is not a dmlviz run (train one with `dmlviz train`)"
+            )
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunError(
+                f"{config_path} is corrupt ({error}); retrain or restore the file"
+            ) from None
+        if not isinstance(config, dict):
+            raise RunError(f"{config_path} must hold a JSON object, found {type(config).__name__}")
+        missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+        if missing:
+            raise RunError(f"{config_path} lacks {', '.join(missing)}; retrain this run")
+        return cls(path, config)
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The run's state record: ``{"state": one of STATES, "updated": unix time, ...}``."""
+        record = self._read_json(STATUS, required=False)
+        if record is None:
+            return {"state": "finished" if (self.path / MODEL).exists() else "created"}
+        return record
+
+    def set_status(self, state: str, **extra: Any) -> None:
+        """Record ``state`` (one of ``STATES``) with the writer's pid and any extra fields."""
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}; choose one of {STATES}")
+        atomic_write_json(
+            self.path / STATUS,
+            {"state": state, "updated": time.time(), "pid": os.getpid(), **extra},
+        )
+
+    # -- weights and trainer state --------------------------------------------------------------
+
+    def save_model(self, model: torch.nn.Module) -> None:
+        """Write the model's weights as safetensors (no code is ever loaded back)."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_writer(self.path / MODEL) as tmp:
+            save_file(state, str(tmp))
+
+    def load_model(self, device: str = "cpu") -> torch.nn.Module:
+        """Rebuild the model from ``config.json`` alone and load its saved weights (eval mode)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from dmlviz.models import build_model
+
+        weights = self.path / MODEL
+        if not weights.exists():
+            raise RunError(
+                f"{weights} is missing: the run never finished an epoch; resume or retrain it"
+            )
+        model = build_model(**self.model_kwargs())
+        try:
+            state = load_file(str(weights), device="cpu")
+        except (SafetensorError, OSError, ValueError) as error:
+            raise RunError(
+                f"{weights} is corrupt ({error}); resume training to rewrite it"
+            ) from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise RunError(f"{weights} does not fit the model in {CONFIG}: {error}") from None
+        return model.to(device).eval()
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """The ``build_model`` arguments recorded in the config."""
+        c = self.config
+        kwargs = {"name": c["model"], "embedding_dim": c["embedding_dim"]}
+        for key in ("in_channels", "image_size", "pooling", "freeze_bn", "layer_norm"):
+            if key in c and c[key] is not None:
+                kwargs[key] = c[key]
+        return kwargs
+
+    def save_trainer_state(self, state: dict[str, Any]) -> None:
+        """Write optimizer/scheduler/RNG/epoch state (tensors and plain Python values only)."""
+        import torch
+
+        with atomic_writer(self.path / TRAINER_STATE) as tmp:
+            torch.save(state, tmp)
+
+    def load_trainer_state(self) -> dict[str, Any] | None:
+        """The saved trainer state, loaded with ``weights_only=True``; None when absent."""
+        import torch
+
+        path = self.path / TRAINER_STATE
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for a damaged file
+            raise RunError(f"{path} is corrupt ({error}); delete it to restart training") from None
+
+    # -- training metrics ---------------------------------------------------------------------
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON record (an epoch's numbers) to ``metrics.jsonl``.
+
+        The file is rewritten atomically so a crash never leaves a torn last line.
+        """
+        path = self.path / METRICS
+        old = path.read_bytes() if path.exists() else b""
+        line = json.dumps(_plain(record), sort_keys=True) + "\n"
+        atomic_write_bytes(path, old + line.encode("utf-8"))
+
+    def metrics(self) -> pd.DataFrame:
+        """Training records, one row per appended record (empty frame when none)."""
+        path = self.path / METRICS
+        if not path.exists():
+            return pd.DataFrame()
+        try:
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except json.JSONDecodeError as error:
+            raise RunError(f"{path} is corrupt ({error})") from None
+        return pd.DataFrame(rows)
+
+    def truncate_metrics(self, max_epoch: int) -> None:
+        """Drop records of epochs after ``max_epoch`` (used when resuming from a checkpoint)."""
+        frame = self.metrics()
+        if frame.empty or "epoch" not in frame:
+            return
+        kept = [r for r in frame.to_dict("records") if r.get("epoch", 0) <= max_epoch]
+        text = "".join(json.dumps(_plain(r), sort_keys=True) + "\n" for r in kept)
+        atomic_write_bytes(self.path / METRICS, text.encode("utf-8"))
+
+    # -- labels ---------------------------------------------------------------------------------
+
+    def save_labels(self, noisy: NoisyLabels) -> None:
+        """Record the train split's clean, observed and flipped labels."""
+        self._save_npz(
+            LABELS,
+            observed=np.asarray(noisy.observed, dtype=np.int64),
+            clean=np.asarray(noisy.clean, dtype=np.int64),
+            flipped=np.asarray(noisy.flipped, dtype=bool),
+            rate=np.float64(noisy.rate),
+            kind=np.str_(noisy.kind),
+            seed=np.int64(noisy.seed),
+        )
+
+    def labels(self) -> NoisyLabels | None:
+        """The train split's labels as trained (None for runs without a labels file)."""
+        from dmlviz.data import NoisyLabels
+
+        arrays = self._load_npz(LABELS, required=False)
+        if arrays is None:
+            return None
+        return NoisyLabels(
+            observed=arrays["observed"],
+            clean=arrays["clean"],
+            flipped=arrays["flipped"].astype(bool),
+            rate=float(arrays["rate"]),
+            kind=str(arrays["kind"]),
+            seed=int(arrays["seed"]),
+        )
+
+    # -- embeddings -----------------------------------------------------------------------------
+
+    def save_embeddings(self, split: str, embeddings: np.ndarray, labels: np.ndarray) -> None:
+        """Store a split's embeddings (float32, one row per sample) and its clean labels."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        labels = np.asarray(labels)
+        if embeddings.ndim != 2 or embeddings.shape[0] != labels.shape[0]:
+            raise ValueError(
+                f"embeddings {embeddings.shape} and labels {labels.shape} must be (n, d) and (n,)"
+            )
+        self._save_npz(f"embeddings/{split}.npz", embeddings=embeddings, labels=labels)
+
+    def has_embeddings(self, split: str) -> bool:
+        """Whether ``embeddings/<split>.npz`` exists."""
+        return (self.path / "embeddings" / f"{split}.npz").exists()
+
+    def embeddings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """A split's ``(embeddings (n, d) float32, labels (n,))``."""
+        arrays = self._load_npz(
+            f"embeddings/{split}.npz", hint=f"run `dmlviz embed {self.path}` to compute them"
+        )
+        return arrays["embeddings"], arrays["labels"]
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def save_eval(
+        self,
+        split: str,
+        metrics: dict[str, Any],
+        per_query: pd.DataFrame,
+        neighbours: np.ndarray,
+        similarities: np.ndarray,
+    ) -> None:
+        """Store a split's global metrics, per-query table and top-K neighbour table."""
+        self._save_parquet(f"eval/{split}_per_query.parquet", per_query)
+        self._save_npz(
+            f"eval/{split}_neighbours.npz",
+            neighbours=np.asarray(neighbours, dtype=np.int64),
+            similarities=np.asarray(similarities, dtype=np.float32),
+        )
+        # metrics last: its presence marks the evaluation as complete
+        atomic_write_json(self.path / f"eval/{split}_metrics.json", metrics)
+
+    def eval_metrics(self, split: str = "test") -> dict[str, Any] | None:
+        """A split's global retrieval metrics, or None before evaluation."""
+        return self._read_json(f"eval/{split}_metrics.json", required=False)
+
+    def per_query(self, split: str = "test") -> pd.DataFrame | None:
+        """A split's per-query table, or None before evaluation."""
+        return self._read_parquet(f"eval/{split}_per_query.parquet")
+
+    def neighbours(self, split: str = "test") -> tuple[np.ndarray, np.ndarray] | None:
+        """A split's ``(neighbour indices (n, K), similarities (n, K))``, or None."""
+        arrays = self._load_npz(f"eval/{split}_neighbours.npz", required=False)
+        if arrays is None:
+            return None
+        return arrays["neighbours"], arrays["similarities"]
+
+    def save_consistency(self, summary: dict[str, Any], per_sample: pd.DataFrame) -> None:
+        """Store the train split's neighbour-consistency table and its summary."""
+        self._save_parquet("eval/consistency.parquet", per_sample)
+        atomic_write_json(self.path / "eval/consistency.json", summary)
+
+    def consistency(self) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        """``(summary, per_sample)`` of neighbour consistency, or None before it was computed."""
+        summary = self._read_json("eval/consistency.json", required=False)
+        per_sample = self._read_parquet("eval/consistency.parquet")
+        if summary is None or per_sample is None:
+            return None
+        return summary, per_sample
+
+    # -- projections ----------------------------------------------------------------------------
+
+    def save_projection(
+        self, split: str, method: str, coords: np.ndarray, meta: dict[str, Any]
+    ) -> None:
+        """Store a 2-D map of a split and its parameters/trustworthiness sidecar."""
+        coords = np.asarray(coords, dtype=np.float32)
+        if coords.ndim != 2 or coords.shape[1] != 2:
+            raise ValueError(f"a projection must be (n, 2), got {coords.shape}")
+        stem = f"projections/{split}_{method}"
+        with atomic_writer(self.path / f"{stem}.npy") as tmp:
+            np.save(tmp, coords)
+        atomic_write_json(self.path / f"{stem}.json", meta)
+
+    def projection(self, split: str, method: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """``(coords (n, 2), meta)`` of a stored map, or None when absent."""
+        stem = f"projections/{split}_{method}"
+        meta = self._read_json(f"{stem}.json", required=False)
+        if meta is None or not (self.path / f"{stem}.npy").exists():
+            return None
+        try:
+            coords = np.load(self.path / f"{stem}.npy", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise RunError(
+                f"{self.path / stem}.npy is corrupt ({error}); recompute the map"
+            ) from None
+        return coords, meta
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def dataset(self, split: str = "test", augment: bool = False) -> RetrievalDataset:
+        """Rebuild a split of the run's dataset from its config."""
+        from dmlviz.data import load_dataset
+
+        c = self.config
+        kwargs: dict[str, Any] = {
+            "root": c.get("dataset_root"),
+            "split": split,
+            "seed": c.get("split_seed", 0),
+            "augment": augment,
+        }
+        for key in ("protocol", "image_size"):
+            if c.get(key) is not None:
+                kwargs[key] = c[key]
+        if c.get("val_fraction"):
+            kwargs["val_fraction"] = c["val_fraction"]
+        return load_dataset(c["dataset"], **kwargs)
+
+    # -- summary ----------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """A flat row describing the run for tables: identity, settings, state and best metrics."""
+        c = self.config
+        row: dict[str, Any] = {
+            "name": self.name,
+            "path": str(self.path),
+            "dataset": c.get("dataset"),
+            "model": c.get("model"),
+            "loss": c.get("loss"),
+            "noise_kind": c.get("noise_kind"),
+            "noise_rate": c.get("noise_rate", 0.0),
+            "seed": c.get("seed"),
+            "epochs": c.get("epochs"),
+            "preset_source": c.get("preset_source"),
+            "state": self.status().get("state"),
+        }
+        metrics = self.eval_metrics("test") or {}
+        row["map@r"] = metrics.get("map@r")
+        row["recall@1"] = metrics.get("recall@1")
+        consistency = self._read_json("eval/consistency.json", required=False) or {}
+        row["consistency_clean"] = consistency.get("consistency_clean")
+        row["consistency_flipped"] = consistency.get("consistency_flipped")
+        row["detector_auroc"] = consistency.get("detector_auroc")
+        return row
+
+    # -- file helpers -----------------------------------------------------------------------------
+
+    def _read_json(self, relative: str, required: bool = True) -> Any:
+        path = self.path / relative
+        if not path.exists():
+            if required:
+                raise RunError(f"{path} is missing")
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+
+    def _save_npz(self, relative: str, **arrays: Any) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(self.path / relative, buffer.getvalue())
+
+    def _load_npz(self, relative: str, required: bool = True, hint: str = "") -> dict | None:
+        path = self.path / relative
+        if not path.exists():
+            if required:
+                raise RunError(f"{path} is missing" + (f": {hint}" if hint else ""))
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+
+    def _save_parquet(self, relative: str, frame: pd.DataFrame) -> None:
+        with atomic_writer(self.path / relative) as tmp:
+            frame.to_parquet(tmp, index=False)
+
+    def _read_parquet(self, relative: str) -> pd.DataFrame | None:
+        path = self.path / relative
+        if not path.exists():
+            return None
+        try:
+            return pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+
+
+@dataclass
+class BrokenRun:
+    """A folder that looks like a run but cannot be opened, and why."""
+
+    path: Path
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+_RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
+
+
+def find_runs(root: str | Path) -> list[Run | BrokenRun]:
+    """Every run below ``root`` (nested folders included, e.g. a sweep's output), sorted by path.
+
+    Folders that hold run files but cannot be loaded come back as ``BrokenRun`` with the reason.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found: list[Run | BrokenRun] = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        subfolders[:] = [s for s in subfolders if not s.startswith(".")]
+        if not any(marker in files for marker in _RUN_MARKERS):
+            continue
+        subfolders[:] = []  # a run's own subfolders (eval/, projections/) are not runs
+        try:
+            found.append(Run.load(folder))
+        except RunError as error:
+            found.append(BrokenRun(Path(folder), str(error)))
+    return sorted(found, key=lambda r: str(r.path))
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """Numpy and torch scalars to Python numbers so json can write them."""
+    out = {}
+    for key, value in record.items():
+        if hasattr(value, "item") and callable(value.item):
+            value = value.item()
+        out[key] = value
+    return out
