@@ -1,0 +1,172 @@
+"""Run every benchmark in this folder, then regenerate docs/performance.md from their results.
+
+Each benchmark is a script ``benchmarks/<name>.py`` that writes ``benchmarks/results/<name>.json``
+(see ``_common.write_result``). ``--quick`` passes ``--quick`` on to each one: a smoke run that checks
+the benchmarks work, not how fast anything is; its results go to a temporary folder, so the
+measured numbers in ``benchmarks/results/`` and the report stay those of the last full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+REPORT = REPO / "docs" / "performance.md"
+CHARTS = REPO / "docs" / "performance"
+
+
+def benchmark_scripts(only: list[str] | None = None) -> list[Path]:
+    """The benchmark scripts, in name order (helpers starting with ``_`` and this file excluded)."""
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if not p.name.startswith("_") and p != Path(__file__)
+    )
+    scripts = [p for p in scripts if p.stem not in ("run_all", "contextual_transcription")]
+    if only:
+        unknown = sorted(set(only) - {p.stem for p in scripts})
+        if unknown:
+            names = ", ".join(p.stem for p in scripts)
+            raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {names}")
+        scripts = [p for p in scripts if p.stem in only]
+    return scripts
+
+
+def run_benchmarks(scripts: list[Path], quick: bool, results_dir: Path) -> dict[str, str]:
+    """Run each script in its own process; returns ``{name: "ok" | "failed (exit N)"}``."""
+    env = {**os.environ, "DMLVIZ_BENCH_RESULTS": str(results_dir), "PYTHONUNBUFFERED": "1"}
+    outcome = {}
+    for script in scripts:
+        print(f"== {script.stem}{' (quick)' if quick else ''}", flush=True)
+        start = time.perf_counter()
+        cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
+        code = subprocess.call(cmd, cwd=REPO, env=env)
+        seconds = time.perf_counter() - start
+        outcome[script.stem] = "ok" if code == 0 else f"failed (exit {code})"
+        print(f"   {outcome[script.stem]} in {seconds:.1f} s", flush=True)
+    return outcome
+
+
+def _tables(payload: dict) -> list[tuple[str, list[dict]]]:
+    """Every list of flat records in a result payload, with its key: these become tables."""
+    found = []
+    for key, value in payload.items():
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            found.append((key, value))
+    return found
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of flat records as a GitHub Markdown table (nested values shown as JSON)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns and not isinstance(row[c], (dict, list))]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def chart_html(name: str, key: str, rows: list[dict], spec: dict | None) -> Path | None:
+    """A plotly line chart of a result table as a standalone HTML file; None when nothing to plot.
+
+    ``spec`` (the payload's optional ``chart``) names ``x``, ``y`` (columns) and ``color``; without
+    it the first column is x and every numeric column whose name mentions a ratio or time is y.
+    """
+    import pandas as pd
+    import plotly.express as px
+
+    frame = pd.DataFrame(rows)
+    spec = spec or {}
+    x = spec.get("x") or frame.columns[0]
+    numeric = [c for c in frame.columns if c != x and pd.api.types.is_numeric_dtype(frame[c])]
+    y = spec.get("y") or [c for c in numeric if any(t in c for t in ("ratio", "_s", "ms", "per_s"))]
+    y = [c for c in ([y] if isinstance(y, str) else y) if c in frame.columns]
+    if x not in frame.columns or not y:
+        return None
+    color = spec.get("color") if spec.get("color") in frame.columns else None
+    if color and len(y) == 1:
+        figure = px.line(frame, x=x, y=y[0], color=color, markers=True, title=f"{name}: {key}")
+    else:
+        long = frame.melt(id_vars=[x], value_vars=y, var_name="measure", value_name="value")
+        figure = px.line(
+            long, x=x, y="value", color="measure", markers=True, title=f"{name}: {key}"
+        )
+    if spec.get("log_y"):
+        figure.update_yaxes(type="log")
+    CHARTS.mkdir(parents=True, exist_ok=True)
+    path = CHARTS / f"{name}_{key}.html"
+    figure.write_html(path, include_plotlyjs="cdn", full_html=True)
+    return path
+
+
+def write_report(results_dir: Path, outcome: dict[str, str] | None = None) -> Path:
+    """Regenerate docs/performance.md from every ``<name>.json`` in ``results_dir``."""
+    parts = [
+        "# Performance",
+        "",
+        "Generated by `make bench` (`benchmarks/run_all.py`) from `benchmarks/results/*.json`; every",
+        "ratio compares dmlviz with the alternative measured in the same process on the same data.",
+        "",
+    ]
+    for path in sorted(results_dir.glob("*.json")):
+        payload = json.loads(path.read_text())
+        name = path.stem
+        parts += [f"## {name}", ""]
+        if payload.get("description"):
+            parts += [str(payload["description"]), ""]
+        machine = payload.get("machine") or {}
+        if machine:
+            facts = ", ".join(f"{k} {v}" for k, v in machine.items() if not isinstance(v, dict))
+            parts += [f"Machine: {facts}.", ""]
+        if outcome and name in outcome and outcome[name] != "ok":
+            parts += [f"**Last run {outcome[name]}: the numbers below are older.**", ""]
+        for key, rows in _tables(payload):
+            parts += [f"### {key}", "", markdown_table(rows), ""]
+            chart = chart_html(name, key, rows, (payload.get("charts") or {}).get(key))
+            if chart:
+                parts += [f"Chart: [{chart.name}](performance/{chart.name})", ""]
+        if payload.get("notes"):
+            parts += [str(payload["notes"]), ""]
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(parts))
+    return REPORT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run; results to a temp folder")
+    parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    args = parser.parse_args(argv)
+    scripts = benchmark_scripts([s for s in args.only.split(",") if s] or None)
+    if args.quick:
+        with tempfile.TemporaryDirectory(prefix="dmlviz-bench-") as tmp:
+            outcome = run_benchmarks(scripts, quick=True, results_dir=Path(tmp))
+            missing = [s.stem for s in scripts if not (Path(tmp) / f"{s.stem}.json").exists()]
+    else:
+        RESULTS.mkdir(exist_ok=True)
+        outcome = run_benchmarks(scripts, quick=False, results_dir=RESULTS)
+        missing = [s.stem for s in scripts if not (RESULTS / f"{s.stem}.json").exists()]
+        print(f"report: {write_report(RESULTS, outcome)}")
+    failed = [name for name, state in outcome.items() if state != "ok"]
+    for name in missing:
+        print(f"{name} wrote no results JSON", file=sys.stderr)
+    return 1 if failed or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""build() and LOSSES: the one way the CLI, notebooks and dashboard create a loss."""
+
+import pytest
+import torch
+
+from dmlviz.losses import LOSSES, ContextualLoss, RankedListLoss, build
+from dmlviz.losses.contextual import PRESETS
+
+
+def batch(n=16, d=8):
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(n, d, generator=generator), torch.arange(n) // 4
+
+
+def test_registry_names():
+    assert set(LOSSES) == {"contextual", "rll", "contrastive", "multisimilarity", "triplet"}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_is_called_the_same_way(name):
+    embeddings, labels = batch()
+    leaf = embeddings.clone().requires_grad_(True)
+    loss = build(name)(leaf, labels)
+    loss.backward()
+    assert loss.shape == () and torch.isfinite(loss) and torch.isfinite(leaf.grad).all()
+
+
+def test_build_passes_hyperparameters():
+    contextual = build("contextual", **PRESETS["224px"])
+    assert isinstance(contextual, ContextualLoss) and contextual.ctx_weight == 0.8
+    rll = build("rll", margin=0.2, alpha=1.4, gradient="symmetric")
+    assert isinstance(rll, RankedListLoss) and (rll.alpha, rll.gradient) == (1.4, "symmetric")
+
+
+def test_unknown_names_and_arguments_raise_value_errors():
+    with pytest.raises(ValueError, match="unknown loss 'arcface'; choose one of contextual"):
+        build("arcface")
+    with pytest.raises(ValueError, match="bad hyperparameters for loss 'rll'"):
+        build("rll", temperature=3)
+    with pytest.raises(ValueError, match=r"k must be an integer in \[2, inf\), got 0"):
+        build("contextual", k=0)
