@@ -1,0 +1,193 @@
+"""What every format parser produces (a ``Listing``: which samples, of which classes) and the
+steps shared by all datasets: class-disjoint splits, the validation classes, contiguous labels,
+the image header check, and the errors for a missing or malformed dataset."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+BAD_IMAGE_LIMIT = 0.01  # more than this fraction of unreadable images: refuse to load
+SHOWN = 20  # names listed in a warning or error before "... and N more"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class DatasetNotFoundError(FileNotFoundError, ValueError):
+    """The dataset is not where ``root`` says, or not in its expected layout. The message says
+    where to download it and which layout is expected. Also a ValueError, so the CLI reports it as
+    a bad argument."""
+
+
+class DatasetFormatError(ValueError):
+    """An annotation file of the dataset does not parse; the message names the file and line."""
+
+
+class BadImagesError(ValueError):
+    """More than 1% of a split's images cannot be read; the message lists them."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One split of a dataset before any image is read.
+
+    ``items`` holds a ``Path`` per sample for file-based sets, a row of ``array`` for in-memory
+    ones. ``keys`` is each sample's dataset-wide class index and ``class_names`` maps such an index
+    to the class's name. ``label_keys`` (optional) fixes the classes the labels count over, so
+    splits that are searched against each other (inshop's query and gallery) share labels.
+    """
+
+    items: list
+    sample_ids: list[str]
+    keys: np.ndarray
+    class_names: dict[int, str]
+    root: Path | None = None
+    array: np.ndarray | None = None
+    label_keys: np.ndarray | None = None
+
+    def subset(self, mask: np.ndarray) -> Listing:
+        """The samples where ``mask`` is True, in the same order."""
+        where = np.flatnonzero(mask)
+        return replace(
+            self,
+            items=[self.items[i] for i in where],
+            sample_ids=[self.sample_ids[i] for i in where],
+            keys=self.keys[where],
+        )
+
+    def labels(self) -> tuple[np.ndarray, list[str]]:
+        """``(labels, class_names)``: the keys renumbered ``0..C-1`` in key order."""
+        space = np.unique(self.keys if self.label_keys is None else self.label_keys)
+        labels = np.searchsorted(space, self.keys).astype(np.int64)
+        return labels, [self.class_names[int(k)] for k in space]
+
+
+def split_classes(
+    keys: Sequence[int] | np.ndarray, fraction: float, seed: int | Sequence[int]
+) -> np.ndarray:
+    """A seeded random ``fraction`` of the distinct ``keys`` (rounded, at least one, and at least
+    one left over), sorted. The same (keys, fraction, seed) always give the same classes."""
+    distinct = np.unique(np.asarray(keys))
+    if len(distinct) < 2:
+        raise ValueError(
+            f"a class-disjoint split needs at least 2 classes, the data has {len(distinct)}"
+        )
+    count = min(max(round(fraction * len(distinct)), 1), len(distinct) - 1)
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    return np.sort(distinct[order[:count]])
+
+
+def validation_classes(keys: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """The training classes held out as the "val" split: ``val_fraction`` of them, chosen with a
+    generator seeded by ``(seed, 1)`` so that it differs from the train/test draw."""
+    distinct = np.unique(keys)
+    if len(distinct) < 2:
+        raise ValueError(
+            f"val_fraction={val_fraction!r} needs at least 2 training classes, there are "
+            f"{len(distinct)}"
+        )
+    return split_classes(distinct, val_fraction, seed=[seed, 1])
+
+
+def _shown(names: Sequence[str]) -> str:
+    listed = ", ".join(str(n) for n in names[:SHOWN])
+    return listed + (f", ... and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+def _unreadable(path: Path) -> bool:
+    """True when PIL cannot identify the file from its header (decoding nothing else)."""
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018 - the header is parsed on open; size proves it was
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return True
+    return False
+
+
+def drop_unreadable(listing: Listing, dataset: str) -> Listing:
+    """``listing`` without the images whose header PIL cannot read (or that are missing), with one
+    warning naming them; raises BadImagesError when more than 1% are bad. Cheap: a header read per
+    file, in a few threads for large splits (the time goes to file-system latency, not CPU)."""
+    paths = listing.items
+    if len(paths) > 2000:
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+            bad = np.fromiter(pool.map(_unreadable, paths, chunksize=256), bool, len(paths))
+    else:
+        bad = np.fromiter(map(_unreadable, paths), bool, len(paths))
+    if not bad.any():
+        return listing
+    names = [listing.sample_ids[i] for i in np.flatnonzero(bad)]
+    where = f"{dataset} images under {listing.root}" if listing.root else f"{dataset} images"
+    if bad.mean() > BAD_IMAGE_LIMIT:
+        raise BadImagesError(
+            f"{len(names)} of {len(paths)} {where} are missing or unreadable (more than "
+            f"{BAD_IMAGE_LIMIT:.0%}); fix or re-download the dataset: {_shown(names)}"
+        )
+    warnings.warn(
+        f"skipping {len(names)} unreadable {where}: {_shown(names)}", RuntimeWarning, stacklevel=3
+    )
+    return listing.subset(~bad)
+
+
+def warn_single_image_classes(labels: np.ndarray, class_names: list[str], split: str) -> None:
+    """One warning naming the classes of a training split that have a single image (their only
+    positive pair is the image with itself, so they add nothing to a pair-based loss)."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    single = [class_names[c] for c in np.flatnonzero(counts == 1)]
+    if single:
+        warnings.warn(
+            f"{len(single)} classes of the {split} split have a single image: {_shown(single)}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files (by extension) anywhere under ``folder``, hidden ones excluded, sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
+
+
+def find_root(root: Path, markers: Sequence[str], subfolders: Sequence[str] = ()) -> Path | None:
+    """The first of ``root``, ``root/<subfolder>`` and ``root``'s child folders that holds every
+    path in ``markers``; None when there is none."""
+    candidates = [root, *(root / s for s in subfolders)]
+    if root.is_dir():
+        candidates += sorted(p for p in root.iterdir() if p.is_dir())
+    for folder in candidates:
+        if all((folder / m).exists() for m in markers):
+            return folder
+    return None
+
+
+def cache_dir() -> Path:
+    """Where dmlviz unpacks and downloads data: ``$DMLVIZ_CACHE_DIR`` or ``~/.cache/dmlviz``."""
+    return Path(os.environ.get("DMLVIZ_CACHE_DIR") or Path.home() / ".cache" / "dmlviz")
+
+
+def missing(dataset: str, root: Path | str | None, how: str, layout: str) -> DatasetNotFoundError:
+    """The error for a dataset that is not at ``root``: ``how`` to get it (a sentence) and the
+    layout expected."""
+    where = "no root was given" if root is None else f"nothing usable at {root}"
+    return DatasetNotFoundError(
+        f"{dataset}: {where}. {how} Pass its folder as root=<folder> (--dataset-root on the "
+        f"command line). Expected layout:\n{layout}"
+    )
+
+
+def malformed(path: Path, line: int, text: str, expected: str) -> DatasetFormatError:
+    """The error for a line of an annotation file that does not parse."""
+    return DatasetFormatError(
+        f"{path}, line {line}: cannot parse {text.strip()!r}; expected {expected}"
+    )
