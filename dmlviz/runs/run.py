@@ -105,6 +105,14 @@ class Run:
             raise RunError(f"{config_path} lacks {', '.join(missing)}; retrain this run")
         return cls(path, config)
 
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Rewrite ``config.json`` with ``config`` (e.g. more epochs when resuming)."""
+        missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+        if missing:
+            raise RunError(f"run config lacks {', '.join(missing)}")
+        atomic_write_json(self.path / CONFIG, config)
+        self.config = json.loads((self.path / CONFIG).read_text())
+
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -208,6 +216,13 @@ class Run:
         except json.JSONDecodeError as error:
             raise RunError(f"{path} is corrupt ({error})") from None
         return pd.DataFrame(rows)
+
+    def best_training_metric(self, key: str = "map@r") -> float | None:
+        """The best (highest) value of ``key`` over the epochs logged in ``metrics.jsonl``, or None."""
+        frame = self.metrics()
+        if frame.empty or key not in frame or frame[key].isna().all():
+            return None
+        return float(frame[key].max())
 
     def truncate_metrics(self, max_epoch: int) -> None:
         """Drop records of epochs after ``max_epoch`` (used when resuming from a checkpoint)."""
@@ -383,8 +398,11 @@ class Run:
             "seed": c.get("seed"),
             "epochs": c.get("epochs"),
             "preset_source": c.get("preset_source"),
-            "state": self.status().get("state"),
         }
+        status = self.status()
+        row["state"] = status.get("state")
+        row["epoch"] = status.get("epoch")
+        row["best_map@r"] = self.best_training_metric("map@r")
         metrics = self.eval_metrics("test") or {}
         row["map@r"] = metrics.get("map@r")
         row["recall@1"] = metrics.get("recall@1")

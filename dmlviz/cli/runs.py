@@ -1,0 +1,129 @@
+"""``dmlviz runs [DIR]`` (a table of the runs below DIR) and ``dmlviz embed RUN`` (its embeddings)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+# (column title, summary key, format)
+COLUMNS = (
+    ("name", "name", "{}"),
+    ("dataset", "dataset", "{}"),
+    ("model", "model", "{}"),
+    ("loss", "loss", "{}"),
+    ("noise", "noise", "{}"),
+    ("seed", "seed", "{}"),
+    ("state", "state", "{}"),
+    ("epochs", "progress", "{}"),
+    ("MAP@R", "map@r", "{:.4f}"),
+    ("R@1", "recall@1", "{:.4f}"),
+    ("best MAP@R", "best_map@r", "{:.4f}"),
+    ("AUROC", "detector_auroc", "{:.3f}"),
+)
+
+
+def register(subparsers) -> None:
+    """Add the ``runs`` and ``embed`` commands."""
+    runs = subparsers.add_parser(
+        "runs",
+        help="list the runs below a folder with their settings, state and metrics",
+        description=(
+            "List every run below DIR: dataset, model, loss, label noise, seed, state, epochs done, "
+            "test MAP@R and R@1 (after evaluation), the best MAP@R seen during training and the "
+            "noisy-label detector's AUROC. Folders that cannot be read are listed with the reason."
+        ),
+    )
+    runs.add_argument(
+        "dir", nargs="?", default="runs", type=Path, metavar="DIR", help="default: runs"
+    )
+    runs.set_defaults(func=list_runs)
+
+    embed = subparsers.add_parser(
+        "embed",
+        help="write a run's embeddings of its train and test splits",
+        description="Embed the splits of RUN with its saved weights into RUN/embeddings/<split>.npz.",
+    )
+    embed.add_argument("run", type=Path, metavar="RUN", help="a run directory")
+    embed.add_argument(
+        "--split",
+        dest="splits",
+        action="append",
+        choices=("train", "test", "val"),
+        help="a split to embed (repeatable; default: train and test, and val when the run has one)",
+    )
+    embed.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    embed.set_defaults(func=embed_command)
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    """Print the table of runs below ``args.dir``; returns the exit code."""
+    from dmlviz.runs import BrokenRun, RunError, find_runs
+
+    if not args.dir.is_dir():
+        raise ValueError(f"argument DIR: {args.dir} is not a folder")
+    rows, broken = [], []
+    for found in find_runs(args.dir):
+        if isinstance(found, BrokenRun):
+            broken.append((found.path, found.reason))
+            continue
+        try:
+            rows.append(_row(found.summary()))
+        except RunError as error:
+            broken.append((found.path, str(error)))
+    if not rows and not broken:
+        print(f"no runs below {args.dir} (train one with `dmlviz train`)")
+        return 0
+    if rows:
+        print(format_table(rows))
+    if broken:
+        print(f"\n{len(broken)} broken run(s):")
+        for path, reason in broken:
+            print(f"  {path}: {reason}")
+    return 0
+
+
+def embed_command(args: argparse.Namespace) -> int:
+    """Write the embeddings of ``args.run``; returns the exit code."""
+    from dmlviz.runs import Run
+    from dmlviz.train import embed_run, run_splits
+
+    run = Run.load(args.run)
+    splits = tuple(args.splits) if args.splits else run_splits(run)
+    embed_run(run, splits, device=args.device)
+    for split in splits:
+        embeddings, _ = run.embeddings(split)
+        print(
+            f"{run.path / 'embeddings' / f'{split}.npz'}: {embeddings.shape[0]} x {embeddings.shape[1]}"
+        )
+    return 0
+
+
+def _row(summary: dict[str, Any]) -> dict[str, Any]:
+    rate = summary.get("noise_rate") or 0.0
+    noise = f"{rate:g} {summary.get('noise_kind') or ''}".strip() if rate else "0"
+    epoch, epochs = summary.get("epoch"), summary.get("epochs")
+    progress = f"{epoch if epoch is not None else '?'}/{epochs if epochs is not None else '?'}"
+    return {**summary, "noise": noise, "progress": progress}
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows of run summaries as an aligned text table (``COLUMNS``; blank where unknown)."""
+    cells = [[title for title, _, _ in COLUMNS]]
+    for row in rows:
+        cells.append([_cell(row.get(key), fmt) for _, key, fmt in COLUMNS])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)

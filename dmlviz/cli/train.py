@@ -1,0 +1,201 @@
+"""``dmlviz train``: train one run, then embed and evaluate it so ``dmlviz runs`` shows its metrics.
+
+Every option is a key of the run's config.json (docs/run-format.md). Settings come from, in
+increasing priority: the dataset's defaults, the ``--config`` file (YAML or JSON, config keys),
+the command-line flags. Loss hyperparameters go in one JSON object: ``--loss-kwargs '{"k": 4}'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# (flag, config key, argparse keyword arguments); booleans get --flag / --no-flag.
+OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--dataset", "dataset", {"help": "digits, omniglot, cub200, cars196, sop, inshop or folder"}),
+    ("--dataset-root", "dataset_root", {"metavar": "DIR", "help": "where the dataset's files are"}),
+    ("--protocol", "protocol", {"help": "split protocol (digits: classes or samples)"}),
+    ("--image-size", "image_size", {"type": int, "help": "side in px of the model's input"}),
+    ("--split-seed", "split_seed", {"type": int, "help": "seed of the class split"}),
+    ("--val-fraction", "val_fraction", {"type": float, "help": "train classes held out as val"}),
+    (
+        "--augment",
+        "augment",
+        {"action": argparse.BooleanOptionalAction, "help": "augment train images"},
+    ),
+    ("--num-workers", "num_workers", {"type": int, "help": "data-loading processes"}),
+    ("--model", "model", {"help": "mlp, convnet, resnet18 or resnet50"}),
+    ("--embedding-dim", "embedding_dim", {"type": int, "help": "length of the embeddings"}),
+    ("--pooling", "pooling", {"help": "gem, avg or max (convolutional models)"}),
+    (
+        "--freeze-bn",
+        "freeze_bn",
+        {"action": argparse.BooleanOptionalAction, "help": "keep BatchNorm fixed"},
+    ),
+    (
+        "--layer-norm",
+        "layer_norm",
+        {"action": argparse.BooleanOptionalAction, "help": "LayerNorm in the head"},
+    ),
+    (
+        "--pretrained",
+        "pretrained",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "start a ResNet from ImageNet weights (needs them downloaded once)",
+        },
+    ),
+    ("--loss", "loss", {"help": "contextual, rll, contrastive, multisimilarity or triplet"}),
+    (
+        "--loss-kwargs",
+        "loss_kwargs",
+        {
+            "type": json.loads,
+            "metavar": "JSON",
+            "help": "loss hyperparameters as one JSON object, e.g. '{\"k\": 4}'",
+        },
+    ),
+    (
+        "--noise",
+        "noise_rate",
+        {"type": float, "metavar": "RATE", "help": "share of train labels to corrupt, in [0, 1)"},
+    ),
+    ("--noise-kind", "noise_kind", {"help": "symmetric, pair or nearest_class"}),
+    ("--noise-seed", "noise_seed", {"type": int, "help": "seed of the label noise"}),
+    ("--seed", "seed", {"type": int, "help": "seed of weights and batches"}),
+    ("--epochs", "epochs", {"type": int, "help": "number of epochs"}),
+    ("--batch-size", "batch_size", {"type": int, "help": "images per optimiser step"}),
+    ("--m-per-class", "m_per_class", {"type": int, "help": "images of each class in a batch"}),
+    ("--batches-per-epoch", "batches_per_epoch", {"type": int, "help": "batches per epoch"}),
+    ("--optimizer", "optimizer", {"help": "adamw or sgd"}),
+    ("--lr", "lr", {"type": float, "help": "learning rate of the embedding head"}),
+    (
+        "--backbone-lr",
+        "backbone_lr",
+        {"type": float, "help": "learning rate of the backbone (default: --lr)"},
+    ),
+    ("--weight-decay", "weight_decay", {"type": float, "help": "weight decay"}),
+    ("--schedule", "schedule", {"help": "cosine, step or constant"}),
+    ("--step-size", "step_size", {"type": int, "help": "epochs between decays (--schedule step)"}),
+    ("--step-gamma", "step_gamma", {"type": float, "help": "decay factor (--schedule step)"}),
+    ("--grad-clip", "grad_clip", {"type": float, "help": "max gradient norm"}),
+    ("--device", "device", {"help": "auto, cpu, cuda, cuda:N or mps (default auto)"}),
+    ("--num-threads", "num_threads", {"type": int, "help": "CPU threads for torch"}),
+    ("--amp", "amp", {"help": "CUDA mixed precision: auto, bf16, fp16 or none"}),
+    (
+        "--compile",
+        "compile",
+        {"action": argparse.BooleanOptionalAction, "help": "torch.compile the model"},
+    ),
+    ("--eval-every", "eval_every", {"type": int, "help": "epochs between evaluations (0: never)"}),
+    (
+        "--tensorboard",
+        "tensorboard",
+        {"action": argparse.BooleanOptionalAction, "help": "TensorBoard scalars"},
+    ),
+    ("--name", "name", {"help": "the run's name (default: the --out folder's name)"}),
+]
+FLAG_OF = {key: flag for flag, key, _ in OPTIONS}
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` command."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train an embedding model and write a run directory",
+        description=(
+            "Train one run, then embed and evaluate it. Settings come from the dataset's "
+            "defaults, then the --config file (YAML or JSON of config.json keys), then the flags."
+        ),
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", type=Path, help="YAML or JSON file of config keys"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, help="the run directory (default runs/<name>)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last epoch"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-eval", action="store_true", help="skip embedding and evaluating after training"
+    )
+    group = parser.add_argument_group("config keys (docs/run-format.md)")
+    for flag, key, kwargs in OPTIONS:
+        group.add_argument(flag, dest=key, default=None, **kwargs)
+    parser.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, embed and evaluate as the arguments say; returns the exit code."""
+    from dmlviz.train import ConfigError, finish_run, train
+
+    file_config = _read_config_file(args.config) if args.config else {}
+    flags = {key: getattr(args, key) for _, key, _ in OPTIONS if getattr(args, key) is not None}
+    if "loss_kwargs" in flags and not isinstance(flags["loss_kwargs"], dict):
+        raise ValueError(f"argument --loss-kwargs: {flags['loss_kwargs']!r} is not a JSON object")
+    if "loss_kwargs" in flags and "preset_source" not in file_config:
+        flags["preset_source"] = "user settings"
+    config = {**file_config, **flags}
+    out = args.out or _default_out(config, args.resume)
+    if not args.resume:
+        for key in ("dataset", "loss"):
+            if config.get(key) is None:
+                raise ValueError(f"argument {FLAG_OF[key]} is required (or set {key} in --config)")
+    try:
+        run = train(config or None, out, resume=args.resume, progress=not args.no_progress)
+    except ConfigError as error:
+        if error.key in flags:
+            where = f"argument {FLAG_OF.get(error.key, error.key)}"
+        elif error.key in file_config:
+            where = f"{args.config}: key {error.key}"
+        else:
+            where = f"config key {error.key}"
+        raise ValueError(f"{where}: {error.value!r} is invalid: {error.allowed}") from None
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports, embeds and evaluates
+    state = run.status().get("state")
+    print(f"{run.path}: {state} after epoch {run.status().get('epoch')}")
+    if state != "finished":
+        print(f"continue with: dmlviz train --resume --out {run.path}")
+        return 1
+    if not args.no_eval:
+        metrics = finish_run(run, device=run.config.get("device"))
+        if metrics:
+            print(f"test MAP@R {metrics['map@r']:.4f}  R@1 {metrics['recall@1']:.4f}")
+        print(f"embeddings written; see all runs with: dmlviz runs {run.path.parent}")
+    return 0
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(f"argument --config: file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except (json.JSONDecodeError, ValueError) as error:
+        raise ValueError(f"argument --config: {path} is not valid JSON/YAML: {error}") from None
+    except Exception as error:  # yaml.YAMLError and its subclasses
+        raise ValueError(f"argument --config: {path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"argument --config: {path} must hold a mapping of config keys")
+    return data
+
+
+def _default_out(config: dict[str, Any], resume: bool) -> Path:
+    if resume:
+        raise ValueError("argument --out is required with --resume (the run to continue)")
+    if config.get("name"):
+        return Path("runs") / str(config["name"])
+    noise = float(config.get("noise_rate") or 0.0)
+    name = f"{config.get('dataset')}-{config.get('loss')}-noise{round(noise * 100)}-seed{config.get('seed', 0)}"
+    return Path("runs") / name

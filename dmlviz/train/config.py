@@ -1,0 +1,316 @@
+"""Training configuration: one flat dict (the run's config.json), its defaults and its validation.
+
+``default_config(dataset, loss)`` gives every key; ``resolve_config`` fills a partial config from
+those defaults and validates it once, scikit-learn style: a ``ConfigError`` names the key, the
+value it got and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "step", "constant")
+AMP_MODES = ("auto", "bf16", "fp16", "none")
+PRESET_SOURCES = ("tuned on validation", "paper defaults", "user settings")
+
+# What the user may set. Per-dataset values below override these.
+BASE_CONFIG: dict[str, Any] = {
+    "name": None,  # None: the run folder's name
+    # data
+    "dataset": None,
+    "dataset_root": None,
+    "protocol": None,
+    "image_size": None,  # None: the dataset's own size (written back once the data is loaded)
+    "split_seed": 0,
+    "val_fraction": None,
+    "augment": False,
+    "num_workers": 0,
+    # model
+    "model": "resnet50",
+    "embedding_dim": 128,
+    "in_channels": None,  # None: from the dataset (written back once the data is loaded)
+    "pooling": "gem",
+    "freeze_bn": False,
+    "layer_norm": False,
+    "pretrained": False,
+    # loss
+    "loss": None,
+    "loss_kwargs": {},
+    "preset_source": "paper defaults",
+    # label noise on the train split
+    "noise_kind": "symmetric",
+    "noise_rate": 0.0,
+    "noise_seed": 0,
+    # optimisation
+    "seed": 0,
+    "epochs": 20,
+    "batch_size": 64,
+    "m_per_class": 4,
+    "batches_per_epoch": None,  # None: the sampler's default (about one pass over the data)
+    "optimizer": "adamw",
+    "lr": 1e-3,  # the embedding head's learning rate
+    "backbone_lr": None,  # None: same as lr
+    "weight_decay": 1e-4,
+    "schedule": "cosine",  # per batch; "step" multiplies by step_gamma every step_size epochs
+    "step_size": 10,
+    "step_gamma": 0.1,
+    "grad_clip": None,  # max global gradient norm, None: no clipping
+    # hardware
+    "device": None,  # None or "auto": cuda, then mps, then cpu
+    "num_threads": None,  # CPU threads for torch; None: leave torch's setting
+    "amp": "auto",  # CUDA only: auto = bf16 where supported, else fp16 with a GradScaler
+    "compile": False,
+    # logging
+    "eval_every": 1,  # epochs between evaluations on the held-out split; 0: never
+    "tensorboard": True,  # write TensorBoard scalars when the tensorboard package is installed
+}
+
+_IMAGE_SETS = {
+    "model": "resnet50",
+    "pretrained": True,
+    "freeze_bn": True,
+    "embedding_dim": 512,
+    "image_size": 224,
+    "augment": True,
+    "num_workers": 4,
+    "epochs": 50,
+    "batch_size": 128,
+    "m_per_class": 4,
+    "lr": 1e-4,
+    "backbone_lr": 1e-5,
+    "eval_every": 5,
+}
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Small enough to train in seconds on 2 cores. Protocol "samples" (every digit in both splits):
+    # with "classes" (train 0-4, test 5-9) five training classes teach features that transfer
+    # worse to the unseen digits than the untrained network's (test MAP@R falls from 0.47 to
+    # about 0.3 for every loss), so nothing could be learnt from comparing losses there.
+    "digits": {
+        "protocol": "samples",
+        "model": "mlp",
+        "embedding_dim": 64,
+        "epochs": 25,
+        "batch_size": 60,
+        "m_per_class": 12,
+        "lr": 2e-3,
+        "eval_every": 5,
+        "num_threads": 1,  # a model this small gains nothing from more, and loses when cores are shared
+    },
+    "omniglot": {
+        "model": "convnet",
+        "embedding_dim": 64,
+        "image_size": 28,
+        "epochs": 20,
+        "batch_size": 64,
+        "m_per_class": 4,
+        "eval_every": 5,
+    },
+    "cub200": _IMAGE_SETS,
+    "cars196": _IMAGE_SETS,
+    "sop": _IMAGE_SETS,
+    "inshop": _IMAGE_SETS,
+    "folder": {**_IMAGE_SETS, "model": "resnet18"},
+}
+
+# Written by train(), never set by the user.
+RECORDED_KEYS = ("dmlviz_version", "torch_version")
+# May differ when resuming a run; everything else must match its config.json.
+RESUMABLE_CHANGES = (
+    "epochs",
+    "eval_every",
+    "device",
+    "num_workers",
+    "num_threads",
+    "amp",
+    "compile",
+    "tensorboard",
+)
+
+
+class ConfigError(ValueError):
+    """A bad config value; ``key``, ``value`` and ``allowed`` say which, what and what instead."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{key}={value!r} is invalid: {allowed}")
+
+
+def default_config(dataset: str, loss: str) -> dict[str, Any]:
+    """The full training config for ``dataset`` and ``loss`` with every default filled in.
+
+    Unknown names raise ``ConfigError``; the result passes ``validate_config``.
+    """
+    config = copy.deepcopy(BASE_CONFIG)
+    config.update(copy.deepcopy(DATASET_DEFAULTS.get(dataset, {})))
+    config["dataset"] = dataset
+    config["loss"] = loss
+    return validate_config(config)
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill the keys ``config`` lacks from ``default_config(config["dataset"], config["loss"])``
+    and validate the result; returns a new dict."""
+    if not isinstance(config, dict):
+        raise ConfigError("config", type(config).__name__, "must be a dict of settings")
+    for key in ("dataset", "loss"):
+        if config.get(key) is None:
+            raise ConfigError(key, None, "is required")
+    _check_keys(config)
+    full = default_config(config["dataset"], config["loss"])
+    full.update(copy.deepcopy(config))
+    return validate_config(full)
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check every value of a full config; returns it unchanged or raises ``ConfigError``."""
+    from dmlviz.data import DATASETS, NOISE_KINDS
+    from dmlviz.losses import LOSSES, build
+    from dmlviz.models import MODELS, POOLINGS, PRETRAINED
+
+    _check_keys(config)
+    missing = [key for key in BASE_CONFIG if key not in config]
+    if missing:
+        raise ConfigError(missing[0], None, "is missing (start from default_config)")
+    c = config
+    _choice(c, "dataset", DATASETS)
+    _choice(c, "model", MODELS)
+    _choice(c, "loss", LOSSES)
+    _choice(c, "pooling", POOLINGS)
+    _choice(c, "noise_kind", NOISE_KINDS)
+    _choice(c, "optimizer", OPTIMIZERS)
+    _choice(c, "schedule", SCHEDULES)
+    _choice(c, "amp", AMP_MODES)
+    _choice(c, "preset_source", PRESET_SOURCES)
+    for key in ("name", "dataset_root", "protocol"):
+        if c[key] is not None and not isinstance(c[key], str):
+            raise ConfigError(key, c[key], "must be a string or None")
+    if c["device"] is not None:
+        _device_name(c["device"])
+    for key in ("augment", "freeze_bn", "layer_norm", "pretrained", "compile", "tensorboard"):
+        if not isinstance(c[key], bool):
+            raise ConfigError(key, c[key], "must be true or false")
+    for key in ("epochs", "batch_size", "m_per_class", "embedding_dim", "step_size"):
+        _integer(c, key, minimum=1)
+    for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every"):
+        _integer(c, key, minimum=0)
+    for key in ("image_size", "in_channels", "batches_per_epoch", "num_threads"):
+        if c[key] is not None:
+            _integer(c, key, minimum=1)
+    if c["batch_size"] < 2:
+        raise ConfigError("batch_size", c["batch_size"], "must be at least 2")
+    if c["batch_size"] % c["m_per_class"]:
+        raise ConfigError(
+            "m_per_class",
+            c["m_per_class"],
+            f"must divide batch_size={c['batch_size']} (a batch holds batch_size / m_per_class "
+            "classes with m_per_class images each)",
+        )
+    if c["batch_size"] // c["m_per_class"] < 2:
+        raise ConfigError(
+            "m_per_class",
+            c["m_per_class"],
+            f"leaves fewer than 2 classes per batch of {c['batch_size']}: metric learning "
+            "needs negatives",
+        )
+    _number(c, "noise_rate", low=0.0, high=1.0, high_open=True)
+    _number(c, "lr", low=0.0, low_open=True)
+    if c["backbone_lr"] is not None:
+        _number(c, "backbone_lr", low=0.0, low_open=True)
+    _number(c, "weight_decay", low=0.0)
+    _number(c, "step_gamma", low=0.0, high=1.0, low_open=True)
+    if c["grad_clip"] is not None:
+        _number(c, "grad_clip", low=0.0, low_open=True)
+    if c["val_fraction"] is not None:
+        _number(c, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+    if c["pretrained"] and c["model"] not in PRETRAINED:
+        raise ConfigError(
+            "pretrained",
+            True,
+            f"ImageNet weights exist for {', '.join(PRETRAINED)}, not {c['model']}",
+        )
+    if not isinstance(c["loss_kwargs"], dict):
+        raise ConfigError("loss_kwargs", c["loss_kwargs"], 'must be a dict such as {"k": 4}')
+    try:
+        build(c["loss"], **c["loss_kwargs"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError("loss_kwargs", c["loss_kwargs"], str(error)) from None
+    return config
+
+
+def check_resume(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with the changes ``given`` may make on resume (``RESUMABLE_CHANGES``).
+
+    Any other differing key raises ``ConfigError``: a resumed run must stay the same experiment.
+    """
+    merged = dict(stored)
+    for key, value in given.items():
+        if key in RECORDED_KEYS or stored.get(key) == value:
+            continue
+        if key in RESUMABLE_CHANGES:
+            merged[key] = value
+        elif key in ("image_size", "in_channels") and value is None:
+            continue  # "from the dataset": the stored value is what the dataset gave
+        else:
+            raise ConfigError(
+                key,
+                value,
+                f"the run being resumed has {key}={stored.get(key)!r}; only "
+                f"{', '.join(RESUMABLE_CHANGES)} may change on resume (start a new run instead)",
+            )
+    return merged
+
+
+def _check_keys(config: dict[str, Any]) -> None:
+    unknown = [key for key in config if key not in BASE_CONFIG and key not in RECORDED_KEYS]
+    if unknown:
+        raise ConfigError(
+            unknown[0], config[unknown[0]], f"unknown key; known keys: {', '.join(BASE_CONFIG)}"
+        )
+
+
+def _choice(config: dict[str, Any], key: str, allowed) -> None:
+    if config[key] not in allowed:
+        raise ConfigError(key, config[key], f"choose one of {', '.join(allowed)}")
+
+
+def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(key, value, f"must be an integer >= {minimum}")
+
+
+def _number(
+    config: dict[str, Any],
+    key: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    value = config[key]
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ConfigError(key, value, f"must be a number in {span}")
+
+
+def _device_name(name: str) -> None:
+    import torch
+
+    if name == "auto":
+        return
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError("device", name, "choose auto, cpu, cuda, cuda:<index> or mps") from None
