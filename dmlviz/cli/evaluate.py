@@ -1,0 +1,132 @@
+"""``dmlviz evaluate RUN`` (retrieval metrics, neighbour consistency) and ``dmlviz project RUN``
+(UMAP / PCA maps), both writing into the run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers) -> None:
+    """Add the ``evaluate`` and ``project`` commands."""
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="retrieval metrics and label-noise neighbour consistency of runs",
+        description=(
+            "Evaluate each RUN from its embeddings: Recall@K, Precision@1, R-Precision, MAP@R, mAP, "
+            "NMI and AMI per split (exact faiss search), per-query tables and top-K neighbours, and "
+            "for the train split the share of each sample's K nearest neighbours that agree with "
+            "its label (a detector of flipped labels). Writes RUN/eval/."
+        ),
+    )
+    evaluate.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")
+    evaluate.add_argument(
+        "--k", type=int, default=10, help="neighbours per sample for label consistency (default 10)"
+    )
+    evaluate.add_argument(
+        "--top-k", type=int, default=20, help="neighbours kept per query (default 20)"
+    )
+    evaluate.set_defaults(func=evaluate_command)
+
+    project = subparsers.add_parser(
+        "project",
+        help="2-D maps (UMAP, PCA) of runs' embeddings, cached in the run",
+        description=(
+            "Compute UMAP and/or PCA maps of each RUN's train and test embeddings into "
+            "RUN/projections/, with their parameters and trustworthiness. A map whose parameters "
+            "and embeddings did not change is reused unless --force is given."
+        ),
+    )
+    project.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")
+    project.add_argument(
+        "--methods", default="umap,pca", help="comma-separated, from umap and pca (default both)"
+    )
+    project.add_argument(
+        "--splits", default="train,test", help="comma-separated splits (default train,test)"
+    )
+    project.add_argument("--force", action="store_true", help="recompute maps even if cached")
+    project.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (default 15)")
+    project.add_argument(
+        "--min-dist", type=float, default=0.1, help="UMAP minimum distance (default 0.1)"
+    )
+    project.add_argument("--seed", type=int, default=0, help="UMAP seed (default 0)")
+    project.set_defaults(func=project_command)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Evaluate every run in ``args.runs``; prints one summary per run; returns the exit code."""
+    from dmlviz.evaluate import evaluate_run
+    from dmlviz.runs import Run
+
+    if args.k < 1:
+        raise ValueError(f"argument --k: must be a positive integer, got {args.k}")
+    if args.top_k < 1:
+        raise ValueError(f"argument --top-k: must be a positive integer, got {args.top_k}")
+    runs = [Run.load(path) for path in args.runs]
+    for run in runs:
+        results = evaluate_run(run, k=args.k, top_k=args.top_k)
+        print(f"{run.name}: {_describe(results)}")
+    return 0
+
+
+def project_command(args: argparse.Namespace) -> int:
+    """Make the maps of every run in ``args.runs``; prints what was computed; returns the exit code."""
+    from dmlviz.project import METHODS, project_run
+    from dmlviz.runs import Run
+
+    methods = _split_list(args.methods, "--methods")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(
+            f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
+        )
+    splits = _split_list(args.splits, "--splits")
+    if args.n_neighbors < 2:
+        raise ValueError(f"argument --n-neighbors: must be at least 2, got {args.n_neighbors}")
+    if not 0.0 <= args.min_dist <= 1.0:
+        raise ValueError(f"argument --min-dist: must be in [0, 1], got {args.min_dist}")
+    runs = [Run.load(path) for path in args.runs]
+    for run in runs:
+        outcome = project_run(
+            run,
+            splits=splits,
+            methods=methods,
+            force=args.force,
+            n_neighbors=args.n_neighbors,
+            min_dist=args.min_dist,
+            seed=args.seed,
+        )
+        done = ", ".join(f"{name} {what}" for name, what in outcome.items())
+        print(f"{run.name}: {done}")
+    return 0
+
+
+def _split_list(text: str, option: str) -> tuple[str, ...]:
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise ValueError(f"argument {option}: give at least one name, got {text!r}")
+    return items
+
+
+def _describe(results: dict[str, Any]) -> str:
+    """One line: MAP@R and R@1 per split, then the noise detector's numbers."""
+    parts = []
+    for split, metrics in results.items():
+        if split == "consistency" or metrics is None:
+            continue
+        parts.append(
+            f"{split} MAP@R {_number(metrics.get('map@r'))} R@1 {_number(metrics.get('recall@1'))}"
+        )
+    consistency = results.get("consistency")
+    if consistency:
+        parts.append(
+            f"consistency clean {_number(consistency['consistency_clean'])} "
+            f"flipped {_number(consistency['consistency_flipped'])} "
+            f"AUROC {_number(consistency['detector_auroc'])}"
+        )
+    return "; ".join(parts)
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,24 @@
+"""Evaluation: faiss kNN, retrieval metrics (global and per query), neighbour consistency."""
+
+from dmlviz.evaluate.consistency import ConsistencyResult, neighbour_consistency, top_precision
+from dmlviz.evaluate.knn import knn, l2_normalise
+from dmlviz.evaluate.retrieval import (
+    RetrievalResult,
+    cluster_scores,
+    per_class_means,
+    retrieval_metrics,
+)
+from dmlviz.evaluate.run import evaluate_run
+
+__all__ = [
+    "ConsistencyResult",
+    "RetrievalResult",
+    "cluster_scores",
+    "evaluate_run",
+    "knn",
+    "l2_normalise",
+    "neighbour_consistency",
+    "per_class_means",
+    "retrieval_metrics",
+    "top_precision",
+]

@@ -1,0 +1,16 @@
+"""2-D maps of a run's embeddings: UMAP / PCA, cached in the run directory, aligned across runs."""
+
+from dmlviz.project.align import align_maps, align_runs, same_samples
+from dmlviz.project.cache import METHODS, project_run
+from dmlviz.project.maps import pca_projection, trustworthiness_score, umap_projection
+
+__all__ = [
+    "METHODS",
+    "align_maps",
+    "align_runs",
+    "pca_projection",
+    "project_run",
+    "same_samples",
+    "trustworthiness_score",
+    "umap_projection",
+]

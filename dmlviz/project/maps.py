@@ -1,0 +1,102 @@
+"""2-D maps of embeddings: UMAP on a faiss kNN graph, PCA as the instant fallback, and how far to
+trust them (trustworthiness: do a point's neighbours on the map come from its true neighbours?)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from dmlviz.evaluate.knn import knn, l2_normalise
+
+MIN_UMAP_POINTS = 4
+
+
+def umap_projection(
+    embeddings: np.ndarray,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+    n_epochs: int | None = None,
+) -> np.ndarray:
+    """UMAP map ``(n, 2)`` float32 of the L2-normalised embeddings (cosine geometry).
+
+    The kNN graph comes from an exact faiss search and is handed to UMAP as ``precomputed_knn``
+    (UMAP's own search is the slow part on large sets). ``seed`` makes the map repeatable (UMAP
+    then runs on one thread). ``n_neighbors`` is capped at ``n - 1``; ``n_epochs=None`` lets
+    UMAP choose (200 for large sets, 500 for small ones).
+    """
+    import umap
+
+    if not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
+        raise ValueError(f"n_neighbors must be an integer >= 2, got {n_neighbors!r}")
+    if not 0.0 <= float(min_dist) <= 1.0:
+        raise ValueError(f"min_dist must be in [0, 1], got {min_dist!r}")
+    x = l2_normalise(embeddings)
+    n = len(x)
+    if n < MIN_UMAP_POINTS:
+        raise ValueError(f"UMAP needs at least {MIN_UMAP_POINTS} points, got {n}")
+    n_neighbors = int(min(n_neighbors, n - 1))
+    # UMAP's convention: each point is its own first neighbour, at distance 0
+    idx, sims = knn(x, k=n_neighbors - 1)
+    knn_indices = np.hstack([np.arange(n, dtype=np.int64)[:, None], idx])
+    knn_dists = np.hstack([np.zeros((n, 1), np.float32), np.maximum(0.0, 1.0 - sims)])
+    reducer = umap.UMAP(
+        n_neighbors=n_neighbors,
+        min_dist=float(min_dist),
+        metric="cosine",
+        random_state=int(seed),
+        n_jobs=1,
+        n_epochs=n_epochs,
+        precomputed_knn=(knn_indices, knn_dists.astype(np.float32)),
+    )
+    with warnings.catch_warnings():
+        # "transform() unavailable without an NNDescent index": we never transform new points
+        warnings.filterwarnings("ignore", message=r".*knn_search_index.*")
+        warnings.filterwarnings("ignore", message=r".*n_jobs value.*")
+        coords = reducer.fit_transform(x)
+    return np.asarray(coords, dtype=np.float32)
+
+
+def pca_projection(embeddings: np.ndarray) -> np.ndarray:
+    """The first two principal components ``(n, 2)`` float32 of the L2-normalised embeddings.
+
+    Signs are fixed (each axis's largest loading is positive), so the map is deterministic.
+    One-dimensional embeddings get a zero second axis.
+    """
+    x = l2_normalise(embeddings).astype(np.float64)
+    centred = x - x.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
+    axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][:2]]
+    axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
+    coords = np.zeros((len(x), 2))
+    coords[:, : axes.shape[1]] = centred @ axes
+    return coords.astype(np.float32)
+
+
+def trustworthiness_score(
+    embeddings: np.ndarray,
+    coords: np.ndarray,
+    n_neighbors: int = 10,
+    max_points: int = 2000,
+    seed: int = 0,
+) -> dict[str, float | int | None]:
+    """How faithful a map is: sklearn's trustworthiness (1 = every map neighbour is a true
+    neighbour; about 0.5 = random) on a seeded subsample of at most ``max_points`` points.
+
+    Returns ``{"trustworthiness": value or None, "points": m, "n_neighbors": k}``; None when the
+    subsample is too small for ``k >= 1`` (sklearn needs ``k < m / 2``).
+    """
+    from sklearn.manifold import trustworthiness
+
+    x = l2_normalise(embeddings)
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.shape != (len(x), 2):
+        raise ValueError(f"coords must be ({len(x)}, 2), got {coords.shape}")
+    m = min(len(x), int(max_points))
+    k = min(int(n_neighbors), (m - 1) // 2)
+    if k < 1:
+        return {"trustworthiness": None, "points": m, "n_neighbors": k}
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=m, replace=False))
+    value = trustworthiness(x[rows], coords[rows], n_neighbors=k)
+    return {"trustworthiness": float(value), "points": m, "n_neighbors": k}
