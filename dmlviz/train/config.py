@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from typing import Any
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -75,7 +76,9 @@ _IMAGE_SETS = {
     "embedding_dim": 512,
     "image_size": 224,
     "augment": True,
-    "num_workers": 4,
+    "num_workers": min(
+        4, os.cpu_count() or 1
+    ),  # decoding JPEGs needs workers; never more than cores
     "epochs": 50,
     "batch_size": 128,
     "m_per_class": 4,

@@ -48,7 +48,11 @@ def compute_embeddings(
 
 
 def run_splits(run: Run) -> tuple[str, ...]:
-    """The splits a run is embedded and evaluated on: train, test, and val when it has one."""
+    """The splits a run is embedded and evaluated on: train, test, and val when it has one.
+
+    In-Shop has no test split: its queries are searched in a separate gallery."""
+    if run.config.get("dataset") == "inshop":
+        return ("train", "query", "gallery")
     return ("train", "test", "val") if run.config.get("val_fraction") else ("train", "test")
 
 

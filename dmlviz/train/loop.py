@@ -190,7 +190,10 @@ def _train(
     eval_sets = {}
     if main and config["eval_every"]:
         splits = ("test", "val") if config["val_fraction"] else ("test",)
-        eval_sets = {split: run.dataset(split) for split in splits}
+        if config["dataset"] == "inshop":  # retrieval of query images among a separate gallery
+            eval_sets = {"test": (run.dataset("query"), run.dataset("gallery"))}
+        else:
+            eval_sets = {split: run.dataset(split) for split in splits}
     writer = _tensorboard_writer(run) if main and config["tensorboard"] else None
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -418,9 +421,18 @@ def _evaluate(
     and ``val_recall@1`` for val."""
     batch_size = 512 if config["model"] in ("mlp", "convnet") else 128
     record = {}
+
+    def embed(dataset):
+        return compute_embeddings(model, dataset, device, batch_size, config["num_workers"])
+
     for split, dataset in eval_sets.items():
-        embeddings = compute_embeddings(model, dataset, device, batch_size, config["num_workers"])
-        metrics = retrieval_metrics(embeddings, np.asarray(dataset.labels)).metrics
+        if isinstance(dataset, tuple):  # (query, gallery)
+            query, gallery = dataset
+            metrics = retrieval_metrics(
+                embed(query), query.labels, embed(gallery), gallery.labels, clustering=False
+            ).metrics
+        else:
+            metrics = retrieval_metrics(embed(dataset), dataset.labels, clustering=False).metrics
         prefix = "" if split == "test" else f"{split}_"
         record[f"{prefix}map@r"] = float(metrics["map@r"])
         record[f"{prefix}recall@1"] = float(metrics["recall@1"])
