@@ -152,6 +152,12 @@ def default_config(dataset: str, loss: str) -> dict[str, Any]:
     config.update(copy.deepcopy(DATASET_DEFAULTS.get(dataset, {})))
     config["dataset"] = dataset
     config["loss"] = loss
+    from dmlviz.data import DATASETS
+    from dmlviz.losses import LOSSES
+    from dmlviz.presets import apply_preset
+
+    if dataset in DATASETS and loss in LOSSES:  # unknown names: validate_config says which
+        config = apply_preset(config)
     return validate_config(config)
 
 

@@ -1,0 +1,85 @@
+"""``dmlviz sweep``: train every loss x noise rate x seed on the same splits and noisy labels."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``sweep`` command."""
+    parser = subparsers.add_parser(
+        "sweep",
+        help="train and compare losses across label-noise rates and seeds",
+        description=(
+            "Train every combination of --losses, --noise and --seeds on identical splits and "
+            "identical noisy labels per (rate, seed), evaluate each run, compute its maps, and "
+            "write runs.csv, summary.csv and summary.md into --out. Run it again to resume: "
+            "finished runs are skipped, interrupted ones continue from their last epoch."
+        ),
+    )
+    parser.add_argument("--dataset", required=True, help="digits, omniglot, cub200, ...")
+    parser.add_argument(
+        "--losses",
+        default="contextual,rll,multisimilarity",
+        help="comma-separated losses (default contextual,rll,multisimilarity)",
+    )
+    parser.add_argument(
+        "--noise", default="0", metavar="RATES", help="comma-separated noise rates in [0, 1)"
+    )
+    parser.add_argument(
+        "--noise-kind", default="symmetric", help="symmetric, pair or nearest_class"
+    )
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: the dataset's)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--no-umap", action="store_true", help="PCA maps only (no UMAP)")
+    parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
+    parser.add_argument(
+        "--protocol", help="class split (digits: classes (default) or samples); see dmlviz train"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
+    parser.set_defaults(func=run_sweep_command)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Run the sweep the arguments describe; exit code 1 when a run failed."""
+    from dmlviz.sweep import SweepSpec, install_sigterm_handler, run_sweep
+
+    spec = SweepSpec(
+        dataset=args.dataset,
+        losses=parse_list(args.losses, "--losses", str),
+        noise_rates=parse_list(args.noise, "--noise", float),
+        seeds=parse_list(args.seeds, "--seeds", int),
+        noise_kind=args.noise_kind,
+        epochs=args.epochs,
+        jobs=args.jobs,
+        umap=not args.no_umap,
+        dataset_root=args.root,
+        protocol=args.protocol,
+    )
+    install_sigterm_handler()
+    frame = run_sweep(spec, args.out, log=lambda message: print(message, flush=True))
+    print((args.out / "summary.md").read_text())
+    failed = frame[frame["state"] == "failed"]
+    if len(failed):
+        print(f"{len(failed)} run(s) failed: {', '.join(failed['name'])}; see progress.jsonl")
+        return 1
+    return 0
+
+
+def parse_list(text: str, option: str, kind: type) -> list:
+    """Split a comma-separated option value into ``kind`` items; a ``ValueError`` names the
+    option and the bad item, or says the list is empty."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"argument {option}: the list is empty")
+    values = []
+    for item in items:
+        try:
+            values.append(kind(item))
+        except ValueError:
+            raise ValueError(
+                f"argument {option}: {item!r} is not a{'n integer' if kind is int else ' number'}"
+            ) from None
+    return values

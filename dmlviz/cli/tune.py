@@ -1,0 +1,71 @@
+"""``dmlviz tune``: search a loss's hyperparameters on validation classes and record a preset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``tune`` command."""
+    parser = subparsers.add_parser(
+        "tune",
+        help="search a loss's hyperparameters on a validation split (Optuna)",
+        description=(
+            "Search the learning rate and the loss's hyperparameters with Optuna (TPE, seeded), "
+            "scoring each trial by MAP@R on validation classes held out from the train split "
+            "(never the test classes). The study is stored in <out>/study.db: run the same "
+            "command again to resume it. The best setting goes to <out>/preset.json and, with "
+            "--write-preset, into the package's preset table."
+        ),
+    )
+    parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")
+    parser.add_argument(
+        "--loss", required=True, help="contextual, rll, multisimilarity, contrastive or triplet"
+    )
+    parser.add_argument("--budget", type=int, default=20, help="trials in total (default 20)")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (default: the dataset's)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of train classes held out for validation (default 20 %%, at least 2 classes)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and the trials")
+    parser.add_argument(
+        "--noise", type=float, default=0.0, metavar="RATE", help="tune under this label noise"
+    )
+    parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
+    parser.add_argument(
+        "--protocol",
+        help="class split (default: the dataset's, made class-disjoint: digits uses classes)",
+    )
+    parser.add_argument("--out", type=Path, help="the study folder (default runs/tune-<D>-<L>)")
+    parser.add_argument(
+        "--write-preset",
+        action="store_true",
+        help="also store the best setting in dmlviz/presets/<dataset>.json",
+    )
+    parser.set_defaults(func=run_tune)
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Run or resume the search; prints the best setting."""
+    from dmlviz.tune import tune
+
+    out = args.out or Path("runs") / f"tune-{args.dataset}-{args.loss}"
+    tune(
+        args.dataset,
+        args.loss,
+        out,
+        budget=args.budget,
+        epochs=args.epochs,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        noise_rate=args.noise,
+        root=args.root,
+        protocol=args.protocol,
+        write_to_package=args.write_preset,
+        log=lambda message: print(message, flush=True),
+    )
+    print(f"preset: {out / 'preset.json'}")
+    return 0

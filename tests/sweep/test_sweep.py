@@ -1,0 +1,165 @@
+"""dmlviz sweep end to end on digits: identical noisy labels per (rate, seed), tables, resume, errors."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dmlviz.cli import main
+from dmlviz.presets import preset
+from dmlviz.runs import Run
+from dmlviz.sweep import (
+    RUN_COLUMNS,
+    SweepSpec,
+    plan,
+    read_progress,
+    run_sweep,
+    spec_problems,
+)
+
+
+def _spec(**changes):
+    settings = dict(
+        dataset="digits", losses=["contextual", "rll"], noise_rates=[0.0, 0.4], seeds=[0],
+        epochs=1, umap=False,
+    )  # fmt: skip
+    return SweepSpec(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "digits"
+    frame = run_sweep(_spec(), out, log=None)
+    return out, frame
+
+
+def test_every_combination_is_trained_evaluated_and_tabled(sweep):
+    out, frame = sweep
+    assert list(frame.columns) == list(RUN_COLUMNS)
+    assert sorted(frame["name"]) == sorted(
+        [
+            "contextual-noise0-seed0",
+            "rll-noise0-seed0",
+            "contextual-noise40-seed0",
+            "rll-noise40-seed0",
+        ]
+    )
+    assert set(frame["state"]) == {"finished"}
+    assert frame["map@r"].between(0, 1).all()
+    assert set(frame["preset_source"]) == {preset("digits", "rll")["source"]}
+    table = pd.read_csv(out / "runs.csv")
+    clean = table[table["noise_rate"] == 0]
+    assert clean["detector_auroc"].isna().all()  # an empty cell: undefined without flips
+    assert table.loc[table["noise_rate"] == 0.4, "detector_auroc"].notna().all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 4 and (summary["seeds"] == 1).all()
+    assert "| contextual | 40 % | 1 |" in (out / "summary.md").read_text()
+    for name in frame["name"]:
+        assert Run.load(out / name).projection("test", "pca") is not None
+
+
+def test_losses_share_splits_and_noisy_labels(sweep):
+    out, _ = sweep
+    a = Run.load(out / "contextual-noise40-seed0").labels()
+    b = Run.load(out / "rll-noise40-seed0").labels()
+    assert a.flipped.any()
+    np.testing.assert_array_equal(a.observed, b.observed)
+    np.testing.assert_array_equal(a.clean, b.clean)
+    config = Run.load(out / "rll-noise40-seed0").config
+    assert (config["noise_seed"], config["split_seed"], config["noise_rate"]) == (0, 0, 0.4)
+
+
+def test_each_loss_takes_its_preset():
+    configs = {c["loss"]: c for c in plan(_spec(noise_rates=[0.0]))}
+    for loss, config in configs.items():
+        entry = preset("digits", loss)
+        assert config["loss_kwargs"] == entry["loss_kwargs"] and config["lr"] == entry["lr"]
+        assert config["preset_source"] == entry["source"]
+
+
+def test_a_finished_sweep_is_skipped_and_a_cancelled_run_resumes(sweep):
+    out, _ = sweep
+    run = Run.load(out / "rll-noise0-seed0")
+    run.set_status("cancelled", epoch=0, epochs=1)
+    (out / "rll-noise0-seed0" / "eval" / "test_metrics.json").unlink()
+    before = len(read_progress(out))
+    frame = run_sweep(_spec(), out, log=None)
+    events = {(r.get("event"), r.get("run")) for r in read_progress(out)[before:]}
+    assert ("run_skipped", "contextual-noise0-seed0") in events
+    assert ("run_started", "rll-noise0-seed0") in events
+    assert set(frame["state"]) == {"finished"}
+    assert Run.load(out / "rll-noise0-seed0").eval_metrics("test") is not None
+
+
+def test_a_folder_of_another_sweep_is_refused(sweep):
+    out, _ = sweep
+    with pytest.raises(ValueError, match="noise_kind"):
+        run_sweep(_spec(noise_kind="pair"), out, log=None)
+
+
+def test_bad_specs_are_explained():
+    assert spec_problems(_spec()) == []
+    problems = " | ".join(
+        spec_problems(_spec(losses=["nope"], noise_rates=[1.0, -0.1], seeds=[], jobs=0))
+    )
+    assert "unknown loss 'nope'" in problems
+    assert "noise rate 1.0 is outside [0, 1)" in problems and "-0.1" in problems
+    assert "seeds is empty" in problems and "jobs 0" in problems
+    assert "list of losses is empty" in spec_problems(_spec(losses=[]))[0]
+    assert "protocol" in spec_problems(_spec(protocol="nope"))[0]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--losses", "contextual,nope"], "unknown loss 'nope'"),
+        (["--noise", "0,1.5"], "noise rate 1.5 is outside [0, 1)"),
+        (["--noise", ","], "argument --noise: the list is empty"),
+        (["--seeds", "0,x"], "argument --seeds: 'x' is not an integer"),
+        (["--noise", "a"], "argument --noise: 'a' is not a number"),
+    ],
+)
+def test_cli_rejects_bad_options(tmp_path, capsys, flags, message):
+    code = main(["sweep", "--dataset", "digits", "--out", str(tmp_path / "s"), *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s" / "sweep.json").exists()
+
+
+def test_cli_runs_a_sweep(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(
+        ["sweep", "--dataset", "digits", "--losses", "triplet", "--noise", "0.2", "--epochs", "1",
+         "--no-umap", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    assert "triplet-noise20-seed0: finished" in capsys.readouterr().out
+    assert json.loads((out / "sweep.json").read_text())["losses"] == ["triplet"]
+    assert not (out / "folder.lock").exists()
+
+
+@pytest.mark.slow
+def test_parallel_jobs_give_the_same_tables(tmp_path):
+    frame = run_sweep(_spec(losses=["rll"], jobs=2), tmp_path / "parallel", log=None)
+    assert set(frame["state"]) == {"finished"}
+    configs = [Run.load(tmp_path / "parallel" / name).config for name in frame["name"]]
+    assert {c["num_threads"] for c in configs} == {max(1, (os.cpu_count() or 1) // 2)}
+    epochs = [r for r in read_progress(tmp_path / "parallel") if r.get("event") == "epoch"]
+    assert len(epochs) == 2
+
+
+def test_the_noise_lab_reads_a_command_line_sweep(sweep):
+    from dmlviz.lab import cancel_experiment, comparison_text, experiment_state
+
+    out, _ = sweep
+    cancel_experiment(out)  # a finished sweep has nothing to cancel
+    with pytest.raises(ValueError, match="not a run name"):
+        cancel_experiment(out, run="../escape")
+    state = experiment_state(out)
+    assert state["phase"] == "finished" and state["finished"] and not state["alive"]
+    assert (state["done"], state["total"], state["queued"]) == (4, 4, 0)
+    assert {r["state"] for r in state["runs"]} == {"finished"}
+    text = comparison_text(out)
+    assert "From 0 % to 40 % symmetric label noise" in text and "single seed" in text

@@ -1,0 +1,78 @@
+"""The shipped presets: every (dataset, loss) is present, builds its loss and passes the config check."""
+
+import json
+
+import pytest
+
+from dmlviz.losses import LOSSES, build
+from dmlviz.presets import (
+    PRESETS_DIR,
+    apply_preset,
+    load_presets,
+    preset,
+    preset_table,
+    write_preset,
+)
+from dmlviz.train import default_config, validate_config
+
+
+@pytest.mark.parametrize("dataset", ["digits", "omniglot"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_has_a_preset_that_trains(dataset, loss):
+    entry = preset(dataset, loss)
+    assert entry["dataset"] == dataset and entry["loss"] == loss
+    assert entry["source"] in ("tuned on validation", "paper defaults")
+    assert entry["lr"] > 0
+    build(loss, **entry["loss_kwargs"])
+    config = validate_config(apply_preset(default_config(dataset, loss)))
+    assert config["loss_kwargs"] == entry["loss_kwargs"] and config["lr"] == entry["lr"]
+    assert config["preset_source"] == entry["source"]
+    if entry["source"] == "tuned on validation":
+        assert {"date", "budget", "val_map@r", "epochs", "val_fraction"} <= set(entry)
+    else:
+        assert entry["reference"]
+
+
+def test_contextual_k_is_the_images_per_class():
+    for dataset in ("digits", "omniglot"):
+        config = default_config(dataset, "contextual")
+        assert preset(dataset, "contextual")["loss_kwargs"]["k"] == config["m_per_class"]
+
+
+def test_other_datasets_fall_back_to_paper_defaults():
+    entry = preset("cub200", "rll")
+    assert entry["source"] == "paper defaults" and entry["lr"] is None
+    config = apply_preset(default_config("cub200", "rll"))
+    assert config["lr"] == default_config("cub200", "rll")["lr"]  # the trainer's own default
+    with pytest.raises(ValueError, match="unknown loss"):
+        preset("digits", "nope")
+
+
+def test_write_preset_keeps_the_other_losses(tmp_path):
+    (tmp_path / "digits.json").write_text((PRESETS_DIR / "digits.json").read_text())
+    entry = {
+        "loss_kwargs": {"margin": 0.3},
+        "lr": 0.001,
+        "source": "tuned on validation",
+        "date": "2026-01-01",
+        "budget": 5,
+        "val_map@r": 0.5,
+    }
+    write_preset("digits", "triplet", entry, folder=tmp_path)
+    table = load_presets("digits", folder=tmp_path)
+    assert table["triplet"] == entry
+    assert table["rll"] == load_presets("digits")["rll"]
+    assert preset("digits", "triplet", folder=tmp_path)["source"] == "tuned on validation"
+    with pytest.raises(ValueError, match="source"):
+        write_preset("digits", "triplet", {**entry, "source": "guess"}, folder=tmp_path)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_presets("broken", folder=tmp_path)
+
+
+def test_preset_table_lists_the_shipped_presets():
+    rows = preset_table()
+    pairs = {(r["dataset"], r["loss"]) for r in rows}
+    assert {(d, loss) for d in ("digits", "omniglot") for loss in LOSSES} <= pairs
+    assert all(r["dataset"] != "defaults" for r in rows)
+    json.dumps(rows)  # plain values only
