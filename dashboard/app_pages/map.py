@@ -1,0 +1,119 @@
+"""Embedding map: a 2-D map of the current run's split; click a point to open it in the query lens,
+lasso a region to list its samples."""
+
+import streamlit as st
+import ui
+
+from dmlviz.runs import RunError
+from dmlviz.views.data import map_methods
+from dmlviz.views.embedding_map import (
+    COLOR_OPTIONS,
+    color_options,
+    map_figure,
+    selected_indices,
+    selection_table,
+    trust_note,
+)
+from dmlviz.views.runs import run_label
+
+MAX_TABLE_ROWS = 500
+
+st.title("Embedding map")
+path, row, split = ui.need_split()
+st.caption(
+    f"{run_label(row)} · **{split}** split. Each point is an image, placed so that images with "
+    "similar embeddings land close together. **Click** a point to make it the query of the query "
+    "lens; pick the **lasso** or box tool in the chart's toolbar to list a region's images below."
+)
+try:
+    methods = map_methods(ui.load_run(path), split)
+    if not methods:
+        raise RunError(
+            f"{path} has no map of its {split} split: run `dmlviz project {path} --splits {split}`"
+        )
+    left, right = st.columns([1, 2])
+    method = left.radio(
+        "Projection",
+        methods,
+        horizontal=True,
+        format_func=str.upper,
+        key="map_method",
+        help="UMAP keeps local neighbourhoods (clusters); PCA keeps global directions (honest "
+        "distances, blurrier clusters).",
+    )
+    frame, meta = ui.map_data(path, split, method)
+    data = ui.split_data(path, split)
+except RunError as error:
+    ui.show_error(error)
+    st.stop()
+
+options = color_options(frame)
+default = "flipped" if "flipped" in options and frame["flipped"].any() else "label"
+color_by = right.selectbox(
+    "Colour by",
+    options,
+    index=options.index(default),
+    format_func=lambda k: COLOR_OPTIONS[k][0],
+    key=f"map_color_{split}",
+    help="AP@R: how well the image retrieves its own class (red = fails). Neighbour consistency: "
+    "share of its nearest neighbours sharing its training label (red = its label looks wrong).",
+)
+
+
+def _take_click(event) -> None:
+    """One selected point (a click) becomes the lens query."""
+    chosen = selected_indices(event)
+    if len(chosen) == 1 and 0 <= chosen[0] < len(frame):
+        ui.set_query(path, split, chosen[0])
+
+
+query = ui.get_query(split)
+neighbours = None
+if query is not None and data.neighbours is not None and data.reference_split == split:
+    neighbours = list(data.neighbours[query, :10]) if query < len(data.neighbours) else None
+figure = map_figure(frame, color_by, query=query, neighbours=neighbours)
+# The callback runs before the rerun, so the clicked point's star shows at once.
+event = st.plotly_chart(
+    figure,
+    key="map",
+    on_select=lambda: _take_click(st.session_state.get("map")),
+    selection_mode=("points", "box", "lasso"),
+    config={"displaylogo": False, "scrollZoom": True},
+)
+st.caption(trust_note(meta, method))
+selected = selected_indices(event)
+if len(selected) == 1 and query != selected[0]:  # a selection set without the callback
+    _take_click(event)
+    query = selected[0]
+
+if query is not None:
+    cols = st.columns([3, 1])
+    cols[0].success(
+        f"Sample #{query} is the query lens's query (the ★ on the map; rings mark its "
+        "10 nearest neighbours in the embedding space)."
+    )
+    cols[1].page_link(
+        "app_pages/lens.py", label="Open it in the query lens", icon=":material/manage_search:"
+    )
+
+if len(selected) > 1:
+    st.subheader(f"{len(selected)} selected images")
+    shown = selected[:MAX_TABLE_ROWS]
+    if len(selected) > MAX_TABLE_ROWS:
+        st.caption(f"Showing the first {MAX_TABLE_ROWS}.")
+    thumbs = ui.thumbnails(path, split)
+    table = selection_table(frame, shown, thumbs.many(shown))
+    columns = {
+        "image": st.column_config.ImageColumn("image", width="small"),
+        "AP@R": st.column_config.NumberColumn("AP@R", format="%.2f"),
+        "consistency": st.column_config.NumberColumn("consistency", format="%.2f"),
+    }
+    st.dataframe(table, hide_index=True, width="stretch", column_config=columns, row_height=48)
+    if "AP@R" in table:
+        st.caption(f"Mean AP@R of the selection: {table['AP@R'].mean():.3f}")
+    if "flipped" in table:
+        st.caption(
+            f"Flipped labels in the selection: {int(table['flipped'].sum())} of {len(table)}"
+        )
+elif not selected and query is None:
+    st.info("Click a point to inspect its ranked list, or lasso a group of points.")

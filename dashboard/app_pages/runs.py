@@ -1,0 +1,100 @@
+"""Runs: every run in the folder, retrieval against label noise per loss, training curves."""
+
+import streamlit as st
+import ui
+
+from dmlviz.runs import RunError
+from dmlviz.views.runs import (
+    display_table,
+    metric_vs_noise,
+    run_label,
+    shared_settings,
+    training_curves,
+)
+from dmlviz.views.style import loss_name
+
+st.title("Runs")
+st.caption(
+    "**MAP@R** (mean average precision at R) scores each test query's top R neighbours, R being "
+    "the number of other images of its class, rewarding correct ones ranked early; **R@1** is the "
+    "share of queries whose nearest neighbour has their class. Test classes are never seen in "
+    "training. **Detector AUROC**: how well disagreement with the nearest neighbours finds the "
+    "training labels that were flipped (0.5 = chance)."
+)
+
+runs, broken = ui.all_runs()
+if len(broken):
+    with st.expander(
+        f":material/warning: {len(broken)} run folder(s) cannot be read", expanded=True
+    ):
+        for row in broken.to_dict("records"):
+            st.error(f"**{row['name']}**: {row['reason']}")
+
+frame = runs
+datasets = sorted(frame["dataset"].dropna().unique())
+kinds = sorted(frame["noise_kind"].dropna().unique())
+left, right = st.columns(2)
+if len(datasets) > 1:
+    chosen = left.selectbox("Dataset", datasets)
+    frame = frame[frame["dataset"] == chosen]
+if len(kinds) > 1:
+    kind = right.selectbox("Noise kind", kinds)
+    frame = frame[frame["noise_kind"] == kind]
+
+
+def _choose_run() -> None:
+    rows = st.session_state["runs_table"].selection.rows
+    if rows:
+        st.session_state[ui.RUN_KEY] = st.session_state["_runs_table_paths"][rows[0]]
+
+
+shared = shared_settings(frame)
+if shared:
+    st.caption(
+        "All runs below: "
+        + ", ".join(f"{name.replace('_', ' ')} **{value}**" for name, value in shared.items())
+    )
+st.session_state["_runs_table_paths"] = list(frame["path"])
+st.dataframe(
+    display_table(frame),
+    hide_index=True,
+    width="stretch",
+    key="runs_table",
+    on_select=_choose_run,
+    selection_mode="single-row",
+    column_config={
+        "MAP@R": st.column_config.ProgressColumn("MAP@R", format="%.3f", min_value=0, max_value=1),
+        "R@1": st.column_config.NumberColumn("R@1", format="%.3f"),
+        "Detector AUROC": st.column_config.NumberColumn("Detector AUROC", format="%.3f"),
+        "Noise rate": st.column_config.NumberColumn("Noise rate", format="%.0f %%"),
+    },
+)
+st.caption("Select a row to make it the current run of every page (also in the sidebar).")
+
+st.subheader("Retrieval against label noise")
+st.caption(
+    "One line per loss: the mean over seeds, the bar one standard deviation. A robust loss keeps "
+    "its line flat as more training labels are flipped."
+)
+left, right = st.columns(2)
+left.plotly_chart(metric_vs_noise(frame, "map@r"), key="map_vs_noise")
+right.plotly_chart(metric_vs_noise(frame, "recall@1"), key="r1_vs_noise")
+
+path, row = ui.current_run()
+st.subheader(f"Training curves: {run_label(row)}")
+try:
+    metrics = ui.training_metrics(path)
+except RunError as error:  # a corrupt metrics.jsonl must not break the page
+    ui.show_error(error)
+else:
+    if metrics.empty:
+        st.info("This run has not logged an epoch yet.")
+    else:
+        st.plotly_chart(training_curves(metrics, row.get("loss")), key="curves")
+        config = ui.load_run(path).config
+        settings = {
+            "loss": loss_name(str(config.get("loss"))),
+            "hyperparameters": config.get("preset_source") or "-",
+            **(config.get("loss_kwargs") or {}),
+        }
+        st.caption(" · ".join(f"{k}: {v}" for k, v in settings.items()))

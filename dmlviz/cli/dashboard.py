@@ -1,0 +1,216 @@
+"""``dmlviz dashboard [RUNS_DIR]``: serve the Streamlit dashboard on a folder of runs.
+
+``launch`` starts ``streamlit run dashboard/app.py`` in a child process (``dmlviz demo`` reuses it);
+the app reads the runs folder from ``--runs`` after Streamlit's ``--``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+import dmlviz
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8501  # Streamlit's own default
+
+
+def register(subparsers) -> None:
+    """Add the ``dashboard`` command."""
+    parser = subparsers.add_parser(
+        "dashboard",
+        help="explore runs in the browser (Streamlit)",
+        description=(
+            "Serve the dashboard on RUNS_DIR (default runs): runs table, embedding map, query lens, "
+            "neighbour consistency, worst queries and loss anatomy. Listens on 127.0.0.1 only, "
+            "unless --host says otherwise."
+        ),
+    )
+    parser.add_argument(
+        "runs_dir",
+        nargs="?",
+        type=Path,
+        default=Path("runs"),
+        metavar="RUNS_DIR",
+        help="folder holding run directories, nested ones included (default runs)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 exposes it to the network)",
+    )
+    parser.add_argument("--open", action="store_true", help="open a browser tab once it is up")
+    parser.set_defaults(func=dashboard_command)
+
+
+def app_path() -> Path:
+    """``dashboard/app.py`` of the source tree that holds this ``dmlviz`` package.
+
+    The dashboard is not part of the installed package: it sits beside ``dmlviz/`` in the
+    checkout, which an editable install (``pip install -e .``) keeps in place.
+    """
+    package = Path(dmlviz.__file__).resolve().parent
+    app = package.parent / "dashboard" / "app.py"
+    if not app.is_file():
+        raise ValueError(
+            f"the dashboard app is missing: expected {app} beside the dmlviz package at {package}. "
+            "The dashboard ships with the source checkout; install dmlviz from a clone with "
+            "`pip install -e .` (or `make setup`)."
+        )
+    return app
+
+
+def streamlit_command(runs_dir: str | Path, host: str, port: int) -> list[str]:
+    """The command line that serves the dashboard on ``runs_dir`` at ``host:port``."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+        "--theme.base",
+        "light",
+        "--theme.primaryColor",
+        "#0072B2",
+        "--",
+        "--runs",
+        str(Path(runs_dir).resolve()),
+    ]
+
+
+def dashboard_url(host: str, port: int) -> str:
+    """The URL to open for a server listening on ``host:port``."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def launch(
+    runs_dir: str | Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+) -> subprocess.Popen:
+    """Start the dashboard server on ``runs_dir`` and return its process (stop it with
+    ``terminate()``). With ``open_browser`` a browser tab opens once the server answers.
+
+    Raises ``ValueError`` when the port is taken or the app is missing.
+    """
+    check_port(host, port)
+    process = subprocess.Popen(streamlit_command(runs_dir, host, port))
+    if open_browser:
+        url = dashboard_url(host, port)
+        threading.Thread(target=_open_when_up, args=(url, process), daemon=True).start()
+    return process
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ``ValueError`` naming the port when ``host:port`` cannot be bound (e.g. in use)."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, got {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(
+                f"cannot listen on {host}:{port} ({error.strerror or error}); is another dashboard "
+                "running? Choose another --port"
+            ) from None
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0) -> bool:
+    """Poll ``url``'s health endpoint until it answers ``ok`` (True), the process exits or
+    ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def _open_when_up(url: str, process: subprocess.Popen) -> None:
+    if wait_until_up(url, process):
+        webbrowser.open(url)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def dashboard_command(args: argparse.Namespace) -> int:
+    """Serve the dashboard on ``args.runs_dir`` until Ctrl-C; returns the exit code."""
+    runs_dir: Path = args.runs_dir
+    if not runs_dir.is_dir():
+        raise ValueError(
+            f"runs folder {runs_dir} does not exist. Train some runs first, e.g. `make demo` or "
+            f"`dmlviz train --dataset digits --loss contextual --out {runs_dir}/ctx`, or pass the "
+            "folder that holds your runs: `dmlviz dashboard PATH`"
+        )
+    if not _is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}: anyone who can reach this machine can open the "
+            "dashboard (it has no login)",
+            file=sys.stderr,
+        )
+    process = launch(runs_dir, args.host, args.port, open_browser=args.open)
+    url = dashboard_url(args.host, args.port)
+    print(f"dmlviz dashboard on {runs_dir.resolve()}: {url}  (Ctrl-C to stop)", flush=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        stop(process)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate the dashboard server, killing it when it has not exited after ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,87 @@
+"""``dmlviz demo``: a small digits sweep, then the dashboard on it (``make demo``).
+
+The first call trains contextual, RLL and multi-similarity at 0, 20 and 40 % symmetric label
+noise (one seed; under 3 minutes on a 2-core CPU); later calls reuse the finished runs and open
+the dashboard at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``demo`` command."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="train a small digits sweep and open the dashboard on it",
+        description=(
+            "Train contextual, RLL and multi-similarity on digits at 0, 20 and 40 % symmetric "
+            "label noise (reused when already done), then serve the dashboard until Ctrl-C."
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the sweep folder (default runs/demo, runs/demo-quick with --quick)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    parser.add_argument(
+        "--no-serve", action="store_true", help="train only; do not start the dashboard"
+    )
+    parser.add_argument("--open", action="store_true", help="open a browser tab once it is up")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: one loss, one noise rate, one epoch"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Train (or reuse) the demo sweep, then serve the dashboard until Ctrl-C."""
+    from dmlviz.sweep import SUMMARY_MD, demo_spec, install_sigterm_handler, is_complete, run_sweep
+
+    spec = demo_spec(quick=args.quick)
+    spec.jobs = args.jobs
+    out = args.out or Path("runs/demo-quick" if args.quick else "runs/demo")
+    if not args.no_serve:
+        from dmlviz.cli.dashboard import check_port
+
+        check_port(args.host, args.port)  # fail now, not after training
+    if is_complete(out, spec):
+        print(f"reusing the finished demo runs in {out}", flush=True)
+    else:
+        install_sigterm_handler()
+        started = time.perf_counter()
+        frame = run_sweep(spec, out, log=lambda message: print(message, flush=True))
+        print(f"demo sweep took {time.perf_counter() - started:.0f} s", flush=True)
+        failed = frame[frame["state"] != "finished"]
+        if len(failed):
+            print(f"run(s) not finished: {', '.join(failed['name'])}", file=sys.stderr)
+            return 1
+    print((out / SUMMARY_MD).read_text(), flush=True)
+    if args.no_serve:
+        return 0
+    return _serve(out, args.host, args.port, args.open)
+
+
+def _serve(runs_dir: Path, host: str, port: int, open_browser: bool) -> int:
+    """Start the dashboard on ``runs_dir`` and wait until it exits or Ctrl-C."""
+    from dmlviz.cli.dashboard import dashboard_url, launch
+
+    process = launch(runs_dir, host, port, open_browser)
+    print(f"dashboard on {runs_dir}: {dashboard_url(host, port)}  (Ctrl-C to stop)", flush=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return 0

@@ -1,0 +1,7 @@
+"""What the dashboard shows, as plain functions returning DataFrames, plotly figures and HTML.
+
+One module per page (``runs``, ``embedding_map``, ``lens``, ``consistency``, ``queries``,
+``anatomy``), plus ``data`` (loading from run directories), ``thumbs`` (thumbnails as data URIs)
+and ``style`` (colours and names). Nothing here imports Streamlit: ``dashboard/`` holds the thin
+pages that call these functions, and the tests call them directly.
+"""

@@ -1,0 +1,297 @@
+"""The Loss anatomy page (teaching): one small batch, the loss's hyperparameters as sliders, and
+heatmaps of everything ``loss.explain`` returns, so you can see which pairs get gradient and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dmlviz.views.style import loss_name
+
+EXPLAINED_LOSSES = ("contextual", "rll")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A slider for one hyperparameter: its range, step, default and a one-line meaning."""
+
+    name: str
+    low: float
+    high: float
+    default: float
+    step: float
+    help: str
+    integer: bool = False
+
+
+PARAMS: dict[str, tuple[Param, ...]] = {
+    "contextual": (
+        Param("k", 2, 12, 4, 1, "neighbourhood size, counting the point itself", integer=True),
+        Param("eps", 0.0, 0.5, 0.05, 0.01, "slack on the k-th neighbour's squared distance"),
+        Param("ctx_weight", 0.0, 2.0, 0.4, 0.05, "weight of the contextual term (W vs labels)"),
+        Param("contrastive_weight", 0.0, 2.0, 0.5, 0.05, "weight of the contrastive hinge on S"),
+        Param("reg_weight", 0.0, 1.0, 0.1, 0.05, "weight of the batch-mean similarity regulariser"),
+        Param("rho", -1.0, 1.0, 0.25, 0.05, "target of the batch-mean cosine similarity"),
+        Param("pos_margin", -1.0, 1.0, 0.75, 0.05, "positives are pulled above this cosine"),
+        Param("neg_margin", -1.0, 1.0, 0.6, 0.05, "negatives are pushed below this cosine"),
+    ),
+    "rll": (
+        Param("margin", 0.0, 2.0, 0.4, 0.05, "m: positives are pulled within alpha - m"),
+        Param("alpha", 0.05, 2.0, 1.2, 0.05, "negatives closer than alpha are pushed out"),
+        Param("tn", 0.0, 50.0, 10.0, 1.0, "temperature of negative weights (high: hardest only)"),
+        Param("tp", 0.0, 50.0, 0.0, 1.0, "temperature of positive weights (0: all alike)"),
+        Param("imbalance", 0.0, 1.0, 0.5, 0.05, "lambda: weight of the negative part"),
+    ),
+}
+
+
+def default_params(loss: str, loss_kwargs: dict | None = None) -> dict[str, float]:
+    """Slider defaults for ``loss``: the run's own ``loss_kwargs`` where given (clipped to the
+    slider range), else the loss's defaults. For RLL an unset alpha becomes 1 + margin/2."""
+    values = {p.name: p.default for p in PARAMS[loss]}
+    for param in PARAMS[loss]:
+        given = (loss_kwargs or {}).get(param.name)
+        if isinstance(given, (int, float)) and not isinstance(given, bool):
+            values[param.name] = float(np.clip(given, param.low, param.high))
+    if loss == "rll" and (loss_kwargs or {}).get("alpha") is None:
+        values["alpha"] = min(2.0, 1 + values["margin"] / 2)
+    for param in PARAMS[loss]:
+        if param.integer:
+            values[param.name] = int(values[param.name])
+    return values
+
+
+def draw_batch(
+    labels: np.ndarray, classes: int = 4, per_class: int = 4, seed: int = 0
+) -> np.ndarray:
+    """Indices of a small m-per-class batch: ``classes`` random classes having at least
+    ``per_class`` samples, ``per_class`` random samples each, grouped by class (seeded)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    values, counts = np.unique(labels, return_counts=True)
+    eligible = values[counts >= per_class]
+    if len(eligible) < 2:
+        raise ValueError(f"need at least two classes with {per_class} samples each to draw a batch")
+    chosen = np.sort(rng.choice(eligible, size=min(classes, len(eligible)), replace=False))
+    parts = [rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in chosen]
+    return np.concatenate([np.sort(p) for p in parts])
+
+
+def explain(
+    loss: str, params: dict[str, float], embeddings: np.ndarray, labels: np.ndarray
+) -> dict:
+    """``dmlviz.losses.build(loss, **params).explain(...)`` on a numpy batch: a dict of arrays."""
+    import torch
+
+    from dmlviz.losses import build
+
+    module = build(loss, **params)
+    return module.explain(
+        torch.as_tensor(np.asarray(embeddings, dtype=np.float32)),
+        torch.as_tensor(np.asarray(labels, dtype=np.int64)),
+    )
+
+
+@dataclass
+class Panel:
+    """One heatmap or chart of the page, with a caption saying how to read it."""
+
+    title: str
+    caption: str
+    figure: go.Figure
+
+
+def tick_labels(
+    indices: np.ndarray, class_names: list[str], flipped: np.ndarray | None = None
+) -> list[str]:
+    """Axis labels ``"<class> #<index>"`` for a batch, starred where the label was flipped."""
+    flipped = np.zeros(len(indices), bool) if flipped is None else np.asarray(flipped, bool)
+    return [
+        f"{c}{'*' if f else ''} #{i}" for c, i, f in zip(class_names, indices, flipped, strict=True)
+    ]
+
+
+def heatmap(
+    matrix: np.ndarray,
+    ticks: list[str],
+    title: str,
+    colorscale: str | list = "Viridis",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorbar: str | None = "",
+    text_format: str = ".2f",
+) -> go.Figure:
+    """An (n, n) matrix as a square heatmap, row = query / anchor i, column = j, with class block
+    ticks; values on hover. ``colorbar=None`` hides the colour bar (for 0/1 masks)."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.asarray(matrix, dtype=float),
+            x=ticks,
+            y=ticks,
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            showscale=colorbar is not None,
+            colorbar=dict(title=colorbar or "", thickness=12),
+            hovertemplate=f"i %{{y}}<br>j %{{x}}<br>%{{z:{text_format}}}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    figure.update_layout(
+        title=dict(text=title, font=dict(size=15)),
+        height=420,
+        margin=dict(l=10, r=10, t=40, b=10),
+        plot_bgcolor="white",
+    )
+    figure.update_yaxes(autorange="reversed", tickfont=dict(size=9), scaleanchor="x")
+    figure.update_xaxes(tickfont=dict(size=9), tickangle=-60, side="bottom")
+    return figure
+
+
+def panels(loss: str, explained: dict, ticks: list[str]) -> list[Panel]:
+    """The page's heatmaps for ``loss`` (``"contextual"`` or ``"rll"``) from ``explained``."""
+    if loss == "contextual":
+        return _contextual_panels(explained, ticks)
+    if loss == "rll":
+        return _rll_panels(explained, ticks)
+    raise ValueError(f"the anatomy view explains {', '.join(EXPLAINED_LOSSES)}, not {loss!r}")
+
+
+def loss_terms(loss: str, explained: dict) -> dict[str, float]:
+    """The scalar terms of the batch loss, by display name."""
+    if loss == "contextual":
+        names = {
+            "loss": "total loss",
+            "L_ctx": "contextual term",
+            "L_con": "contrastive term",
+            "L_reg": "regulariser",
+        }
+        return {label: float(explained[key]) for key, label in names.items() if key in explained}
+    active_pos = int(np.asarray(explained["positive_mask"]).sum())
+    active_neg = int(np.asarray(explained["negative_mask"]).sum())
+    return {
+        "total loss": float(explained["loss"]),
+        "mean L_P (positives)": float(np.mean(explained["L_P"])),
+        "mean L_N (negatives)": float(np.mean(explained["L_N"])),
+        "active pairs": float(active_pos + active_neg),
+    }
+
+
+def _contextual_panels(e: dict, ticks: list[str]) -> list[Panel]:
+    Y = np.asarray(e["Y"])
+    W = np.asarray(e["W"])
+    error = (W - Y) ** 2
+    np.fill_diagonal(error, np.nan)
+    return [
+        Panel(
+            "S: cosine similarity",
+            "Plain similarity of the embeddings; class blocks on the diagonal mean the batch is "
+            "already well separated.",
+            heatmap(e["S"], ticks, "S = f fᵀ", "RdBu_r", -1, 1, "cos"),
+        ),
+        Panel(
+            "N: k-nearest-neighbour sets",
+            "Row i marks N(i), the k nearest samples of i (itself included, plus any within ε of "
+            "the k-th). Contextual similarity compares these sets, not raw distances.",
+            heatmap(
+                e["N"],
+                ticks,
+                "N (1 = j is among i's k neighbours)",
+                [[0, "#f7f7f7"], [1, "#2c7fb8"]],
+                0,
+                1,
+                "",
+                ".0f",
+            ),
+        ),
+        Panel(
+            "W: contextual similarity",
+            "How much the neighbourhoods of i and j overlap (after query expansion over mutual "
+            "neighbours and symmetrising). The loss wants W = 1 within a class, 0 across.",
+            heatmap(W, ticks, "W (contextual similarity)", "Viridis", 0, 1, "W"),
+        ),
+        Panel(
+            "Where the contextual term pushes: (W - Y)²",
+            "Bright cells are pairs whose contextual similarity disagrees with their labels: "
+            "same-class pairs with little shared context, or other-class pairs that share it. "
+            "Starred samples (*) carry a flipped label.",
+            heatmap(error, ticks, "(W - Y)², diagonal left out", "Reds", 0, 1, "error"),
+        ),
+    ]
+
+
+def _rll_panels(e: dict, ticks: list[str]) -> list[Panel]:
+    positive = np.asarray(e["positive_mask"], dtype=bool)
+    negative = np.asarray(e["negative_mask"], dtype=bool)
+    active = positive.astype(float) - negative.astype(float)
+    scale = [[0.0, "#d73027"], [0.5, "#f7f7f7"], [1.0, "#1a9850"]]
+    return [
+        Panel(
+            "d: Euclidean distance",
+            "Distance between unit embeddings (0 = identical, 2 = opposite).",
+            heatmap(e["distances"], ticks, "d_ij = ‖e_i - e_j‖", "Viridis_r", 0, 2, "d"),
+        ),
+        Panel(
+            "Active pairs",
+            "Green: non-trivial positives (same class, farther than α - m), pulled in. Red: "
+            "non-trivial negatives (other class, closer than α), pushed out. White pairs already "
+            "satisfy the loss and get no gradient.",
+            heatmap(
+                active, ticks, "+1 pulled positive · -1 pushed negative", scale, -1, 1, "", ".0f"
+            ),
+        ),
+        Panel(
+            "Negative weights",
+            "Each query's pushed negatives, weighted by exp(T_n · violation) and normalised per "
+            "row: a high T_n concentrates the push on the hardest negative.",
+            heatmap(e["negative_weights"], ticks, "w⁻ (rows sum to 1)", "Reds", 0, None, "w⁻"),
+        ),
+        Panel(
+            "Positive weights",
+            "Each query's pulled positives, weighted by exp(T_p · violation) (T_p = 0: equally).",
+            heatmap(e["positive_weights"], ticks, "w⁺ (rows sum to 1)", "Greens", 0, None, "w⁺"),
+        ),
+        Panel(
+            "Per-query losses",
+            "L_P: how far the query's positives lie outside the α - m ball; L_N: how deep its "
+            "negatives sit inside α.",
+            _per_query_bars(e, ticks),
+        ),
+    ]
+
+
+def _per_query_bars(e: dict, ticks: list[str]) -> go.Figure:
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(x=ticks, y=np.asarray(e["L_P"]), name="L_P (positives)", marker_color="#1a9850")
+    )
+    figure.add_trace(
+        go.Bar(x=ticks, y=np.asarray(e["L_N"]), name="L_N (negatives)", marker_color="#d73027")
+    )
+    figure.update_layout(
+        barmode="group",
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        yaxis_title="loss",
+        legend=dict(orientation="h", y=1.1),
+    )
+    figure.update_xaxes(tickfont=dict(size=9), tickangle=-60)
+    return figure
+
+
+def describe(loss: str) -> str:
+    """A short Markdown explanation of what the loss does, for the page header."""
+    if loss == "contextual":
+        return (
+            f"**{loss_name(loss)}** (Liao et al., 2023) judges a pair by its *context*: two samples "
+            "are similar when their k-nearest-neighbour sets overlap. That makes it robust to a few "
+            "wrong labels: one mislabelled sample barely changes its neighbours' neighbourhoods."
+        )
+    return (
+        f"**{loss_name(loss)}** (Wang et al., 2019) ranks the batch for every query: positives must "
+        "lie within α - m, negatives beyond α. Only violating pairs get gradient, and the hardest "
+        "negatives get most of it."
+    )

@@ -1,0 +1,159 @@
+"""The Neighbour consistency page: does a sample's neighbourhood agree with its (possibly wrong)
+training label, and how well does that disagreement find the flipped labels?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dmlviz.views.embedding_map import class_names_of
+from dmlviz.views.runs import metric_vs_noise
+from dmlviz.views.style import CLEAN, NOISY
+
+
+def consistency_histogram(per_sample: pd.DataFrame, k: int | None = None) -> go.Figure:
+    """Overlaid histograms of ``consistency_observed`` (share of a sample's k nearest neighbours
+    carrying its observed label) for samples whose label was kept and for flipped ones, each
+    normalised to percent of its group so the small flipped group stays visible."""
+    figure = go.Figure()
+    flipped = per_sample["flipped"].to_numpy(dtype=bool)
+    values = per_sample["consistency_observed"].to_numpy(dtype=float)
+    bins = dict(start=-0.05, end=1.05, size=0.1 if not k else 1.0 / k)
+    for mask, name, color in ((~flipped, "label kept", CLEAN), (flipped, "label flipped", NOISY)):
+        if mask.any():
+            figure.add_trace(
+                go.Histogram(
+                    x=values[mask],
+                    name=f"{name} ({int(mask.sum())})",
+                    marker_color=color,
+                    opacity=0.7,
+                    histnorm="percent",
+                    xbins=bins,
+                )
+            )
+    of_k = f"{k} " if k else ""
+    figure.update_layout(
+        barmode="overlay",
+        title="Neighbour consistency: clean vs flipped samples",
+        xaxis_title=f"share of the {of_k}nearest neighbours with the sample's observed label",
+        yaxis_title="% of the group",
+        height=360,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+    )
+    figure.update_layout(margin=dict(l=10, r=10, t=80, b=10))
+    figure.update_xaxes(range=[-0.05, 1.05])
+    return figure
+
+
+def detector_roc(per_sample: pd.DataFrame) -> tuple[go.Figure, float | None]:
+    """The ROC curve of flagging flipped labels by ``noise_score`` (higher = more suspicious), and
+    its AUROC; (an explanatory empty chart, None) when the split has no flipped or no kept label."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dash", color="#999")
+        )
+    )
+    flipped = per_sample["flipped"].to_numpy(dtype=bool)
+    auroc = None
+    if flipped.any() and (~flipped).any():
+        scores = per_sample["noise_score"].to_numpy(dtype=float)
+        fpr, tpr, _ = roc_curve(flipped, scores)
+        auroc = float(roc_auc_score(flipped, scores))
+        figure.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                mode="lines",
+                name=f"kNN disagreement (AUROC {auroc:.3f})",
+                line=dict(color=NOISY, width=3),
+            )
+        )
+    else:
+        figure.add_annotation(
+            text="no flipped labels in this run: nothing to detect",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
+    figure.update_layout(
+        title="Noisy-label detector ROC",
+        xaxis_title="false positive rate (kept labels flagged)",
+        yaxis_title="true positive rate (flipped labels found)",
+        height=360,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(x=0.35, y=0.05),
+    )
+    figure.update_xaxes(range=[0, 1], constrain="domain")
+    figure.update_yaxes(range=[0, 1.02], scaleanchor="x", scaleratio=1)
+    return figure, auroc
+
+
+def suspicious_samples(
+    per_sample: pd.DataFrame, class_names: list[str] | None = None, n: int = 24
+) -> pd.DataFrame:
+    """The ``n`` samples with the highest ``noise_score`` (most neighbours disagree with their
+    observed label), most suspicious first: ``index``, ``observed_class``, ``clean_class``,
+    ``flipped``, ``consistency`` and ``noise_score``."""
+    top = per_sample.sort_values("noise_score", ascending=False, kind="stable").head(n)
+    return pd.DataFrame(
+        {
+            "index": top["index"].to_numpy(dtype=np.int64),
+            "observed_class": class_names_of(top["observed"].to_numpy(), class_names),
+            "clean_class": class_names_of(top["clean"].to_numpy(), class_names),
+            "flipped": top["flipped"].to_numpy(dtype=bool),
+            "consistency": top["consistency_observed"].to_numpy(dtype=float),
+            "noise_score": top["noise_score"].to_numpy(dtype=float),
+        }
+    )
+
+
+def precision_at(per_sample: pd.DataFrame, n: int) -> float | None:
+    """Share of truly flipped labels among the ``n`` most suspicious samples (None if empty)."""
+    top = per_sample.sort_values("noise_score", ascending=False, kind="stable").head(n)
+    return float(top["flipped"].mean()) if len(top) else None
+
+
+def suspicious_gallery_html(table: pd.DataFrame, thumbnails: list[str]) -> str:
+    """The suspicious samples as thumbnail cards: observed label on top, clean label below, an
+    orange frame where the label really was flipped (a true find), grey where it was not."""
+    import html
+
+    from dmlviz.views.style import MUTED
+
+    cards = []
+    for row, uri in zip(table.to_dict("records"), thumbnails, strict=True):
+        color = NOISY if row["flipped"] else MUTED
+        verdict = "flipped ✓" if row["flipped"] else "false alarm"
+        cards.append(
+            f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
+            f"neighbour consistency {row['consistency']:.2f}'><img src='{uri}' "
+            f"alt='sample {row['index']}'><div class='dmlviz-cap'>"
+            f"trained: <b>{html.escape(str(row['observed_class']))}</b><br>"
+            f"clean: <b>{html.escape(str(row['clean_class']))}</b><br>"
+            f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
+            f"<span style='color:{color if row['flipped'] else '#777'}'>{verdict}</span>"
+            "</div></div>"
+        )
+    return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"
+
+
+def across_runs(runs: pd.DataFrame) -> list[go.Figure]:
+    """Consistency of clean and of flipped samples and the detector's AUROC against noise rate,
+    one line per loss (mean ± std over seeds): the cross-run view of the page."""
+    titles = {
+        "consistency_clean": "Consistency of kept labels",
+        "consistency_flipped": "Consistency of flipped labels",
+        "detector_auroc": "Noise-detector AUROC",
+    }
+    return [
+        metric_vs_noise(runs, metric, title)
+        for metric, title in titles.items()
+        if metric in runs and runs[metric].notna().any()
+    ]

@@ -1,0 +1,245 @@
+"""The Runs page: a table of every run, metrics against label-noise rate, training curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dmlviz.runs import BrokenRun, Run, RunError
+from dmlviz.views.style import loss_color, loss_name, percent
+
+# Run.summary() keys shown in the runs table, with their display names.
+TABLE_COLUMNS: dict[str, str] = {
+    "name": "Run",
+    "dataset": "Dataset",
+    "loss": "Loss",
+    "noise_kind": "Noise",
+    "noise_rate": "Noise rate",
+    "seed": "Seed",
+    "map@r": "MAP@R",
+    "recall@1": "R@1",
+    "detector_auroc": "Detector AUROC",
+    "preset_source": "Hyperparameters",
+    "state": "State",
+    "epoch": "Epochs done",
+}
+METRIC_NAMES: dict[str, str] = {
+    "map@r": "MAP@R",
+    "recall@1": "R@1",
+    "consistency_clean": "Consistency (clean samples)",
+    "consistency_flipped": "Consistency (flipped samples)",
+    "detector_auroc": "Noise-detector AUROC",
+}
+
+
+def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split what ``find_runs`` returned into ``(runs, broken)``.
+
+    ``runs``: one ``Run.summary()`` row per readable run (``path`` identifies it). ``broken``:
+    columns ``name``, ``path``, ``reason`` for folders that cannot be opened, and for runs whose
+    summary files are corrupt.
+    """
+    rows: list[dict[str, Any]] = []
+    broken: list[dict[str, str]] = []
+    for item in items:
+        if isinstance(item, BrokenRun):
+            broken.append({"name": item.name, "path": str(item.path), "reason": item.reason})
+            continue
+        try:
+            rows.append(item.summary())
+        except RunError as error:
+            broken.append({"name": item.name, "path": str(item.path), "reason": str(error)})
+    runs = pd.DataFrame(
+        rows,
+        columns=list(dict.fromkeys([*TABLE_COLUMNS, "path", *rows[0]]))
+        if rows
+        else [*TABLE_COLUMNS, "path"],
+    )
+    for column in ("noise_rate", *METRIC_NAMES):
+        if column in runs:
+            runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    return runs, pd.DataFrame(broken, columns=["name", "path", "reason"])
+
+
+def run_label(row: dict[str, Any] | pd.Series) -> str:
+    """A short human name of a run: ``"ctx-20 · Contextual · 20 % symmetric · seed 0"``."""
+    parts = [str(row.get("name"))]
+    if row.get("loss") is not None:
+        parts.append(loss_name(str(row.get("loss"))))
+    rate = row.get("noise_rate")
+    if rate is not None and not (isinstance(rate, float) and math.isnan(rate)):
+        kind = row.get("noise_kind") or ""
+        parts.append("no noise" if float(rate) == 0 else f"{percent(rate)} {kind}".strip())
+    if row.get("seed") is not None and not pd.isna(row.get("seed")):
+        parts.append(f"seed {int(row.get('seed'))}")
+    return " · ".join(parts)
+
+
+SHARED_COLUMNS = ("dataset", "noise_kind")  # left out of the table when every run shares them
+
+
+def shared_settings(runs: pd.DataFrame) -> dict[str, Any]:
+    """The ``SHARED_COLUMNS`` settings that every run in ``runs`` has in common."""
+    return {
+        column: runs[column].iloc[0]
+        for column in SHARED_COLUMNS
+        if column in runs and len(runs) and runs[column].nunique(dropna=False) == 1
+    }
+
+
+def display_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table as shown: readable column names, loss display names, noise rate in %, and
+    without the settings all runs share (``shared_settings``; the page states them once)."""
+    shared = shared_settings(runs)
+    frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in shared]].copy()
+    frame["loss"] = frame["loss"].map(lambda v: loss_name(str(v)) if v is not None else v)
+    frame["noise_rate"] = 100 * frame["noise_rate"]
+    return frame.rename(columns=TABLE_COLUMNS)
+
+
+def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -> go.Figure:
+    """``metric`` against the label-noise rate, one line per loss: the mean over seeds with an
+    error bar of one standard deviation (no bar with a single seed). Finished runs only."""
+    from dmlviz.sweep import summarize
+
+    figure = go.Figure()
+    needed = {"loss", "noise_rate", "state", "map@r", metric}
+    summary = summarize(runs) if needed <= set(runs.columns) and len(runs) else pd.DataFrame()
+    if not summary.empty and f"{metric}_mean" in summary:
+        for loss, group in summary.groupby("loss", sort=False):
+            group = group.dropna(subset=[f"{metric}_mean"]).sort_values("noise_rate")
+            if group.empty:
+                continue
+            std = group[f"{metric}_std"]
+            figure.add_trace(
+                go.Scatter(
+                    x=100 * group["noise_rate"],
+                    y=group[f"{metric}_mean"],
+                    error_y=dict(type="data", array=std.fillna(0), visible=bool(std.notna().any())),
+                    mode="lines+markers",
+                    name=loss_name(str(loss)),
+                    line=dict(color=loss_color(str(loss)), width=2.5),
+                    marker=dict(size=8),
+                    customdata=group[["seeds"]],
+                    hovertemplate=(
+                        f"{loss_name(str(loss))}<br>noise %{{x:.0f}} %<br>"
+                        f"{METRIC_NAMES.get(metric, metric)} %{{y:.3f}}"
+                        "<br>%{customdata[0]} seed(s)<extra></extra>"
+                    ),
+                )
+            )
+    name = METRIC_NAMES.get(metric, metric)
+    figure.update_layout(
+        title=title or f"{name} against label noise",
+        xaxis_title="label noise (% of train labels flipped)",
+        yaxis_title=name,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=""),
+        height=380,
+        margin=dict(l=10, r=10, t=80, b=10),
+    )
+    rates = sorted({float(x) for trace in figure.data for x in trace.x})
+    if rates:  # ticks at the measured rates; a little room either side of a lone rate
+        figure.update_xaxes(tickvals=rates, range=[min(rates) - 4, max(rates) + 4])
+    if not figure.data:
+        figure.add_annotation(
+            text="no finished, evaluated runs yet",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
+    return figure
+
+
+def training_curves(metrics: pd.DataFrame, loss: str | None = None) -> go.Figure:
+    """A run's ``metrics.jsonl`` as two panels against epoch: the training loss, and the test
+    MAP@R / R@1 of evaluated epochs (validation ones too when logged)."""
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("training loss", "test retrieval"),
+        horizontal_spacing=0.1,
+    )
+    color = loss_color(loss) if loss else None
+    if not metrics.empty and "epoch" in metrics:
+        if "loss" in metrics:
+            figure.add_trace(
+                go.Scatter(
+                    x=metrics["epoch"],
+                    y=metrics["loss"],
+                    mode="lines+markers",
+                    name="loss",
+                    line=dict(color=color),
+                ),
+                row=1,
+                col=1,
+            )
+        styles = {
+            "map@r": "solid",
+            "recall@1": "dot",
+            "val_map@r": "dash",
+            "val_recall@1": "dashdot",
+        }
+        names = {
+            "map@r": "MAP@R",
+            "recall@1": "R@1",
+            "val_map@r": "val MAP@R",
+            "val_recall@1": "val R@1",
+        }
+        for key, dash in styles.items():
+            if key in metrics and metrics[key].notna().any():
+                points = metrics[["epoch", key]].dropna()
+                figure.add_trace(
+                    go.Scatter(
+                        x=points["epoch"],
+                        y=points[key],
+                        mode="lines+markers",
+                        name=names[key],
+                        line=dict(dash=dash, color=color),
+                    ),
+                    row=1,
+                    col=2,
+                )
+    figure.update_xaxes(title_text="epoch", matches="x")
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend_title="")
+    return figure
+
+
+def getting_started(runs_dir: str | Path) -> str:
+    """Markdown telling a user with no runs in ``runs_dir`` exactly how to make some."""
+    runs_dir = Path(runs_dir)
+    exists = runs_dir.is_dir()
+    where = f"`{runs_dir}`" + ("" if exists else " (it does not exist yet)")
+    return f"""
+No training runs found in {where}.
+
+**The quickest start** trains a small sweep on the bundled digits data (contextual, Ranked List
+Loss and multi-similarity at 0, 20 and 40 % label noise, a few minutes on a laptop CPU) and opens
+this dashboard on it:
+
+```bash
+make demo            # or: dmlviz demo
+```
+
+**One run at a time:**
+
+```bash
+dmlviz train --dataset digits --loss contextual --out {runs_dir}/ctx
+dmlviz train --dataset digits --loss rll --noise 0.2 --out {runs_dir}/rll-noise20
+dmlviz dashboard {runs_dir}
+```
+
+**A sweep** (every loss x noise rate x seed, evaluated and projected):
+
+```bash
+dmlviz sweep --dataset digits --losses contextual,rll --noise 0,0.2,0.4 --seeds 0,1 --out {runs_dir}/sweep
+```
+
+Training writes embeddings, evaluation and maps into each run folder; the dashboard only reads them.
+"""

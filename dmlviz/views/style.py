@@ -1,0 +1,65 @@
+"""Colours and names shared by every view, so a loss or a verdict looks the same on every page."""
+
+from __future__ import annotations
+
+# One colour per loss, everywhere (tables, lines, legends); colour-blind-safe (Okabe-Ito).
+LOSS_COLORS: dict[str, str] = {
+    "contextual": "#0072B2",
+    "rll": "#E69F00",
+    "multisimilarity": "#009E73",
+    "contrastive": "#CC79A7",
+    "triplet": "#56B4E9",
+}
+EXTRA_COLORS = ("#D55E00", "#F0E442", "#000000", "#999999")
+
+LOSS_NAMES: dict[str, str] = {
+    "contextual": "Contextual",
+    "rll": "Ranked List Loss",
+    "multisimilarity": "Multi-Similarity",
+    "contrastive": "Contrastive",
+    "triplet": "Triplet",
+}
+
+CORRECT = "#1a9850"  # a neighbour with the query's clean label
+WRONG = "#d73027"  # a neighbour of another class
+NOISY = "#f28e2b"  # a sample whose observed (trained-on) label differs from its clean label
+CLEAN = "#4c78a8"  # samples whose label was not flipped
+MUTED = "#c7c7c7"
+
+# Qualitative palette for classes (Plotly's "Alphabet" has 26 distinguishable colours).
+CLASS_COLORS = (
+    "#AA0DFE", "#3283FE", "#85660D", "#782AB6", "#565656", "#1C8356", "#16FF32", "#F7E1A0",
+    "#E2E2E2", "#1CBE4F", "#C4451C", "#DEA0FD", "#FE00FA", "#325A9B", "#FEAF16", "#F8A19F",
+    "#90AD1C", "#F6222E", "#1CFFCE", "#2ED9FF", "#B10DA1", "#C075A6", "#FC1CBF", "#B00068",
+    "#FBE426", "#FA0087",
+)  # fmt: skip
+FEW_CLASS_COLORS = (
+    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
+    "#9D755D", "#BAB0AC",
+)  # fmt: skip
+
+
+def loss_color(loss: str) -> str:
+    """The hex colour of ``loss`` (a stable fallback for losses outside ``LOSS_COLORS``)."""
+    if loss in LOSS_COLORS:
+        return LOSS_COLORS[loss]
+    return EXTRA_COLORS[sum(map(ord, str(loss))) % len(EXTRA_COLORS)]
+
+
+def loss_name(loss: str) -> str:
+    """The display name of ``loss`` (``"rll"`` -> ``"Ranked List Loss"``)."""
+    return LOSS_NAMES.get(loss, str(loss))
+
+
+def class_color(label: int, num_classes: int) -> str:
+    """The hex colour of class ``label``: a calm palette up to 10 classes, a wider one beyond,
+    cycling past 26 classes."""
+    palette = FEW_CLASS_COLORS if num_classes <= len(FEW_CLASS_COLORS) else CLASS_COLORS
+    return palette[int(label) % len(palette)]
+
+
+def percent(rate: float | None) -> str:
+    """A rate in [0, 1] as ``"20 %"`` (``"-"`` when unknown)."""
+    if rate is None or rate != rate:
+        return "-"
+    return f"{100 * float(rate):.0f} %"

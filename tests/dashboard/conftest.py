@@ -1,0 +1,39 @@
+"""Fixtures of the dashboard tests: a runs folder built once per session, a fresh AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixture_runs import APP, build_runs
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    """A folder with four evaluated, mapped digits runs and one broken run folder."""
+    root = tmp_path_factory.mktemp("runs")
+    build_runs(root)
+    return root
+
+
+@pytest.fixture
+def app(runs_dir, monkeypatch):
+    """An AppTest of the dashboard on ``runs_dir``, caches cleared, not yet run."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(runs_dir))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """AppTest installs the app script as ``__main__``; restore pytest's afterwards, or later tests
+    that spawn processes (DDP, parallel sweeps) would re-run the app script in each child."""
+    import sys
+
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

@@ -1,0 +1,72 @@
+"""A small runs folder for the dashboard and views tests: four digits runs (contextual and RLL at
+0 % and 40 % symmetric noise) built from pixel features instead of training, evaluated and mapped
+with PCA, plus one broken run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dmlviz.data import inject_label_noise, load_dataset
+from dmlviz.evaluate import evaluate_run
+from dmlviz.project import project_run
+from dmlviz.runs import Run
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+RUNS = (("contextual", 0.0), ("contextual", 0.4), ("rll", 0.0), ("rll", 0.4))
+
+
+def _features(dataset, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Unit-length 'embeddings': the flattened pixels plus Gaussian noise (meaningful neighbours)."""
+    pixels = dataset.images.reshape(len(dataset), -1).numpy().astype(np.float32)
+    pixels = pixels - pixels.mean(0)
+    features = pixels + noise * rng.standard_normal(pixels.shape).astype(np.float32)
+    return features / np.linalg.norm(features, axis=1, keepdims=True)
+
+
+def build_runs(root: Path) -> dict[str, Path]:
+    """Write the runs below ``root``; returns ``{name: path}`` (the broken one under "broken")."""
+    train = load_dataset("digits", split="train", protocol="classes")
+    test = load_dataset("digits", split="test", protocol="classes")
+    paths: dict[str, Path] = {}
+    for loss, rate in RUNS:
+        name = f"{loss}-noise{int(rate * 100)}"
+        config = {
+            "name": name,
+            "dataset": "digits",
+            "protocol": "classes",
+            "split_seed": 0,
+            "model": "mlp",
+            "embedding_dim": 64,
+            "loss": loss,
+            "loss_kwargs": {},
+            "preset_source": "paper defaults",
+            "noise_kind": "symmetric",
+            "noise_rate": rate,
+            "noise_seed": 0,
+            "seed": 0,
+            "epochs": 3,
+        }
+        run = Run.create(root / "sweep" / name, config)
+        noisy = inject_label_noise(train.labels, rate, "symmetric", seed=0, num_classes=5)
+        run.save_labels(noisy)
+        rng = np.random.default_rng(len(paths))
+        spread = 0.3 + rate  # noisier runs embed worse
+        run.save_embeddings("train", _features(train, rng, spread), train.labels)
+        run.save_embeddings("test", _features(test, rng, spread), test.labels)
+        for epoch in (1, 2, 3):
+            record = {"epoch": epoch, "loss": 1.0 / epoch, "lr": 0.002, "seconds": 0.1}
+            if epoch == 3:
+                record.update({"map@r": 0.5 - rate / 2, "recall@1": 0.9 - rate / 4})
+            run.append_metrics(record)
+        run.set_status("finished", epoch=3, epochs=3)
+        evaluate_run(run, k=5, top_k=12)
+        project_run(run, methods=("pca",))
+        paths[name] = run.path
+    broken = root / "sweep" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    paths["broken"] = broken
+    return paths

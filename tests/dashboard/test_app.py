@@ -1,0 +1,242 @@
+"""Every dashboard page under streamlit's AppTest, on a small runs folder made by the fixture."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+
+def _page(app, name: str):
+    """Run the app, then switch to ``app_pages/<name>.py`` and run it again."""
+    app.run()
+    assert not app.exception, app.exception
+    app.switch_page(f"app_pages/{name}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
+def _values(array) -> np.ndarray:
+    """A plotly array from a chart spec (plotly >= 6 encodes numpy arrays as base64 'bdata')."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)
+
+
+def _html(app) -> str:
+    return "".join(element.proto.body for element in app.get("html"))
+
+
+def test_runs_page(app, runs_dir):
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Runs"
+    table = app.dataframe[0].value
+    assert set(table["Run"]) == {
+        "contextual-noise0",
+        "contextual-noise40",
+        "rll-noise0",
+        "rll-noise40",
+    }
+    assert {"MAP@R", "R@1", "Detector AUROC", "Hyperparameters", "Noise rate", "Seed"} <= set(table)
+    errors = " ".join(e.value for e in app.error)
+    assert "broken" in errors and "corrupt" in errors  # the broken run explains itself
+    charts = app.get("plotly_chart")
+    losses = {trace["name"] for trace in _spec(charts[0])["data"]}
+    assert losses == {"Contextual", "Ranked List Loss"}
+    curves = _spec(charts[2])["data"]
+    assert [trace["name"] for trace in curves] == ["loss", "MAP@R", "R@1"]
+    assert app.sidebar.selectbox[0].value.endswith("contextual-noise0")  # first run preselected
+
+
+def test_runs_page_row_selects_the_run(app):
+    app.run()
+    app.session_state["runs_table"] = {"selection": {"rows": [3], "columns": []}}
+    app.run()
+    assert not app.exception
+
+
+def test_empty_runs_folder_explains_how_to_start(tmp_path, monkeypatch):
+    import streamlit as st
+    from fixture_runs import APP
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path / "none"))
+    st.cache_data.clear()
+    app = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert "make demo" in text and "dmlviz train --dataset digits --loss contextual" in text
+
+
+def test_map_page_and_selection(app):
+    _page(app, "map")
+    assert app.title[0].value == "Embedding map"
+    figure = _spec(app.get("plotly_chart")[0])
+    assert all(trace["type"] == "scattergl" for trace in figure["data"])
+    points = sum(len(_values(trace["x"])) for trace in figure["data"])
+    assert points == 896  # the digits test split
+    assert any("Trustworthiness" in c.value for c in app.caption)
+
+    # a lasso over three points lists them with thumbnails
+    app.session_state["map"] = {
+        "selection": {
+            "points": [
+                {"point_index": 0, "customdata": [4]},
+                {"point_index": 1, "customdata": [9]},
+                {"point_index": 2, "customdata": [12]},
+            ],
+            "point_indices": [0, 1, 2],
+            "box": [],
+            "lasso": [],
+        }
+    }
+    app.run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["sample"]) == [4, 9, 12]
+    assert table["image"].str.startswith("data:image/png;base64,").all()
+
+    # a click on one point makes it the lens query
+    app.session_state["map"] = {
+        "selection": {
+            "points": [{"point_index": 0, "customdata": [21]}],
+            "point_indices": [0],
+            "box": [],
+            "lasso": [],
+        }
+    }
+    app.run()
+    assert app.session_state["lens_query"] == {
+        "run": app.session_state["run"],
+        "split": "test",
+        "index": 21,
+    }
+    app.run()  # in the browser the chart's callback does this before the rerun
+    star = _spec(app.get("plotly_chart")[0])["data"][-1]
+    assert star["name"] == "lens query"
+
+
+def test_map_of_noisy_train_split_colours_flips(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "rll-noise40")
+    app.session_state["split"] = "train"
+    app.switch_page("app_pages/map.py").run()
+    assert not app.exception
+    names = [trace["name"] for trace in _spec(app.get("plotly_chart")[0])["data"]]
+    assert any(name.startswith("label flipped") for name in names)
+
+
+def test_lens_page_shows_ranked_list_and_comparison(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "contextual-noise40")
+    app.session_state["split"] = "train"
+    app.session_state["lens_query"] = {"run": "", "split": "train", "index": 3}
+    app.switch_page("app_pages/lens.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="lens_index").value == 3
+    html = _html(app)
+    assert "query #3" in html
+    assert html.count("<div class='dmlviz-card") == 1 + 2 * 10  # query + two ranked lists of K=10
+    assert "trained as" in html  # 40 % noise: some neighbours carry flipped labels
+    metrics = {m.label: m.value for m in app.metric}
+    assert {"AP@R", "First correct rank", "R-precision", "Correct in top K"} <= set(metrics)
+    partner = app.selectbox(key="lens_partner").value
+    assert partner.endswith("rll-noise40")  # the other loss at the same noise rate
+    changes = app.dataframe[0].value
+    assert {"index", "move"} <= set(changes.columns)
+
+    app.number_input(key="lens_index").set_value(8).run()
+    assert app.session_state["lens_query"]["index"] == 8
+    assert "query #8" in _html(app)
+
+    partner_box = app.selectbox(key="lens_partner")
+    partner_box.select_index(len(partner_box.options) - 1).run()  # "no comparison": one list
+    assert _html(app).count("<div class='dmlviz-card") == 1 + 10
+
+
+def test_lens_worst_button(app):
+    _page(app, "lens")
+    app.button(key="lens_worst").click().run()
+    assert not app.exception
+    index = app.session_state["lens_query"]["index"]
+    assert "query #" + str(index) in _html(app)
+
+
+def test_consistency_page(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "contextual-noise40")
+    app.switch_page("app_pages/consistency.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    metrics = {m.label: m.value for m in app.metric}
+    assert float(metrics["Detector AUROC"]) > 0.5
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2 + 3  # this run's histogram and ROC, three across-run charts
+    assert "trained:" in _html(app)
+    app.button(key="suspicious_open").click().run()
+    assert not app.exception
+    assert app.session_state["lens_query"]["split"] == "train"
+
+
+def test_worst_queries_page(app):
+    _page(app, "queries")
+    table = app.dataframe[0].value
+    assert len(table) == 896
+    assert list(table["AP@R"]) == sorted(table["AP@R"])
+    app.multiselect(key="queries_classes").select("7").run()
+    assert set(app.dataframe[0].value["class"]) == {"7"}
+    assert app.get("download_button")
+    first = int(app.dataframe[0].value["query"].iloc[0])
+    app.session_state["queries_table"] = {"selection": {"rows": [0], "columns": []}}
+    app.run()  # selecting a row opens the query in the lens
+    assert not app.exception
+    assert app.session_state["lens_query"]["index"] == first
+    assert app.title[0].value == "Query lens"
+
+
+def test_anatomy_page(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "rll-noise40")
+    app.session_state["split"] = "train"
+    app.switch_page("app_pages/anatomy.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="anatomy_loss").value == "rll"
+    before = {m.label: m.value for m in app.metric}["total loss"]
+    key = f"anatomy_rll_alpha_{runs_dir / 'sweep' / 'rll-noise40'}"
+    app.slider(key=key).set_value(1.8).run()
+    assert {m.label: m.value for m in app.metric}["total loss"] != before
+    app.selectbox(key="anatomy_loss").select("contextual").run()
+    titles = [m.value for m in app.markdown]
+    assert any("W: contextual similarity" in t for t in titles)
+
+
+@pytest.fixture(scope="module")
+def stripped_runs(runs_dir, tmp_path_factory):
+    """A runs folder holding one run whose eval/ and projections/ were deleted."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("stripped")
+    shutil.copytree(runs_dir / "sweep" / "rll-noise0", root / "stripped")
+    shutil.rmtree(root / "stripped" / "eval")
+    shutil.rmtree(root / "stripped" / "projections")
+    return root
+
+
+@pytest.mark.parametrize("page", ["map", "lens", "queries", "anatomy", "consistency"])
+def test_pages_survive_a_run_without_evaluation(app, stripped_runs, monkeypatch, page):
+    """A run without evaluation or maps explains what to run, without a traceback."""
+    monkeypatch.setenv("DMLVIZ_RUNS", str(stripped_runs))
+    app.run()
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = " ".join(x.value for x in [*app.info, *app.error])
+    if page in ("map", "queries", "consistency"):
+        assert "dmlviz" in shown
+    if page == "lens":  # no stored neighbours: the lens ranks from the embeddings
+        assert any("Ranked now" in caption.value for caption in app.caption)

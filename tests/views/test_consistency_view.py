@@ -1,0 +1,93 @@
+"""The Neighbour consistency page's views."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from dmlviz.views.consistency import (
+    across_runs,
+    consistency_histogram,
+    detector_roc,
+    precision_at,
+    suspicious_gallery_html,
+    suspicious_samples,
+)
+
+
+@pytest.fixture
+def per_sample():
+    rng = np.random.default_rng(0)
+    n = 40
+    flipped = np.zeros(n, bool)
+    flipped[:8] = True
+    consistency = np.where(flipped, rng.uniform(0, 0.5, n), rng.uniform(0.3, 1, n))
+    return pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "observed": np.arange(n) % 3,
+            "clean": (np.arange(n) + flipped) % 3,
+            "flipped": flipped,
+            "consistency_observed": consistency,
+            "consistency_clean": consistency,
+            "noise_score": 1 - consistency,
+        }
+    )
+
+
+def test_histogram_has_two_groups(per_sample):
+    figure = consistency_histogram(per_sample, k=10)
+    assert [t.name for t in figure.data] == ["label kept (32)", "label flipped (8)"]
+    assert figure.data[0].histnorm == "percent"
+    assert "10 nearest" in figure.layout.xaxis.title.text
+
+
+def test_roc_matches_sklearn(per_sample):
+    figure, auroc = detector_roc(per_sample)
+    assert auroc == pytest.approx(roc_auc_score(per_sample["flipped"], per_sample["noise_score"]))
+    assert f"{auroc:.3f}" in figure.data[1].name
+
+
+def test_roc_without_flips_is_explained(per_sample):
+    figure, auroc = detector_roc(per_sample.assign(flipped=False))
+    assert auroc is None
+    assert "nothing to detect" in figure.layout.annotations[0].text
+
+
+def test_suspicious_samples_sorted(per_sample):
+    table = suspicious_samples(per_sample, ["a", "b", "c"], n=5)
+    assert len(table) == 5
+    assert list(table["noise_score"]) == sorted(table["noise_score"], reverse=True)
+    assert set(table["observed_class"]) <= {"a", "b", "c"}
+    html = suspicious_gallery_html(table, ["data:x"] * 5)
+    assert html.count("dmlviz-card") == 5 and "trained:" in html
+
+
+def test_precision_at(per_sample):
+    assert precision_at(per_sample, 8) == pytest.approx(
+        per_sample.nlargest(8, "noise_score")["flipped"].mean()
+    )
+
+
+def test_across_runs_one_chart_per_metric():
+    runs = pd.DataFrame(
+        [
+            {
+                "loss": loss,
+                "noise_rate": rate,
+                "seed": 0,
+                "state": "finished",
+                "map@r": 0.5,
+                "recall@1": 0.8,
+                "consistency_clean": 0.9,
+                "consistency_flipped": 0.3,
+                "detector_auroc": 0.8 if rate else None,
+                "preset_source": "paper defaults",
+            }
+            for loss in ("contextual", "rll")
+            for rate in (0.0, 0.4)
+        ]
+    )
+    figures = across_runs(runs)
+    assert len(figures) == 3
+    assert all(len(figure.data) == 2 for figure in figures)
