@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from shared_files import REPO
 
 
 def test_loss_speed_quick_writes_its_results(tmp_path):

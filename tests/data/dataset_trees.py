@@ -1,7 +1,7 @@
 """Tiny fabricated dataset trees in each official layout, with a few generated images each.
 
 Plain functions (not fixtures in a conftest.py, which would shadow tests/conftest.py for the
-``from conftest import shared_path`` of other test folders); each takes a folder to build in."""
+``from shared_files import shared_path`` of other test folders); each takes a folder to build in."""
 
 import zipfile
 from pathlib import Path

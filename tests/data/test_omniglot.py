@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
 from dataset_trees import make_omniglot, make_omniglot_zip
+from shared_files import shared_path
 
 from dmlviz.data import DatasetNotFoundError, load_dataset
 

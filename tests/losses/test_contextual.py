@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SHARED, shared_path
+from shared_files import REPO, SHARED, shared_path
 
 from dmlviz.losses import ContextualLoss
 from dmlviz.losses._products import gram

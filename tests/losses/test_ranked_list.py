@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED, shared_path
 from pytorch_metric_learning.losses import RankedListLoss as PMLRankedListLoss
+from shared_files import SHARED, shared_path
 
 from dmlviz.losses import RankedListLoss
 
