@@ -129,6 +129,19 @@ def training_metrics(path: str) -> pd.DataFrame:
     return _training_metrics(path, views_data.file_stamp(path, "metrics.jsonl"))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _study(folder: str, stamp: tuple) -> tuple[pd.DataFrame, dict[str, float]]:
+    from dmlviz.tune import param_importances, study_table
+
+    return study_table(folder), param_importances(folder)
+
+
+def tuning_study(folder: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
+    """``(trials, importances)`` of the tuning study in ``folder`` (``dmlviz.tune.study_table``
+    and ``param_importances``), re-read when ``study.db`` changes."""
+    return _study(str(folder), views_data.file_stamp(folder, "study.db"))
+
+
 # -- shared state and widgets ---------------------------------------------------------------------
 
 
@@ -190,7 +203,7 @@ def sidebar(runs: pd.DataFrame) -> None:
         splits,
         key=SPLIT_KEY,
         horizontal=True,
-        help="test: classes never seen in training (retrieval quality). train: the samples the "
+        help="test: images never seen in training (retrieval quality). train: the samples the "
         "loss saw, with their noisy labels (where label noise shows).",
     )
 

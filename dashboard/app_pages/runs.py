@@ -12,13 +12,23 @@ from dmlviz.views.runs import (
     training_curves,
 )
 from dmlviz.views.style import loss_name
+from dmlviz.views.tuning import (
+    best_settings,
+    best_trial,
+    find_studies,
+    importance_figure,
+    study_info,
+    study_label,
+    trials_display,
+    trials_figure,
+)
 
 st.title("Runs")
 st.caption(
     "**MAP@R** (mean average precision at R) scores each test query's top R neighbours, R being "
     "the number of other images of its class, rewarding correct ones ranked early; **R@1** is the "
-    "share of queries whose nearest neighbour has their class. Test classes are never seen in "
-    "training. **Detector AUROC**: how well disagreement with the nearest neighbours finds the "
+    "share of queries whose nearest neighbour has their class. Test images are never seen in "
+    "training (nor their classes, under a class-disjoint protocol). **Detector AUROC**: how well disagreement with the nearest neighbours finds the "
     "training labels that were flipped (0.5 = chance)."
 )
 
@@ -69,7 +79,11 @@ st.dataframe(
         "Noise rate": st.column_config.NumberColumn("Noise rate", format="%.0f %%"),
     },
 )
-st.caption("Select a row to make it the current run of every page (also in the sidebar).")
+st.caption(
+    "Select a row to make it the current run of every page (also in the sidebar). "
+    "**Hyperparameters** says where a run's loss settings come from: *tuned on validation* "
+    "(`dmlviz tune`), the *paper defaults*, or *user settings*."
+)
 
 st.subheader("Retrieval against label noise")
 st.caption(
@@ -98,3 +112,45 @@ else:
             **(config.get("loss_kwargs") or {}),
         }
         st.caption(" · ".join(f"{k}: {v}" for k, v in settings.items()))
+
+studies = find_studies(ui.runs_dir())
+if studies:
+    st.subheader("Hyperparameter tuning")
+    st.caption(
+        "Studies made by `dmlviz tune` in this folder. Each trial trains on the train classes "
+        "minus a few held-out validation classes and is scored by MAP@R on those (never on the "
+        "test classes); trial 0 is the preset the search started from."
+    )
+    infos = {str(folder): study_info(folder) for folder in studies}
+    with st.expander(
+        f":material/tune: {len(studies)} tuning stud{'y' if len(studies) == 1 else 'ies'}"
+    ):
+        study = st.selectbox(
+            "Study", list(infos), key="tuning_study", format_func=lambda f: study_label(f, infos[f])
+        )
+        info = infos[study]
+        try:
+            trials, importances = ui.tuning_study(study)
+        except Exception as error:  # a corrupt or foreign study.db must not break the page
+            ui.show_error(error)
+        else:
+            best = best_trial(trials)
+            cells = st.columns(3)
+            cells[0].metric("Trials", len(trials))
+            if best is not None:
+                cells[1].metric("Best trial", int(best["trial"]))
+                start = trials.loc[trials["trial"] == 0, "value"]
+                gain = None if start.empty or start.isna().all() else best["value"] - start.iloc[0]
+                cells[2].metric(
+                    "Best validation MAP@R",
+                    f"{best['value']:.4f}",
+                    None if gain is None else f"{gain:+.4f} over trial 0",
+                )
+            if best is not None:
+                st.caption(f"Best trial's settings: {best_settings(best)}")
+            left, right = st.columns(2)
+            left.plotly_chart(trials_figure(trials, info.get("loss")), key="tuning_trials")
+            right.plotly_chart(
+                importance_figure(importances, info.get("loss")), key="tuning_importance"
+            )
+            st.dataframe(trials_display(trials), hide_index=True, width="stretch")
