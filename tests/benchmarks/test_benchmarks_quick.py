@@ -1,0 +1,55 @@
+"""`make bench`'s runner in --quick mode: every benchmark runs and writes its results JSON.
+
+A smoke test of the benchmarks themselves (no timing asserts); the quick results go to a temporary
+folder, so the measured numbers in benchmarks/results stay untouched.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from shared_files import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from run_all import benchmark_scripts, write_report  # noqa: E402
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_quick_and_writes_its_json():
+    names = [p.stem for p in benchmark_scripts() if p.stem != "loss_speed"]  # tested on its own
+    assert {"eval_speed", "train_speed", "umap_speed", "dashboard_latency", "demo_time"} <= set(
+        names
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run_all.py"),
+            "--quick",
+            "--only",
+            ",".join(names),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in names:
+        assert f"== {name} (quick)" in result.stdout
+
+
+def test_report_renders_tables_from_results(tmp_path, monkeypatch):
+    import run_all
+
+    (tmp_path / "toy.json").write_text(
+        '{"description": "A toy.", "rows": [{"n": 1, "ours_s": 0.5, "ratio": 2.0}]}'
+    )
+    monkeypatch.setattr(run_all, "REPORT", tmp_path / "performance.md")
+    monkeypatch.setattr(run_all, "CHARTS", tmp_path / "charts")
+    text = write_report(tmp_path).read_text()
+    assert "## toy" in text and "| n | ours_s | ratio |" in text and "| 1 | 0.5 | 2 |" in text
+    assert (tmp_path / "charts" / "toy_rows.html").exists()
