@@ -11,6 +11,7 @@ import ui
 # (section, file, title, icon); the first page is the default one, at "/".
 PAGES = (
     ("Experiments", "runs", "Runs", "table_chart"),
+    ("Experiments", "noise_lab", "Noise lab", "experiment"),
     ("Experiments", "consistency", "Neighbour consistency", "hub"),
     ("Inspect a run", "map", "Embedding map", "scatter_plot"),
     ("Inspect a run", "lens", "Query lens", "manage_search"),
@@ -21,9 +22,15 @@ PAGES = (
 st.set_page_config(page_title="dmlviz", page_icon=":material/manage_search:", layout="wide")
 
 runs, broken = ui.all_runs()
-if runs.empty:
+if runs.empty:  # nothing to inspect yet: how to make runs, and the lab that makes them
     welcome = st.Page("app_pages/welcome.py", title="Get started", icon=":material/rocket_launch:")
-    page = st.navigation([welcome])
+    lab = st.Page(
+        "app_pages/noise_lab.py",
+        title="Noise lab",
+        icon=":material/experiment:",
+        url_path="noise_lab",
+    )
+    page = st.navigation([welcome, lab])
 else:
     sections: dict[str, list] = {}
     for i, (section, name, title, icon) in enumerate(PAGES):

@@ -221,19 +221,24 @@ def _measured_costs(
     images = torch.randn(config["batch_size"], train_set.in_channels, size, size)
     labels = torch.arange(classes).repeat_interleave(config["m_per_class"])
     step_times = []
-    for _ in range(4):
+    for _ in range(8):
         started = time.perf_counter()
         value = loss_fn(model(images), labels)
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
         step_times.append(time.perf_counter() - started)
-    step_s = float(np.median(step_times[1:]))  # the first step pays one-off allocations
+    # the first step pays one-off allocations; the fastest of the rest is the least disturbed by
+    # other processes on a shared machine
+    step_s = float(min(step_times[1:]))
     model.eval()
-    started = time.perf_counter()
+    forward_times = []
     with torch.inference_mode():
-        model(images)
-    forward_s = time.perf_counter() - started
+        for _ in range(3):
+            started = time.perf_counter()
+            model(images)
+            forward_times.append(time.perf_counter() - started)
+    forward_s = min(forward_times)
     loading_s = 1.25  # the data loader's per-batch work, relative to the step (measured on digits)
     epoch_s = batches * step_s * loading_s
     embed_s = (len(train_set) + len(test_set)) / config["batch_size"] * forward_s

@@ -11,6 +11,11 @@ st.markdown(
     "which training labels look wrong, and how the contextual loss and the Ranked List Loss cope "
     "with label noise."
 )
+st.page_link(
+    "app_pages/noise_lab.py",
+    label="Or start an experiment from this dashboard: open the Noise lab",
+    icon=":material/experiment:",
+)
 st.markdown(getting_started(ui.runs_dir()))
 _, broken = ui.all_runs()
 if len(broken):

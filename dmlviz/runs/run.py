@@ -475,6 +475,8 @@ def find_runs(root: str | Path) -> list[Run | BrokenRun]:
     """Every run below ``root`` (nested folders included, e.g. a sweep's output), sorted by path.
 
     Folders that hold run files but cannot be loaded come back as ``BrokenRun`` with the reason.
+    The trial runs of a tuning study (``trials/`` beside its ``study.db``) are left out: the study
+    is shown as a whole, and its dozens of short runs would crowd every list of runs.
     """
     root = Path(root)
     if not root.is_dir():
@@ -483,6 +485,8 @@ def find_runs(root: str | Path) -> list[Run | BrokenRun]:
     for folder, subfolders, files in os.walk(root):
         subfolders.sort()
         subfolders[:] = [s for s in subfolders if not s.startswith(".")]
+        if "study.db" in files:
+            subfolders[:] = [s for s in subfolders if s != "trials"]
         if not any(marker in files for marker in _RUN_MARKERS):
             continue
         subfolders[:] = []  # a run's own subfolders (eval/, projections/) are not runs

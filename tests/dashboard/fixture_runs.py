@@ -1,9 +1,11 @@
 """A small runs folder for the dashboard and views tests: four digits runs (contextual and RLL at
 0 % and 40 % symmetric noise) built from pixel features instead of training, evaluated and mapped
-with PCA, plus one broken run folder."""
+with PCA, one broken run folder, and a tuning study of made-up trials (no training)."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -69,4 +71,32 @@ def build_runs(root: Path) -> dict[str, Path]:
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{not json")
     paths["broken"] = broken
+    paths["study"] = build_study(root / "tune-digits-rll")
     return paths
+
+
+def build_study(folder: Path, trials: int = 6) -> Path:
+    """A ``dmlviz tune``-style folder: ``study.db`` with ``trials`` scored trials over lr and
+    margin (validation MAP@R made up from the parameters) and its ``preset.json``."""
+    import optuna
+
+    folder.mkdir(parents=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="digits-rll",
+        storage=f"sqlite:///{folder / 'study.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=0),
+    )
+
+    def score(trial) -> float:
+        lr = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+        margin = trial.suggest_float("margin", 0.1, 0.8)
+        return 0.8 + 0.05 * math.log10(lr) + 0.01 * margin
+
+    study.optimize(score, n_trials=trials)
+    best = study.best_trial
+    preset = {"dataset": "digits", "loss": "rll", "source": "tuned on validation"}
+    preset.update({"lr": best.params["lr"], "val_map@r": best.value})
+    (folder / "preset.json").write_text(json.dumps(preset))
+    return folder

@@ -55,6 +55,27 @@ def test_runs_page(app, runs_dir):
     assert app.sidebar.selectbox[0].value.endswith("contextual-noise0")  # first run preselected
 
 
+def test_runs_page_shows_the_tuning_study(app):
+    app.run()
+    assert not app.exception
+    assert any("Hyperparameter tuning" in h.value for h in app.subheader)
+    assert app.selectbox(key="tuning_study").value.endswith("tune-digits-rll")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Trials"] == "6" and "Best trial" in metrics
+    trials = app.dataframe[1].value
+    assert list(trials["Trial"]) == list(range(6))
+    assert float(metrics["Best validation MAP@R"]) == pytest.approx(
+        trials["Validation MAP@R"].max(), abs=1e-4
+    )
+    titles = [_spec(c)["layout"]["title"]["text"] for c in app.get("plotly_chart")[3:]]
+    assert titles == [
+        "Validation MAP@R per trial",
+        "Hyperparameter importance (fANOVA)",
+    ]
+    sources = set(app.dataframe[0].value["Hyperparameters"])
+    assert sources == {"paper defaults"}  # each run's preset_source, next to the run
+
+
 def test_runs_page_row_selects_the_run(app):
     app.run()
     app.session_state["runs_table"] = {"selection": {"rows": [3], "columns": []}}

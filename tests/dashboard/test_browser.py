@@ -1,8 +1,10 @@
 """End to end in a real headless Chromium: start the server, open the map, choose a query, see
-its ranked list, save a screenshot."""
+its ranked list; start a one-run experiment from the Noise lab and see it finish. Screenshots go
+to each test's tmp_path."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 from pathlib import Path
@@ -39,12 +41,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def server(runs_dir):
+@contextlib.contextmanager
+def _serve(root: Path):
+    """``dmlviz dashboard root`` on a free local port; yields its URL."""
     from dmlviz.cli.dashboard import dashboard_url, launch, wait_until_up
 
     port = _free_port()
-    process = launch(runs_dir, "127.0.0.1", port)
+    process = launch(root, "127.0.0.1", port)
     url = dashboard_url("127.0.0.1", port)
     try:
         assert wait_until_up(url, process, timeout=60), "the dashboard did not come up"
@@ -57,40 +60,98 @@ def server(runs_dir):
             process.kill()
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_map_to_query_lens_in_chromium(server, tmp_path):
+@pytest.fixture
+def server(runs_dir):
+    with _serve(runs_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def browser():
     if CHROMIUM is None:
         pytest.skip("no chromium binary: install it with `apt-get install -y chromium`")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"{server}/map", timeout=60_000)
-            page.wait_for_selector("h1:has-text('Embedding map')", timeout=60_000)
-            page.wait_for_selector(
-                ".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=60_000
-            )
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(tmp_path / "map.png"))
-
-            # choose a query: click a point of the map (its screen position from plotly's axes)
-            x, y = page.evaluate(CLICK_TARGET)
-            page.mouse.click(x, y)
-            chosen = page.locator("text=is the query lens's query")
-            chosen.wait_for(timeout=60_000)
-            index = int(chosen.inner_text().split("#", 1)[1].split()[0])
-            page.get_by_role("link", name="Open it in the query lens").click()
-            page.wait_for_selector("h1:has-text('Query lens')", timeout=60_000)
-            page.wait_for_selector(f"text=query #{index}", timeout=60_000)
-            cards = page.locator(".dmlviz-strip").first.locator(".dmlviz-card")
-            cards.first.wait_for(timeout=30_000)
-            assert cards.count() == 10
-            assert page.locator("text=AP@R").first.is_visible()
-            page.wait_for_timeout(500)
-            shot = tmp_path / "lens.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_map_to_query_lens_in_chromium(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{server}/map", timeout=60_000)
+    page.wait_for_selector("h1:has-text('Embedding map')", timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(tmp_path / "map.png"))
+
+    # choose a query: click a point of the map (its screen position from plotly's axes)
+    x, y = page.evaluate(CLICK_TARGET)
+    page.mouse.click(x, y)
+    chosen = page.locator("text=is the query lens's query")
+    chosen.wait_for(timeout=60_000)
+    index = int(chosen.inner_text().split("#", 1)[1].split()[0])
+    page.get_by_role("link", name="Open it in the query lens").click()
+    page.wait_for_selector("h1:has-text('Query lens')", timeout=60_000)
+    page.wait_for_selector(f"text=query #{index}", timeout=60_000)
+    cards = page.locator(".dmlviz-strip").first.locator(".dmlviz-card")
+    cards.first.wait_for(timeout=30_000)
+    assert cards.count() == 10
+    assert page.locator("text=AP@R").first.is_visible()
+    page.wait_for_timeout(500)
+    shot = tmp_path / "lens.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_noise_lab_experiment_in_chromium(browser, tmp_path):
+    """From an empty runs folder: the Noise lab's form, Start, live progress, the comparison."""
+    from dmlviz.lab import cancel_experiment, experiment_state
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    with _serve(runs) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{url}/noise_lab", timeout=60_000)
+        page.wait_for_selector("h1:has-text('Noise lab')", timeout=60_000)
+        page.wait_for_selector("text=Estimated time on this machine", timeout=60_000)
+        for loss in ("Contextual", "Multi-Similarity"):  # keep the Ranked List Loss only
+            page.get_by_role("button", name=f"Remove {loss}").click()
+            page.wait_for_selector(f"[aria-label='Remove {loss}']", state="detached")
+        for label, value in (("Noise rates", "0"), ("Epochs", "1")):
+            field = page.get_by_label(label, exact=True)
+            field.fill(value)
+            field.press("Enter")
+        page.locator("[data-testid='stCheckbox']").get_by_text("UMAP maps").click()
+        page.wait_for_selector("text=for 1 run (1 loss", timeout=30_000)
+        page.wait_for_selector("text=1 epoch each", timeout=30_000)
+        page.wait_for_selector("text=evaluation and PCA maps.", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "lab_form.png"), full_page=True)
+        page.get_by_role("button", name="Start").click()
+        try:
+            page.wait_for_selector("text=runs done", timeout=30_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(tmp_path / "lab_running.png"), full_page=True)
+            page.wait_for_selector("text=1 of 1", timeout=60_000)
+            page.wait_for_selector("text=At 0 % symmetric noise", timeout=60_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            page.get_by_text("Comparison", exact=True).scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)
+            shot = tmp_path / "lab_done.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            (folder,) = [p for p in runs.iterdir() if p.name.startswith("lab-digits-")]
+            assert experiment_state(folder)["phase"] == "finished"
+            # the run joined the sidebar's run list: the other pages show it
+            run = page.locator("[data-testid='stSidebar'] input[aria-label='Run']")
+            assert run.input_value().startswith("rll-noise0-seed0")
+        finally:
+            for folder in runs.iterdir():
+                if experiment_state(folder)["alive"]:
+                    cancel_experiment(folder)

@@ -163,3 +163,12 @@ def test_find_runs_lists_broken_runs_with_the_reason(tmp_path):
     found = find_runs(tmp_path)
     assert [f.path.name for f in found] == ["broken", "good", "b"]
     assert isinstance(found[0], BrokenRun) and "corrupt" in found[0].reason
+
+
+def test_find_runs_leaves_out_the_trial_runs_of_a_tuning_study(tmp_path):
+    config = {"dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll"}
+    Run.create(tmp_path / "sweep" / "a", config)
+    Run.create(tmp_path / "tune" / "trials" / "trial-0", config)
+    (tmp_path / "tune" / "study.db").write_bytes(b"")
+    assert [r.path.name for r in find_runs(tmp_path)] == ["a"]
+    assert [r.path.name for r in find_runs(tmp_path / "tune" / "trials")] == ["trial-0"]

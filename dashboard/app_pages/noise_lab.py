@@ -1,0 +1,262 @@
+"""Noise lab: start a label-noise experiment, watch it train, compare the losses when it is done.
+
+The experiment runs as its own process (``dmlviz sweep``, started by ``dmlviz.lab``) in a folder
+below the runs folder. This page only reads that folder, so closing the browser or restarting the
+dashboard loses nothing: reopening the page shows where each experiment stands.
+"""
+
+import os
+
+import streamlit as st
+import ui
+
+from dmlviz import lab
+from dmlviz.data import DATASETS, NOISE_KINDS
+from dmlviz.losses import LOSSES
+from dmlviz.train import default_config
+from dmlviz.views import lab as views
+from dmlviz.views.style import loss_name
+
+FOLDER_KEY = "lab_folder"  # the experiment shown
+SEEN_KEY = "_lab_seen"  # (folder, views.watch_key) at the last look, to notice changes
+REFRESH_S = 2.0
+
+st.title("Noise lab")
+st.caption(
+    "Train several losses on the same images with a share of the training labels flipped, and "
+    "see which one keeps retrieving well and which finds the flipped labels. The experiment runs "
+    "in the background (the same code as `dmlviz sweep`): you can use the other pages, close the "
+    "browser or restart the dashboard meanwhile."
+)
+
+runs_dir = ui.runs_dir()
+experiments = [str(folder) for folder in lab.list_experiments(runs_dir)]
+states = {folder: lab.experiment_state(folder) for folder in experiments}
+
+# -- the form ---------------------------------------------------------------------------------------
+
+with st.expander(":material/add_circle: New experiment", expanded=not experiments):
+    left, right = st.columns([1, 2])
+    dataset = left.selectbox(
+        "Dataset",
+        DATASETS,
+        key="lab_dataset",
+        help="digits comes with scikit-learn (1797 8x8 images, 10 classes, seconds per run); "
+        "the others are read from a folder on this machine.",
+    )
+    root = right.text_input(
+        "Dataset folder",
+        key="lab_root",
+        disabled=dataset in views.NEEDS_NO_ROOT,
+        placeholder=f"not needed for {dataset}"
+        if dataset in views.NEEDS_NO_ROOT
+        else f"folder holding {dataset}",
+        help="Where the dataset's files are on the machine running the dashboard.",
+    )
+    left, right = st.columns([2, 1])
+    losses = left.multiselect(
+        "Losses",
+        list(LOSSES),
+        default=list(views.DEFAULT_LOSSES),
+        key="lab_losses",
+        format_func=loss_name,
+        help="Contextual and Ranked List Loss are the losses studied here; Multi-Similarity, "
+        "Contrastive and Triplet are baselines.",
+    )
+    noise_kind = right.selectbox(
+        "Noise kind",
+        NOISE_KINDS,
+        key="lab_noise_kind",
+        help="symmetric: a flipped label becomes any other class; pair: always the next class; "
+        "nearest_class: the most similar class (the hardest).",
+    )
+    cells = st.columns(4)
+    rates_text = cells[0].text_input(
+        "Noise rates",
+        views.DEFAULT_RATES,
+        key="lab_rates",
+        help="Shares of training labels to flip, e.g. 0, 0.2, 0.4 (or 0%, 20%, 40%).",
+    )
+    seeds_text = cells[1].text_input(
+        "Seeds",
+        views.DEFAULT_SEEDS,
+        key="lab_seeds",
+        help="One run per seed; two or more show whether a difference is more than chance.",
+    )
+    default_epochs = int(default_config(dataset, losses[0] if losses else "contextual")["epochs"])
+    epochs = cells[2].number_input(
+        "Epochs",
+        min_value=1,
+        max_value=10_000,
+        value=default_epochs,
+        key=f"lab_epochs_{dataset}",
+        help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
+    )
+    jobs = cells[3].number_input(
+        "Runs in parallel",
+        min_value=1,
+        max_value=max(1, os.cpu_count() or 1),
+        value=1,
+        key="lab_jobs",
+        help="Each parallel run gets a share of the CPU cores.",
+    )
+    left, right = st.columns([1, 2])
+    umap = left.checkbox(
+        "UMAP maps",
+        True,
+        key="lab_umap",
+        help="PCA maps are always made; UMAP draws clearer clusters but compiles once per "
+        "experiment (about 10-20 s).",
+    )
+    name = right.text_input(
+        "Experiment name (optional)",
+        key="lab_name",
+        placeholder=f"lab-{dataset}-<date>-<time>",
+        help="The experiment's folder below the runs folder.",
+    )
+    spec, problems = views.form_spec(
+        dataset,
+        losses,
+        rates_text,
+        seeds_text,
+        noise_kind,
+        int(epochs),
+        umap,
+        int(jobs),
+        root,
+        name,
+        runs_dir,
+    )
+    if not problems:
+        try:
+            with st.spinner("Timing a few training steps on this machine..."):
+                seconds = lab.estimate_seconds(spec)
+        except Exception as error:  # the dataset cannot be read from that folder: say why
+            problems.append(f"cannot read {dataset} from {root}: {error}")
+        else:
+            st.info(views.estimate_text(seconds, spec), icon=":material/timer:")
+    if problems:
+        st.error(views.problems_markdown(problems), icon=":material/error:")
+    if st.button(
+        "Start",
+        key="lab_start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=bool(problems),
+    ):
+        try:
+            experiment = lab.start_experiment(spec, runs_dir)
+        except lab.FolderBusyError as error:
+            st.error(f"{error}", icon=":material/lock:")
+        except ValueError as error:
+            st.error(f"{error}", icon=":material/error:")
+        else:
+            st.session_state[FOLDER_KEY] = str(experiment.folder)
+            st.rerun()
+
+# -- the experiment ---------------------------------------------------------------------------------
+
+st.subheader("Experiment")
+if not experiments:
+    st.info(f"No experiment in `{runs_dir}` yet: fill in the form above and press Start.")
+    st.stop()
+if st.session_state.get(FOLDER_KEY) not in experiments:
+    st.session_state[FOLDER_KEY] = experiments[0]
+folder = st.selectbox(
+    "Experiment",
+    experiments,
+    key=FOLDER_KEY,
+    format_func=lambda f: views.experiment_label(states[f]),
+    label_visibility="collapsed",
+)
+state = states[folder]
+st.caption(f"{views.spec_caption(state['spec'])} · `{folder}`")
+
+
+def live_view(folder: str) -> None:
+    """Progress and controls; re-drawn every few seconds while the experiment runs."""
+    state = lab.experiment_state(folder)
+    st.markdown(f"{views.phase_badge(state)} {views.status_line(state)}")
+    st.progress(views.overall_fraction(state))
+    small = {"width": "small"}
+    st.dataframe(
+        views.progress_table(state),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Noise rate": st.column_config.NumberColumn(format="%.0f %%", **small),
+            "Seed": st.column_config.NumberColumn(**small),
+            "Epoch": st.column_config.TextColumn(**small),
+            "Progress": st.column_config.ProgressColumn(
+                min_value=0, max_value=100, format="%.0f %%", **small
+            ),
+            "Training loss": st.column_config.NumberColumn(format="%.4f"),
+            "Images/s": st.column_config.NumberColumn(format="%.0f", **small),
+            "Time left": st.column_config.TextColumn(**small),
+            "MAP@R": st.column_config.NumberColumn(format="%.3f", **small),
+        },
+    )
+    if state["failed"]:
+        st.error(
+            f"The experiment stopped with an error: {state['error'] or 'see the log below'}",
+            icon=":material/error:",
+        )
+        st.code(state["log_tail"] or "(empty log)", language=None)
+    if state["alive"]:
+        left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+        runs = views.cancellable_runs(state)
+        if runs:
+            run = left.selectbox("Run to cancel", runs, key="lab_cancel_pick")
+            if middle.button("Cancel this run", key="lab_cancel_run", icon=":material/close:"):
+                lab.cancel_experiment(folder, run=run)
+                st.toast(f"{run} stops at its next epoch (or is skipped); the others go on.")
+        if right.button("Cancel experiment", key="lab_cancel_all", icon=":material/stop:"):
+            with st.spinner("Stopping the experiment's processes..."):
+                lab.cancel_experiment(folder)
+            st.rerun()
+    elif views.can_resume(state):
+        st.caption(
+            "Finished runs are kept; cancelled or interrupted runs resume from their last "
+            "saved epoch, queued ones start."
+        )
+        if st.button("Resume", key="lab_resume", type="primary", icon=":material/replay:"):
+            try:
+                lab.resume_experiment(folder)
+            except lab.FolderBusyError as error:
+                st.error(f"{error}", icon=":material/lock:")
+            else:
+                st.rerun()
+    # Last, so a click handled above is never lost to this rerun: when the process starts or
+    # stops, the phase moves on or a run finishes, re-run the whole app (sidebar run list,
+    # refresh timer, comparison).
+    seen = st.session_state.get(SEEN_KEY)
+    st.session_state[SEEN_KEY] = (folder, views.watch_key(state))
+    if seen is not None and seen != st.session_state[SEEN_KEY] and seen[0] == folder:
+        st.rerun()
+
+
+st.fragment(run_every=REFRESH_S if state["alive"] else None)(live_view)(folder)
+
+# -- the comparison ---------------------------------------------------------------------------------
+
+st.subheader("Comparison")
+if state["alive"]:
+    st.caption(
+        "Shown when the experiment is done. Each finished run joins the sidebar's run list at "
+        "once: open it in the Embedding map, Query lens or Neighbour consistency pages."
+    )
+    st.stop()
+runs, _ = ui.all_runs()
+frame = views.experiment_runs(runs, folder)
+if not state["done"] or frame.empty:
+    st.info("No finished run in this experiment yet.")
+    st.stop()
+with st.container(border=True):
+    st.markdown(lab.comparison_text(frame))
+figures = views.comparison_figures(frame)
+for column, (index, figure) in zip(st.columns(len(figures)), enumerate(figures), strict=True):
+    column.plotly_chart(figure, key=f"lab_compare_{index}")
+st.caption(
+    "Mean over seeds per loss and noise rate, the bar one standard deviation. Every run of the "
+    "experiment is in the sidebar's run list for the other pages."
+)

@@ -1,0 +1,326 @@
+"""The Noise lab page: the experiment form, the live progress table and the comparison figures.
+
+The page starts, watches and cancels experiments through ``dmlviz.lab``; the functions here turn
+the form's raw inputs into a lab spec with readable problems, and ``experiment_state``'s dict into
+the tables, lines and figures the page shows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dmlviz.views.runs import metric_vs_noise
+from dmlviz.views.style import loss_name
+
+DEFAULT_LOSSES = ("contextual", "rll", "multisimilarity")  # the two studied losses and a baseline
+DEFAULT_RATES = "0, 0.2, 0.4"
+DEFAULT_SEEDS = "0"
+NEEDS_NO_ROOT = ("digits",)  # bundled with scikit-learn; every other dataset is read from a folder
+_SEPARATORS = re.compile(r"[,;\s]+")
+
+# How each phase of ``experiment_state`` reads on the page: (label, badge colour).
+PHASES: dict[str, tuple[str, str]] = {
+    "starting": ("starting", "blue"),
+    "training": ("training", "blue"),
+    "projecting": ("making maps", "blue"),
+    "finished": ("finished", "green"),
+    "cancelled": ("cancelled", "orange"),
+    "stopped": ("stopped", "orange"),
+    "failed": ("failed", "red"),
+}
+RUN_STATES: dict[str, str] = {"running": "training"}  # the others read as they are
+
+
+# -- the form -------------------------------------------------------------------------------------
+
+
+def parse_rates(text: str) -> tuple[list[float], list[str]]:
+    """``(rates, problems)`` of a noise-rate field such as ``"0, 0.2, 0.4"`` or ``"0 20% 40%"``
+    (commas, semicolons or spaces between values; a value with ``%`` is a percentage)."""
+    rates: list[float] = []
+    problems: list[str] = []
+    for token in _tokens(text):
+        percent = token.endswith("%")
+        try:
+            value = float(token.rstrip("%").strip())
+        except ValueError:
+            problems.append(f"noise rate {token!r} is not a number (write e.g. 0.2 or 20%)")
+            continue
+        rates.append(value / 100 if percent else value)
+    return rates, problems
+
+
+def parse_seeds(text: str) -> tuple[list[int], list[str]]:
+    """``(seeds, problems)`` of a seeds field such as ``"0, 1, 2"``."""
+    seeds: list[int] = []
+    problems: list[str] = []
+    for token in _tokens(text):
+        try:
+            seeds.append(int(token))
+        except ValueError:
+            problems.append(f"seed {token!r} is not a whole number")
+    return seeds, problems
+
+
+def _tokens(text: str) -> list[str]:
+    # "20 %" is one value: glue a lone "%" to the number before it
+    text = re.sub(r"\s+%", "%", str(text or ""))
+    return [token for token in _SEPARATORS.split(text.strip()) if token]
+
+
+def form_spec(
+    dataset: str,
+    losses: list[str],
+    rates_text: str,
+    seeds_text: str,
+    noise_kind: str = "symmetric",
+    epochs: int | None = None,
+    umap: bool = True,
+    jobs: int = 1,
+    root: str = "",
+    name: str = "",
+    runs_dir: str | Path | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """``(spec, problems)``: the ``dmlviz.lab`` spec of the form's inputs, and every problem with
+    them as a message naming the field and the bad value (empty when the spec can start). With
+    ``runs_dir``, a chosen experiment name is also checked against the folders there."""
+    from dmlviz.lab import validate_spec
+
+    rates, problems = parse_rates(rates_text)
+    seeds, seed_problems = parse_seeds(seeds_text)
+    problems += seed_problems
+    spec: dict[str, Any] = {
+        "dataset": dataset,
+        "losses": list(losses),
+        "noise_rates": rates,
+        "seeds": seeds,
+        "noise_kind": noise_kind,
+        "epochs": None if epochs is None else int(epochs),
+        "umap": bool(umap),
+        "jobs": int(jobs),
+    }
+    root = (root or "").strip()
+    if root:
+        spec["dataset_root"] = str(Path(root).expanduser())
+    elif dataset not in NEEDS_NO_ROOT:
+        problems.append(f"dataset {dataset!r} is read from files on this machine: enter its folder")
+    if (name or "").strip():
+        spec["name"] = name.strip()
+    problems += validate_spec(spec)
+    if runs_dir is not None and spec.get("name") and not problems:
+        problems += folder_problems(runs_dir, spec["name"])
+    return spec, problems
+
+
+def folder_problems(runs_dir: str | Path, name: str) -> list[str]:
+    """Why an experiment named ``name`` cannot start in ``runs_dir`` (empty when it can): the
+    folder is being written by a live process, or already holds an experiment or a sweep."""
+    from dmlviz.lab import EXPERIMENT_FILE
+    from dmlviz.sweep import SPEC_FILE, lock_is_live, read_lock
+
+    folder = Path(runs_dir) / name
+    owner = read_lock(folder)
+    if lock_is_live(owner):
+        return [
+            f"{folder} is in use by process {owner['pid']}: wait for it, cancel it, or choose "
+            "another experiment name"
+        ]
+    if (folder / EXPERIMENT_FILE).exists():
+        return [f"experiment {name!r} already exists: choose it below to resume it, or rename"]
+    if (folder / SPEC_FILE).exists():
+        return [f"{folder} already holds a sweep; choose another experiment name"]
+    return []
+
+
+def problems_markdown(problems: list[str]) -> str:
+    """The form's problems as a Markdown list of sentences."""
+    return "\n".join(f"- {_sentence(problem)}" for problem in problems)
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split()).replace("<", "&lt;")  # one line; "<root>" is not an HTML tag
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration for people: ``"45 s"``, ``"12 min"``, ``"1 h 05 min"`` (``"-"`` when unknown)."""
+    if seconds is None or seconds != seconds:
+        return "-"
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def estimate_text(seconds: float, spec: dict[str, Any]) -> str:
+    """The estimate shown before Start: the time and what it covers."""
+    losses, rates, seeds = len(spec["losses"]), len(spec["noise_rates"]), len(spec["seeds"])
+    epochs = spec.get("epochs")
+    each = f"{_count(epochs, 'epoch')} each" if epochs else "default epochs"
+    maps = "PCA and UMAP maps" if spec.get("umap", True) else "PCA maps"
+    return (
+        f"Estimated time on this machine: **about {format_duration(seconds)}** for "
+        f"{_count(losses * rates * seeds, 'run')} ({_count(losses, 'loss', 'losses')} × "
+        f"{_count(rates, 'noise rate')} × {_count(seeds, 'seed')}, {each}), evaluation and {maps}."
+    )
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def spec_caption(spec: dict[str, Any]) -> str:
+    """An experiment's settings in one line: dataset, losses, noise, seeds, epochs."""
+    rates = ", ".join(f"{100 * float(r):g}" for r in spec.get("noise_rates", []))
+    seeds = ", ".join(str(s) for s in spec.get("seeds", [0]))
+    epochs = spec.get("epochs")
+    parts = [
+        str(spec.get("dataset")),
+        ", ".join(loss_name(loss) for loss in spec.get("losses", [])),
+        f"{spec.get('noise_kind', 'symmetric')} noise {rates} %",
+        f"seed{'s' if len(spec.get('seeds', [0])) > 1 else ''} {seeds}",
+        _count(epochs, "epoch") if epochs else "default epochs",
+    ]
+    if not spec.get("umap", True):
+        parts.append("PCA maps only")
+    return " · ".join(parts)
+
+
+# -- watching -------------------------------------------------------------------------------------
+
+
+def phase_badge(state: dict[str, Any]) -> str:
+    """The experiment's phase as a coloured Markdown badge."""
+    label, colour = PHASES.get(state.get("phase", ""), (str(state.get("phase")), "gray"))
+    return f":{colour}-badge[{label}]"
+
+
+def experiment_label(state: dict[str, Any]) -> str:
+    """A line naming an experiment for the chooser: its name, dataset and number of runs (its
+    phase is shown beside it, where it stays current)."""
+    dataset = (state.get("spec") or {}).get("dataset")
+    parts = [state["name"], *([dataset] if dataset else []), _count(state["total"], "run")]
+    return " · ".join(parts)
+
+
+def status_line(state: dict[str, Any]) -> str:
+    """Where the experiment stands in one line: runs done, running, queued, time left."""
+    parts = [f"**{state['done']} of {state['total']}** runs done"]
+    if state.get("running"):
+        parts.append(f"{state['running']} running")
+    if state.get("queued"):
+        parts.append(f"{state['queued']} queued")
+    cancelled = sum(r["state"] == "cancelled" for r in state["runs"])
+    if cancelled:
+        parts.append(f"{cancelled} cancelled")
+    if state.get("alive") and state.get("eta_s") is not None:
+        parts.append(f"about {format_duration(state['eta_s'])} of training left")
+    return " · ".join(parts)
+
+
+def overall_fraction(state: dict[str, Any]) -> float:
+    """Share of the experiment's training done, in [0, 1]: epochs trained over epochs planned
+    (a finished run counts whole)."""
+    runs = state.get("runs") or []
+    if not runs:
+        return 0.0
+    return sum(_run_fraction(run) for run in runs) / len(runs)
+
+
+def _run_fraction(run: dict[str, Any]) -> float:
+    if run["state"] == "finished":
+        return 1.0
+    if not run.get("epochs"):
+        return 0.0
+    return min(1.0, (run.get("epoch") or 0) / run["epochs"])
+
+
+def progress_table(state: dict[str, Any]) -> pd.DataFrame:
+    """One row per planned run: Run, Loss, Noise rate (%), Seed, State, Epoch ("3 / 25"),
+    Progress (% of its epochs), Training loss, Images/s, Time left, MAP@R (NaN where unknown)."""
+    rows = []
+    for run in state.get("runs") or []:
+        epochs = run.get("epochs")
+        rows.append(
+            {
+                "Run": run["run"],
+                "Loss": loss_name(run["loss_name"]),
+                "Noise rate": 100 * float(run["noise_rate"]),
+                "Seed": run["seed"],
+                "State": RUN_STATES.get(run["state"], run["state"]),
+                "Epoch": f"{run.get('epoch') or 0} / {epochs}" if epochs else "-",
+                "Progress": 100 * _run_fraction(run),
+                "Training loss": run.get("loss"),
+                "Images/s": run.get("images_per_s"),
+                "Time left": format_duration(run.get("eta_s")) if run["state"] == "running" else "",
+                "MAP@R": run.get("map@r"),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "Run",
+            "Loss",
+            "Noise rate",
+            "Seed",
+            "State",
+            "Epoch",
+            "Progress",
+            "Training loss",
+            "Images/s",
+            "Time left",
+            "MAP@R",
+        ],
+    )
+    for column in ("Training loss", "Images/s", "MAP@R"):
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    return table
+
+
+def cancellable_runs(state: dict[str, Any]) -> list[str]:
+    """Names of the runs that can still be cancelled one by one (queued or training)."""
+    return [r["run"] for r in state.get("runs") or [] if r["state"] in ("queued", "running")]
+
+
+def can_resume(state: dict[str, Any]) -> bool:
+    """Whether Resume has work to do: the process is gone and some run did not finish."""
+    return not state.get("alive") and any(r["state"] != "finished" for r in state["runs"])
+
+
+def watch_key(state: dict[str, Any]) -> tuple:
+    """What the rest of the dashboard depends on: changes when the process starts or stops, the
+    phase moves on or a run finishes (the page then refreshes the sidebar's run list)."""
+    return (state.get("alive"), state.get("phase"), state.get("done"))
+
+
+# -- the comparison -------------------------------------------------------------------------------
+
+
+def experiment_runs(runs: pd.DataFrame, folder: str | Path) -> pd.DataFrame:
+    """The rows of the runs table (``dmlviz.views.data.list_runs``) that belong to the experiment
+    in ``folder`` (its direct subfolders)."""
+    if runs.empty:
+        return runs
+    folder = Path(folder).resolve()
+    mask = [Path(p).resolve().parent == folder for p in runs["path"]]
+    return runs[mask]
+
+
+def comparison_figures(runs: pd.DataFrame) -> list[go.Figure]:
+    """Test MAP@R and (when measured) the noise detector's AUROC against the noise rate, one line
+    per loss, mean ± std over seeds, from an experiment's runs."""
+    figures = [metric_vs_noise(runs, "map@r", "Test MAP@R against label noise")]
+    if "detector_auroc" in runs and runs["detector_auroc"].notna().any():
+        figures.append(
+            metric_vs_noise(runs, "detector_auroc", "Noise-detector AUROC against label noise")
+        )
+    return figures

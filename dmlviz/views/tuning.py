@@ -1,0 +1,161 @@
+"""The Runs page's tuning section: the hyperparameter studies made by ``dmlviz tune`` in the runs
+folder, each trial's validation MAP@R, the best trial and each hyperparameter's importance."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dmlviz.tune import PRESET_JSON, STUDY_DB
+from dmlviz.views.style import loss_color, loss_name
+
+_RUN_FILES = ("config.json", "status.json", "model.safetensors")
+
+
+def find_studies(runs_dir: str | Path) -> list[Path]:
+    """Every folder below ``runs_dir`` holding a tuning study (``study.db``), sorted by path. Run
+    folders and a study's own trials are not searched."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
+        if STUDY_DB in files:
+            found.append(Path(folder))
+            subfolders[:] = []
+        elif any(name in files for name in _RUN_FILES):
+            subfolders[:] = []
+    return found
+
+
+def study_info(folder: str | Path) -> dict[str, Any]:
+    """The study's ``preset.json`` (dataset, loss, best settings, validation MAP@R of the best
+    trial and of the preset it started from), or ``{}`` while the search has not finished."""
+    try:
+        info = json.loads((Path(folder) / PRESET_JSON).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def study_label(folder: str | Path, info: dict[str, Any]) -> str:
+    """``"tune-digits-rll · Ranked List Loss on digits"`` (the folder name alone without info)."""
+    name = Path(folder).name
+    if info.get("loss") and info.get("dataset"):
+        return f"{name} · {loss_name(str(info['loss']))} on {info['dataset']}"
+    return name
+
+
+def best_trial(trials: pd.DataFrame) -> dict[str, Any] | None:
+    """The completed trial with the highest validation MAP@R, as a dict (None when none did)."""
+    if trials.empty or "value" not in trials:
+        return None
+    done = trials[(trials["state"] == "complete") & trials["value"].notna()]
+    if done.empty:
+        return None
+    return done.loc[done["value"].idxmax()].to_dict()
+
+
+def best_settings(best: dict[str, Any]) -> str:
+    """The best trial's hyperparameters as ``"lr 0.0012 · margin 0.4"``."""
+    fixed = ("trial", "state", "value", "seconds")
+    return " · ".join(
+        f"{name} {float(f'{value:.4g}'):g}" if isinstance(value, float) else f"{name} {value}"
+        for name, value in best.items()
+        if name not in fixed and not pd.isna(value)
+    )
+
+
+def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials table as shown: Trial, State, Validation MAP@R, Seconds, then each searched
+    hyperparameter (rounded to 4 significant digits)."""
+    frame = trials.rename(
+        columns={
+            "trial": "Trial",
+            "state": "State",
+            "value": "Validation MAP@R",
+            "seconds": "Seconds",
+        }
+    )
+    fixed = ["Trial", "State", "Validation MAP@R", "Seconds"]
+    for column in frame.columns:
+        if column not in fixed and pd.api.types.is_float_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda v: float(f"{v:.4g}") if pd.notna(v) else v)
+    return frame
+
+
+def importance_figure(importances: dict[str, float], loss: str | None = None) -> go.Figure:
+    """Each hyperparameter's share of the variation in validation MAP@R as horizontal bars,
+    largest on top (an explanatory empty chart with fewer than two completed trials)."""
+    figure = go.Figure()
+    if importances:
+        names = list(importances)[::-1]
+        values = [importances[name] for name in names]
+        figure.add_trace(
+            go.Bar(
+                x=values,
+                y=names,
+                orientation="h",
+                marker_color=loss_color(loss) if loss else None,
+                hovertemplate="%{y}: %{x:.2f}<extra></extra>",
+            )
+        )
+    else:
+        figure.add_annotation(
+            text="needs at least two completed trials",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
+    figure.update_layout(
+        title="Hyperparameter importance (fANOVA)",
+        xaxis_title="share of the variation in validation MAP@R",
+        height=80 + 40 * max(3, len(importances)),
+        margin=dict(l=10, r=10, t=50, b=10),
+    )
+    figure.update_xaxes(range=[0, 1])
+    return figure
+
+
+def trials_figure(trials: pd.DataFrame, loss: str | None = None) -> go.Figure:
+    """Validation MAP@R of each trial in search order, with the best so far as a step line."""
+    figure = go.Figure()
+    done = trials[trials["value"].notna()] if "value" in trials else trials.iloc[:0]
+    if not done.empty:
+        color = loss_color(loss) if loss else None
+        figure.add_trace(
+            go.Scatter(
+                x=done["trial"],
+                y=done["value"],
+                mode="markers",
+                name="trial",
+                marker=dict(color=color, size=8),
+                hovertemplate="trial %{x}<br>validation MAP@R %{y:.4f}<extra></extra>",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=done["trial"],
+                y=done["value"].cummax(),
+                mode="lines",
+                name="best so far",
+                line=dict(shape="hv", color=color, dash="dot"),
+            )
+        )
+    figure.update_layout(
+        title="Validation MAP@R per trial",
+        xaxis_title="trial",
+        yaxis_title="validation MAP@R",
+        height=340,
+        margin=dict(l=10, r=10, t=80, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=""),
+    )
+    return figure

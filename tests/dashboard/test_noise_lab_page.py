@@ -1,0 +1,143 @@
+"""The Noise lab page under AppTest: the form's messages, and a real experiment started from the
+page, watched, cancelled, resumed and compared, with its run joining the sidebar."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from dmlviz.lab import cancel_experiment, experiment_state
+from dmlviz.sweep import LOCK_FILE, process_start_time, read_progress
+
+
+@pytest.fixture
+def lab_app(tmp_path, monkeypatch):
+    """The dashboard on an empty runs folder, on the Noise lab page."""
+    import streamlit as st
+    from fixture_runs import APP
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception
+    app.switch_page("app_pages/noise_lab.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _errors(app) -> str:
+    return " ".join(e.value for e in app.error)
+
+
+def test_form_explains_bad_input(lab_app, tmp_path):
+    app = lab_app
+    assert app.title[0].value == "Noise lab"
+    assert not app.error and "Estimated time on this machine" in app.info[0].value
+    assert "No experiment in" in app.info[1].value
+    assert not app.button(key="lab_start").disabled
+
+    app.text_input(key="lab_rates").set_value("0, abc, 1.5").run()
+    assert "Noise rate 'abc' is not a number" in _errors(app)
+    assert "Noise rate 1.5 is outside [0, 1)" in _errors(app)
+    assert app.button(key="lab_start").disabled
+
+    app.text_input(key="lab_rates").set_value("0.2")
+    app.multiselect(key="lab_losses").set_value([]).run()
+    assert "The list of losses is empty" in _errors(app) and "Noise rate" not in _errors(app)
+
+    app.multiselect(key="lab_losses").set_value(["rll"])
+    app.selectbox(key="lab_dataset").set_value("folder").run()
+    assert "Dataset 'folder' is read from files on this machine: enter its folder" in _errors(app)
+    app.text_input(key="lab_root").set_value(str(tmp_path / "no-such-dir")).run()
+    assert f"Dataset root {tmp_path / 'no-such-dir'} does not exist" in _errors(app)
+    assert app.button(key="lab_start").disabled
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app.text_input(key="lab_root").set_value(str(empty)).run()  # exists, but holds no images
+    assert f"Cannot read folder from {empty}:" in _errors(app)
+    assert app.button(key="lab_start").disabled
+
+
+def test_a_busy_or_used_name_is_refused(lab_app, tmp_path):
+    app = lab_app
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    lock = {"pid": os.getpid(), "pid_start": process_start_time(os.getpid())}
+    (busy / LOCK_FILE).write_text(json.dumps(lock))
+    app.text_input(key="lab_name").set_value("busy").run()
+    assert f"{busy} is in use by process {os.getpid()}" in _errors(app)
+    assert app.button(key="lab_start").disabled
+
+
+def _run_until(app, predicate, timeout=60.0):
+    """Re-run the page (as the live fragment does) until ``predicate(app)`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        if predicate(app):
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out; page shows: " + " | ".join(m.value for m in app.markdown))
+
+
+@pytest.mark.slow
+def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_path):
+    from fixture_runs import APP
+    from streamlit.testing.v1 import AppTest
+
+    app = lab_app
+    folder = tmp_path / "page"
+    app.multiselect(key="lab_losses").set_value(["rll"])
+    app.text_input(key="lab_rates").set_value("0.2")
+    app.number_input(key="lab_epochs_digits").set_value(60)
+    app.checkbox(key="lab_umap").uncheck()
+    app.text_input(key="lab_name").set_value("page").run()
+    assert not app.error
+    try:
+        app.button(key="lab_start").click().run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert app.session_state["lab_folder"] == str(folder)
+        assert experiment_state(folder)["alive"]
+
+        # progress: an epoch record, shown in the page's table
+        _run_until(app, lambda a: any(r.get("event") == "epoch" for r in read_progress(folder)))
+        _run_until(app, lambda a: a.dataframe and a.dataframe[0].value["Epoch"][0] != "0 / 60")
+        table = app.dataframe[0].value
+        assert table["Run"][0] == "rll-noise20-seed0" and table["Images/s"][0] > 0
+        assert app.button(key="lab_cancel_all")
+
+        app.button(key="lab_cancel_all").click().run()
+        state = experiment_state(folder)
+        assert state["phase"] == "cancelled" and state["runs"][0]["state"] == "cancelled"
+        assert any("cancelled" in m.value for m in app.markdown)
+        assert app.dataframe[0].value["State"][0] == "cancelled"
+        assert "Shown when the experiment is done" not in " ".join(c.value for c in app.caption)
+
+        app.button(key="lab_resume").click().run()
+        assert experiment_state(folder)["alive"]
+        _run_until(app, lambda a: experiment_state(folder)["phase"] == "finished", timeout=90)
+        app.run()
+        assert any(":green-badge[finished]" in m.value for m in app.markdown)
+        assert any("single seed" in m.value for m in app.markdown)  # the comparison's reading
+        charts = app.get("plotly_chart")
+        assert [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts] == [
+            "Test MAP@R against label noise",
+            "Noise-detector AUROC against label noise",
+        ]
+        # the new run is every other page's run now (the only one in the sidebar)
+        assert app.sidebar.selectbox(key="run").value == str(folder / "rll-noise20-seed0")
+
+        # a restarted dashboard (a new session) finds the experiment and its state in the folder
+        reopened = AppTest.from_file(str(APP), default_timeout=60).run()
+        reopened.switch_page("app_pages/noise_lab.py").run()
+        assert reopened.selectbox(key="lab_folder").value == str(folder)
+        assert any(":green-badge[finished]" in m.value for m in reopened.markdown)
+    finally:
+        if experiment_state(folder)["alive"]:
+            cancel_experiment(folder)
