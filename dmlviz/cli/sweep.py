@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--no-umap", action="store_true", help="PCA maps only (no UMAP)")
     parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
     parser.add_argument(
-        "--protocol", help="class split (digits: classes (default) or samples); see dmlviz train"
+        "--protocol",
+        help="class split (digits: samples (training default) or classes); see dmlviz train",
     )
     parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
     parser.set_defaults(func=run_sweep_command)

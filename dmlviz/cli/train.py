@@ -17,7 +17,13 @@ from typing import Any
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--dataset", "dataset", {"help": "digits, omniglot, cub200, cars196, sop, inshop or folder"}),
     ("--dataset-root", "dataset_root", {"metavar": "DIR", "help": "where the dataset's files are"}),
-    ("--protocol", "protocol", {"help": "split protocol (digits: classes or samples)"}),
+    (
+        "--protocol",
+        "protocol",
+        {
+            "help": "split protocol (digits: samples, the default: half of every digit for training and half for test; classes: train on 0-4, test on 5-9)"
+        },
+    ),
     ("--image-size", "image_size", {"type": int, "help": "side in px of the model's input"}),
     ("--split-seed", "split_seed", {"type": int, "help": "seed of the class split"}),
     ("--val-fraction", "val_fraction", {"type": float, "help": "train classes held out as val"}),
