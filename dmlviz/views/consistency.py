@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.runs import metric_vs_noise
-from dmlviz.views.style import CLEAN, NOISY
+from dmlviz.views.style import CLEAN, NOISY, annotate_empty
 
 
 def consistency_histogram(per_sample: pd.DataFrame, k: int | None = None) -> go.Figure:
@@ -74,14 +74,7 @@ def detector_roc(per_sample: pd.DataFrame) -> tuple[go.Figure, float | None]:
             )
         )
     else:
-        figure.add_annotation(
-            text="no flipped labels in this run: nothing to detect",
-            showarrow=False,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-        )
+        annotate_empty(figure, "no flipped labels in this run: nothing to detect")
     figure.update_layout(
         title="Noisy-label detector ROC",
         xaxis_title="false positive rate (kept labels flagged)",

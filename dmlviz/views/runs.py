@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmlviz.runs import BrokenRun, Run, RunError
-from dmlviz.views.style import loss_color, loss_name, percent
+from dmlviz.views.style import annotate_empty, loss_color, loss_name, percent
 
 # Run.summary() keys shown in the runs table, with their display names.
 TABLE_COLUMNS: dict[str, str] = {
@@ -146,14 +146,7 @@ def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -
     if rates:  # ticks at the measured rates; a little room either side of a lone rate
         figure.update_xaxes(tickvals=rates, range=[min(rates) - 4, max(rates) + 4])
     if not figure.data:
-        figure.add_annotation(
-            text="no finished, evaluated runs yet",
-            showarrow=False,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-        )
+        annotate_empty(figure, "no finished, evaluated runs yet")
     return figure
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 # One colour per loss, everywhere (tables, lines, legends); colour-blind-safe (Okabe-Ito).
 LOSS_COLORS: dict[str, str] = {
     "contextual": "#0072B2",
@@ -63,3 +65,8 @@ def percent(rate: float | None) -> str:
     if rate is None or rate != rate:
         return "-"
     return f"{100 * float(rate):.0f} %"
+
+
+def annotate_empty(figure: go.Figure, text: str) -> None:
+    """Write ``text`` in the middle of ``figure``, in place of data it has none of."""
+    figure.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")

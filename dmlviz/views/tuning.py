@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmlviz.tune import PRESET_JSON, STUDY_DB
-from dmlviz.views.style import loss_color, loss_name
+from dmlviz.views.style import annotate_empty, loss_color, loss_name
 
 _RUN_FILES = ("config.json", "status.json", "model.safetensors")
 
@@ -107,14 +107,7 @@ def importance_figure(importances: dict[str, float], loss: str | None = None) ->
             )
         )
     else:
-        figure.add_annotation(
-            text="needs at least two completed trials",
-            showarrow=False,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-        )
+        annotate_empty(figure, "needs at least two completed trials")
     figure.update_layout(
         title="Hyperparameter importance (fANOVA)",
         xaxis_title="share of the variation in validation MAP@R",
