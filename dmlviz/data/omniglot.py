@@ -135,7 +135,9 @@ def _unzip(archive: Path) -> Path:
         with zipfile.ZipFile(archive) as z:
             z.extractall(staging)  # zipfile drops ".." and absolute parts of member names
         (staging / _UNZIPPED).write_text(stamp)
-        if dest.exists():
+        if _stamp(dest) == stamp:  # another process finished first; it may be reading it now
+            return dest
+        if dest.exists():  # unpacked from an older version of the archive
             shutil.rmtree(dest, ignore_errors=True)
         try:
             os.replace(staging, dest)

@@ -84,6 +84,30 @@ def test_a_zip_is_unpacked_once_into_the_cache(omniglot_zip, tmp_path):
     assert marker.stat().st_mtime_ns == before
 
 
+def test_a_process_that_unzips_second_keeps_the_first_ones_tree(omniglot_zip, monkeypatch):
+    """Two trainers started together both unpack; the later one must not delete the tree the
+    earlier one already moved into place and is reading."""
+    import zipfile
+
+    from dmlviz.data import omniglot
+
+    extract = zipfile.ZipFile.extractall
+    finished_first = {}
+
+    def other_process_finishes_meanwhile(self, path, *args, **kwargs):
+        monkeypatch.setattr(zipfile.ZipFile, "extractall", extract)
+        finished_first["dest"] = omniglot._unzip(omniglot_zip)  # the other process, complete
+        finished_first["file"] = next(finished_first["dest"].rglob("*.png"))
+        finished_first["inode"] = finished_first["file"].stat().st_ino
+        return extract(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", other_process_finishes_meanwhile)
+    dest = omniglot._unzip(omniglot_zip)
+    assert dest == finished_first["dest"]
+    assert finished_first["file"].stat().st_ino == finished_first["inode"]  # not replaced
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
 def test_missing_root_says_how_to_get_omniglot(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="download=True") as error:
         load_dataset("omniglot")
