@@ -27,6 +27,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--image-size", "image_size", {"type": int, "help": "side in px of the model's input"}),
     ("--split-seed", "split_seed", {"type": int, "help": "seed of the class split"}),
     ("--val-fraction", "val_fraction", {"type": float, "help": "train classes held out as val"}),
+    ("--val-fold", "val_fold", {"type": int, "help": "which disjoint val fold to hold out (0..)"}),
     (
         "--augment",
         "augment",
@@ -126,6 +127,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last epoch"
     )
+    parser.add_argument(
+        "--preset",
+        choices=("tuned", "paper"),
+        default="tuned",
+        help="loss settings and lr: tuned on validation where shipped (default), or the paper's; "
+        "--lr, --loss-kwargs and --config override them",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--no-eval", action="store_true", help="skip embedding and evaluating after training"
@@ -144,9 +152,11 @@ def run_train(args: argparse.Namespace) -> int:
     flags = {key: getattr(args, key) for _, key, _ in OPTIONS if getattr(args, key) is not None}
     if "loss_kwargs" in flags and not isinstance(flags["loss_kwargs"], dict):
         raise ValueError(f"argument --loss-kwargs: {flags['loss_kwargs']!r} is not a JSON object")
-    if "loss_kwargs" in flags and "preset_source" not in file_config:
+    if ("loss_kwargs" in flags or "lr" in flags) and "preset_source" not in file_config:
         flags["preset_source"] = "user settings"
     config = {**file_config, **flags}
+    if args.preset == "paper" and not args.resume and config.get("dataset") and config.get("loss"):
+        config = {**_paper_settings(config["dataset"], config["loss"]), **config}
     out = args.out or _default_out(config, args.resume)
     if not args.resume:
         for key in ("dataset", "loss"):
@@ -175,6 +185,17 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"test MAP@R {metrics['map@r']:.4f}  R@1 {metrics['recall@1']:.4f}")
         print(f"embeddings written; see all runs with: dmlviz runs {run.path.parent}")
     return 0
+
+
+def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
+    """The config keys the paper-default preset sets (unknown names: train's check says so)."""
+    from dmlviz.train import ConfigError, default_config
+
+    try:
+        config = default_config(dataset, loss, presets="paper")
+    except ConfigError:
+        return {}
+    return {key: config[key] for key in ("loss_kwargs", "lr", "preset_source")}
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -78,21 +78,45 @@ def split_classes(
         raise ValueError(
             f"a class-disjoint split needs at least 2 classes, the data has {len(distinct)}"
         )
-    count = min(max(round(fraction * len(distinct)), 1), len(distinct) - 1)
     order = np.random.default_rng(seed).permutation(len(distinct))
-    return np.sort(distinct[order[:count]])
+    return np.sort(distinct[order[: validation_size(len(distinct), fraction)]])
 
 
-def validation_classes(keys: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    """The training classes held out as the "val" split: ``val_fraction`` of them, chosen with a
-    generator seeded by ``(seed, 1)`` so that it differs from the train/test draw."""
+def validation_size(count: int, fraction: float) -> int:
+    """``fraction`` of ``count`` classes, rounded, at least one and at least one left over (the
+    size of a class split, and of each validation fold)."""
+    return min(max(round(fraction * count), 1), count - 1)
+
+
+def validation_fold_count(num_classes: int, val_fraction: float) -> int:
+    """How many disjoint validation folds of ``val_fraction`` of ``num_classes`` classes fit."""
+    return num_classes // validation_size(num_classes, val_fraction) if num_classes >= 2 else 0
+
+
+def validation_classes(
+    keys: np.ndarray, val_fraction: float, seed: int, fold: int = 0
+) -> np.ndarray:
+    """The training classes held out as the "val" split: ``val_fraction`` of them, sorted.
+
+    The classes are shuffled by a generator seeded by ``(seed, 1)`` (so the draw differs from the
+    train/test one) and cut into consecutive folds of that size: fold ``f`` is the ``f``-th cut,
+    so different folds never share a class and fold 0 is the same at any fold count.
+    """
     distinct = np.unique(keys)
     if len(distinct) < 2:
         raise ValueError(
             f"val_fraction={val_fraction!r} needs at least 2 training classes, there are "
             f"{len(distinct)}"
         )
-    return split_classes(distinct, val_fraction, seed=[seed, 1])
+    folds = validation_fold_count(len(distinct), val_fraction)
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
+        raise ValueError(
+            f"val_fold={fold!r} is invalid: {len(distinct)} training classes hold {folds} "
+            f"disjoint folds of val_fraction={val_fraction!r}; use 0 to {folds - 1}"
+        )
+    size = validation_size(len(distinct), val_fraction)
+    order = np.random.default_rng([seed, 1]).permutation(len(distinct))
+    return np.sort(distinct[order[fold * size : (fold + 1) * size]])
 
 
 def _shown(names: Sequence[str]) -> str:

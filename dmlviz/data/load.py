@@ -52,6 +52,7 @@ def load_dataset(
     augment: bool = False,
     image_size: int | None = None,
     val_fraction: float | None = None,
+    val_fold: int = 0,
     download: bool = False,
 ) -> RetrievalDataset:
     """One split of a dataset, yielding ``(float32 image (C, H, W), clean label, index)``.
@@ -74,6 +75,8 @@ def load_dataset(
             for the RGB sets).
         val_fraction: when set, a seeded ``val_fraction`` of the TRAIN classes forms split "val"
             and split "train" leaves them out. Required for split "val".
+        val_fold: which of the disjoint validation folds of that size to hold out (0 to
+            ``validation_fold_count(train classes, val_fraction) - 1``), for cross-validation.
         download: fetch the data when the format allows it (omniglot, via torchvision).
 
     Returns:
@@ -110,7 +113,8 @@ def load_dataset(
     base_split = "train" if split == "val" else split
     listing = fmt.list(root, base_split, protocol=protocol, seed=seed, download=download)
     if val_fraction and split in ("train", "val"):
-        held_out = np.isin(listing.keys, validation_classes(listing.keys, val_fraction, seed))
+        chosen = validation_classes(listing.keys, val_fraction, seed, val_fold)
+        held_out = np.isin(listing.keys, chosen)
         listing = listing.subset(held_out if split == "val" else ~held_out)
     if listing.array is None:
         listing = drop_unreadable(listing, name)

@@ -11,7 +11,17 @@ from scipy.linalg import orthogonal_procrustes
 from dmlviz.runs import Run
 
 # Config keys that decide which samples a split holds: runs agreeing on them map the same samples.
-SAMPLE_KEYS = ("dataset", "dataset_root", "protocol", "split_seed", "val_fraction")
+SAMPLE_KEYS = ("dataset", "dataset_root", "protocol", "split_seed", "val_fraction", "val_fold")
+
+
+def same_split_settings(first: dict, second: dict) -> bool:
+    """Whether two run configs agree on every ``SAMPLE_KEYS`` setting (a run written before
+    ``val_fold`` existed held out fold 0)."""
+
+    def setting(config: dict, key: str):
+        return config.get(key) or 0 if key == "val_fold" else config.get(key)
+
+    return all(setting(first, key) == setting(second, key) for key in SAMPLE_KEYS)
 
 
 def align_maps(
@@ -51,7 +61,7 @@ def align_maps(
 def same_samples(a: Run, b: Run, split: str) -> bool:
     """Whether two runs' ``split`` holds the same samples in the same order (same dataset split
     settings and identical label sequences in their embeddings)."""
-    if any(a.config.get(key) != b.config.get(key) for key in SAMPLE_KEYS):
+    if not same_split_settings(a.config, b.config):
         return False
     if not (a.has_embeddings(split) and b.has_embeddings(split)):
         return False

@@ -380,6 +380,7 @@ class Run:
                 kwargs[key] = c[key]
         if c.get("val_fraction"):
             kwargs["val_fraction"] = c["val_fraction"]
+            kwargs["val_fold"] = c.get("val_fold") or 0  # absent from runs older than folds
         return load_dataset(c["dataset"], **kwargs)
 
     # -- summary ----------------------------------------------------------------------------------

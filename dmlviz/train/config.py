@@ -27,6 +27,7 @@ BASE_CONFIG: dict[str, Any] = {
     "image_size": None,  # None: the dataset's own size (written back once the data is loaded)
     "split_seed": 0,
     "val_fraction": None,
+    "val_fold": 0,  # which disjoint validation fold val_fraction holds out (cross-validation)
     "augment": False,
     "num_workers": 0,
     # model
@@ -143,10 +144,13 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r} is invalid: {allowed}")
 
 
-def default_config(dataset: str, loss: str) -> dict[str, Any]:
+def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str, Any]:
     """The full training config for ``dataset`` and ``loss`` with every default filled in.
 
-    Unknown names raise ``ConfigError``; the result passes ``validate_config``.
+    The loss settings and learning rate come from the dataset's presets: ``presets`` "tuned" uses
+    the ones tuned on validation where they exist (else the paper defaults), "paper" the paper
+    defaults (``dmlviz.presets``). Unknown names raise ``ConfigError``; the result passes
+    ``validate_config``.
     """
     config = copy.deepcopy(BASE_CONFIG)
     config.update(copy.deepcopy(DATASET_DEFAULTS.get(dataset, {})))
@@ -154,10 +158,12 @@ def default_config(dataset: str, loss: str) -> dict[str, Any]:
     config["loss"] = loss
     from dmlviz.data import DATASETS
     from dmlviz.losses import LOSSES
-    from dmlviz.presets import apply_preset
+    from dmlviz.presets import KINDS, apply_preset
 
+    if presets not in KINDS:
+        raise ConfigError("presets", presets, f"choose one of {', '.join(KINDS)}")
     if dataset in DATASETS and loss in LOSSES:  # unknown names: validate_config says which
-        config = apply_preset(config)
+        config = apply_preset(config, kind=presets)
     return validate_config(config)
 
 
@@ -205,7 +211,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(key, c[key], "must be true or false")
     for key in ("epochs", "batch_size", "m_per_class", "embedding_dim", "step_size"):
         _integer(c, key, minimum=1)
-    for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every"):
+    for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every", "val_fold"):
         _integer(c, key, minimum=0)
     for key in ("image_size", "in_channels", "batches_per_epoch", "num_threads"):
         if c[key] is not None:
@@ -236,6 +242,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         _number(c, "grad_clip", low=0.0, low_open=True)
     if c["val_fraction"] is not None:
         _number(c, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+    elif c["val_fold"]:
+        raise ConfigError("val_fold", c["val_fold"], "needs val_fraction (the fold's size)")
     if c["pretrained"] and c["model"] not in PRETRAINED:
         raise ConfigError(
             "pretrained",

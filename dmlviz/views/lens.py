@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dmlviz.project.align import same_split_settings
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.style import CORRECT, NOISY, WRONG
 
@@ -235,8 +236,7 @@ LENS_CSS = f"""
 def compatible(first: dict[str, Any], second: dict[str, Any]) -> bool:
     """Whether two runs' configs rank the same samples (same dataset, split protocol and seed), so
     one query index means the same image in both."""
-    keys = ("dataset", "protocol", "split_seed", "val_fraction", "dataset_root")
-    return all(first.get(key) == second.get(key) for key in keys)
+    return same_split_settings(first, second)
 
 
 def pick_partner(primary: dict[str, Any], candidates: list[dict[str, Any]]) -> str | None:

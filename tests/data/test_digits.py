@@ -69,6 +69,25 @@ def test_val_split_takes_train_classes_and_train_excludes_them():
     assert test.class_names == ["5", "6", "7", "8", "9"]
 
 
+def test_validation_folds_are_disjoint_and_fold_zero_is_the_plain_val_split():
+    from dmlviz.data.listing import validation_fold_count
+
+    kwargs = dict(protocol="samples", val_fraction=0.2, seed=3)
+    folds = [load_dataset("digits", split="val", val_fold=f, **kwargs) for f in range(5)]
+    names = [set(fold.class_names) for fold in folds]
+    assert all(len(n) == 2 for n in names)
+    assert set().union(*names) == {str(d) for d in range(10)}  # five folds cover every digit
+    assert load_dataset("digits", split="val", **kwargs).class_names == folds[0].class_names
+    train = load_dataset("digits", split="train", val_fold=3, **kwargs)
+    assert set(train.class_names) == {str(d) for d in range(10)} - names[3]
+    test = load_dataset("digits", split="test", val_fold=3, **kwargs)
+    held_out = {s for fold in folds for s in fold.sample_ids}
+    assert held_out.isdisjoint(test.sample_ids)  # samples protocol: val images never test images
+    assert validation_fold_count(10, 0.2) == 5 and validation_fold_count(68, 0.2059) == 4
+    with pytest.raises(ValueError, match="val_fold=5 is invalid: 10 training classes hold 5"):
+        load_dataset("digits", split="val", val_fold=5, **kwargs)
+
+
 def test_class_names_name_the_digit_drawn():
     from sklearn.datasets import load_digits
 
