@@ -70,12 +70,19 @@ SUMMARY_METRICS = (
     "detector_auroc",
 )
 # Settings that must stay the same when a sweep folder is reused.
-FIXED_SETTINGS = ("dataset", "protocol", "noise_kind", "split_seed", "dataset_root", "epochs")
+FIXED_SETTINGS = (
+    "dataset",
+    "protocol",
+    "noise_kind",
+    "split_seed",
+    "dataset_root",
+    "epochs",
+    "presets",
+)
 # The demo: a small digits sweep that finishes in under 3 minutes on a 2-core CPU
 # (benchmarks/demo_time.py measures it); --quick is a smoke run of one loss, one rate, one epoch.
 DEMO_LOSSES = ["contextual", "rll", "multisimilarity"]
 DEMO_NOISE_RATES = [0.0, 0.2, 0.4]
-DEMO_EPOCHS = 30
 DEMO_PROTOCOL = "samples"
 
 
@@ -85,7 +92,9 @@ class SweepSpec:
 
     ``epochs`` None keeps each dataset's default; ``jobs`` is the number of runs trained in
     parallel processes; ``umap`` adds UMAP maps to the PCA ones; ``protocol`` None is the
-    dataset's default class split (see ``dmlviz.data.load_dataset``).
+    dataset's default class split (see ``dmlviz.data.load_dataset``); ``presets`` "tuned" trains
+    each loss with its preset tuned on validation where one ships (else its paper defaults),
+    "paper" with its paper defaults (``dmlviz.presets``).
     """
 
     dataset: str
@@ -99,6 +108,7 @@ class SweepSpec:
     dataset_root: str | None = None
     protocol: str | None = None
     split_seed: int = 0
+    presets: str = "tuned"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
@@ -142,8 +152,7 @@ def demo_spec(quick: bool = False) -> SweepSpec:
         list(DEMO_LOSSES),
         list(DEMO_NOISE_RATES),
         [0],
-        epochs=DEMO_EPOCHS,
-        protocol=DEMO_PROTOCOL,
+        protocol=DEMO_PROTOCOL,  # epochs: the dataset's, which its presets were tuned for
     )
 
 
@@ -197,6 +206,10 @@ def spec_problems(spec: SweepSpec) -> list[str]:
             f"protocol {spec.protocol!r} is unknown for {spec.dataset}; choose one of "
             f"{', '.join(allowed)}"
         )
+    from dmlviz.presets import KINDS
+
+    if spec.presets not in KINDS:
+        problems.append(f"presets {spec.presets!r} is unknown; choose one of {', '.join(KINDS)}")
     if spec.dataset_root is not None and not Path(spec.dataset_root).exists():
         problems.append(f"dataset root {spec.dataset_root} does not exist")
     return problems
@@ -218,7 +231,7 @@ def plan(spec: SweepSpec) -> list[dict[str, Any]]:
     for seed in spec.seeds:
         for rate in spec.noise_rates:
             for loss in spec.losses:
-                config = default_config(spec.dataset, loss)
+                config = default_config(spec.dataset, loss, presets=spec.presets)
                 config.update(
                     name=run_name(loss, rate, seed),
                     noise_rate=float(rate),
@@ -478,6 +491,8 @@ def _check_folder(spec: SweepSpec, out: Path) -> None:
         return
     new = spec.to_dict()
     for key in FIXED_SETTINGS:
+        if key not in old and key == "presets":
+            continue  # written before the choice existed
         if old.get(key) != new.get(key):
             raise ValueError(
                 f"{out} holds a sweep with {key}={old.get(key)!r}, not {new.get(key)!r}; "
@@ -792,6 +807,36 @@ def is_complete(out: str | Path, spec: SweepSpec) -> bool:
         if run is None or not _evaluated(run):
             return False
     return True
+
+
+def outdated(out: str | Path, spec: SweepSpec) -> list[str]:
+    """Why the runs in ``out`` are not the ones ``spec`` would train now (empty when they are, or
+    when ``out`` holds none): a fixed setting of its ``sweep.json`` differs, or a run's loss
+    settings, learning rate, preset source or epochs differ from today's presets."""
+    out = Path(out)
+    reasons = []
+    try:
+        stored = json.loads((out / SPEC_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        stored = {}
+    new = spec.to_dict()
+    for key in FIXED_SETTINGS:
+        if key in stored and stored[key] != new[key]:
+            reasons.append(f"{key} is {stored[key]!r}, not {new[key]!r}")
+    for config in plan(spec):
+        path = out / config["name"] / "config.json"
+        try:
+            trained = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        changed = [
+            key
+            for key in ("loss_kwargs", "lr", "preset_source", "epochs")
+            if trained.get(key) != config[key]
+        ]
+        if changed:
+            reasons.append(f"{config['name']} was trained with other {', '.join(changed)}")
+    return reasons
 
 
 def install_sigterm_handler() -> None:

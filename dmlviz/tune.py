@@ -1,20 +1,33 @@
-"""Hyperparameter search for a fair comparison: each loss gets the same budget on a validation split.
+"""Hyperparameter search for a fair comparison: each loss gets the same budget on validation folds.
 
 ``tune(dataset, loss, out)`` runs an Optuna study (TPE, seeded) over the learning rate and the
-loss's own hyperparameters. Every trial trains on the train classes minus a held-out set of
-validation classes (``val_fraction``; class-disjoint, never the test classes) and is scored by
-MAP@R on those validation classes. The study lives in ``<out>/study.db`` (SQLite), so an
-interrupted search resumes where it stopped; trial runs are ``<out>/trials/trial-<n>``. The first
-trial is always the current preset, so the result says how much tuning gained over it. The best
-configuration is written to ``<out>/preset.json`` and, on request, into the package's preset
-table (``dmlviz/presets/<dataset>.json``).
+loss's own hyperparameters, the way Musgrave et al. ("A Metric Learning Reality Check", ECCV 2020)
+compare losses: every trial is scored by cross-validation on the TRAIN split. Its classes are
+shuffled once and cut into ``folds`` disjoint validation folds of ``val_fraction`` of them; for
+each fold the trial trains on the other train classes (seed ``seed + fold``) and is scored by
+MAP@R on the fold's classes, which it never saw. A trial's value is the mean over its folds. The
+test split is never read. Trials whose running mean falls below the median of earlier trials at
+the same fold are stopped early (Optuna's median pruner), so the budget goes to promising ones.
+
+Every search starts from the loss's paper defaults (trial 0, ``dmlviz.presets`` kind "paper") and
+is centred on them, so it is reproducible whatever presets ship, and its result says how much
+tuning gained over the paper. Under a protocol whose test split shares the train split's classes
+(digits' "samples"), the folds are still class-disjoint from the classes each fold trains on, and
+made only of train images.
+
+The study lives in ``<out>/study.db`` (SQLite), so an interrupted search resumes where it
+stopped; fold runs are ``<out>/trials/trial-<n>/fold-<f>``. The best configuration is written to
+``<out>/preset.json`` and, on request, into the package's tuned presets
+(``dmlviz/presets/<dataset>.json``).
 """
 
 from __future__ import annotations
 
 import datetime
 import math
+import os
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +40,9 @@ STUDY_DB = "study.db"
 PRESET_JSON = "preset.json"
 TRIALS_DIR = "trials"
 MIN_VAL_CLASSES = 2  # MAP@R over a single class is always 1: hold out at least two
-# Protocols whose test split shares the train split's classes (load_dataset's docstring): tuning
-# on them would score on test classes, so the search uses the dataset's class-disjoint protocol.
-SHARED_CLASS_PROTOCOLS = {("digits", "samples"): "classes"}
+MAX_FOLDS = 4  # as Musgrave et al.: four class-disjoint folds of the train classes
+PRUNE_AFTER = 5  # trials that always run every fold before the median pruner starts
+FOLD_SCORES = "fold_map@r"  # trial attribute: MAP@R of each fold run so far
 
 
 def _contextual(trial, config: dict[str, Any]) -> dict[str, Any]:
@@ -112,17 +125,33 @@ def default_val_fraction(
     dataset: str, root: str | None = None, split_seed: int = 0, protocol: str | None = None
 ) -> float:
     """A validation share holding 20 % of the train classes, and at least two of them."""
-    from dmlviz.data import load_dataset
-
-    classes = load_dataset(
-        dataset, root=root, split="train", seed=split_seed, protocol=protocol
-    ).num_classes
+    classes = _train_classes(dataset, root, split_seed, protocol)
     if classes < MIN_VAL_CLASSES + 2:
         raise ValueError(
             f"{dataset} has {classes} train classes: too few to hold out {MIN_VAL_CLASSES} "
             "for validation and still train"
         )
     return max(MIN_VAL_CLASSES, round(0.2 * classes)) / classes
+
+
+def fold_count(
+    dataset: str,
+    val_fraction: float,
+    root: str | None = None,
+    split_seed: int = 0,
+    protocol: str | None = None,
+) -> int:
+    """How many disjoint validation folds of ``val_fraction`` the train classes hold."""
+    from dmlviz.data.listing import validation_fold_count
+
+    return validation_fold_count(_train_classes(dataset, root, split_seed, protocol), val_fraction)
+
+
+def _train_classes(dataset: str, root: str | None, split_seed: int, protocol: str | None) -> int:
+    from dmlviz.data import load_dataset
+
+    train = load_dataset(dataset, root=root, split="train", seed=split_seed, protocol=protocol)
+    return train.num_classes
 
 
 def base_config(
@@ -135,64 +164,94 @@ def base_config(
     root: str | None = None,
     protocol: str | None = None,
 ) -> dict[str, Any]:
-    """The training config every trial starts from: the dataset's defaults and the current
-    preset, with ``val_fraction`` set (its classes leave the train split) and a batch that fits
-    the remaining train classes (``m_per_class`` kept, fewer classes per batch if needed).
-
-    ``protocol`` None is the dataset's default, replaced by its class-disjoint protocol when the
-    default's test split shares the train classes (digits: ``samples`` -> ``classes``), so the
-    validation classes are never test classes."""
-    from dmlviz.data import load_dataset
+    """The training config every trial starts from: the dataset's defaults and the loss's paper
+    defaults, with ``val_fraction`` set (a fold's classes leave the train split) and a batch that
+    fits the remaining train classes (``m_per_class`` kept, fewer classes per batch if needed).
+    ``protocol`` None is the dataset's default."""
     from dmlviz.train import default_config
 
     if loss not in SEARCH_SPACES:
         raise ValueError(
             f"no search space for loss {loss!r}; choose one of {', '.join(SEARCH_SPACES)}"
         )
-    config = default_config(dataset, loss)
-    if protocol is None:
-        key = (dataset, config["protocol"])
-        protocol = SHARED_CLASS_PROTOCOLS.get(key, config["protocol"])
-    config["protocol"] = protocol
+    from dmlviz.data import PROTOCOLS
+
+    config = default_config(dataset, loss, presets="paper")
+    # Named, so the preset records the split it was tuned on: None means the dataset's first.
+    config["protocol"] = protocol or config["protocol"] or PROTOCOLS[dataset][0]
     if val_fraction is None:
-        val_fraction = default_val_fraction(dataset, root, config["split_seed"], protocol)
+        val_fraction = default_val_fraction(dataset, root, config["split_seed"], config["protocol"])
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
+        raise ValueError(f"val_fraction {val_fraction!r} must be a number in (0, 1)")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction {val_fraction!r} must be in (0, 1)")
     config.update(
         val_fraction=float(val_fraction),
+        val_fold=0,
         seed=seed,
         noise_rate=float(noise_rate),
         noise_seed=seed,
         eval_every=0,  # trials are scored on validation below; the test split is never touched
         tensorboard=False,
+        preset_source="user settings",
     )
     if epochs is not None:
         config["epochs"] = epochs
     if root is not None:
         config["dataset_root"] = root
-    train_classes = load_dataset(
-        dataset,
-        root=root,
-        split="train",
-        seed=config["split_seed"],
-        protocol=protocol,
-        val_fraction=val_fraction,
-    ).num_classes
+    classes = _train_classes(dataset, root, config["split_seed"], config["protocol"])
+    from dmlviz.data.listing import validation_size
+
+    train_classes = classes - validation_size(classes, val_fraction)
     if config["batch_size"] // config["m_per_class"] > train_classes:
         config["batch_size"] = train_classes * config["m_per_class"]
     return config
 
 
-def validation_map_at_r(run: Run) -> float:
-    """MAP@R of a run's model on its validation classes (each image queries all the others)."""
+def fold_config(config: dict[str, Any], fold: int) -> dict[str, Any]:
+    """``config`` for cross-validation fold ``fold``: that fold held out, seeds shifted by it (so
+    a trial's score averages over initialisations too, and noisy labels when there are any)."""
+    return {
+        **config,
+        "val_fold": fold,
+        "seed": config["seed"] + fold,
+        "noise_seed": config["noise_seed"] + fold,
+    }
+
+
+def validation_map_at_r(run: Run, split: str = "val") -> float:
+    """MAP@R of a run's model on its ``split`` (default its validation classes; each image
+    queries all the others of the split), on the clean labels."""
     import numpy as np
 
     from dmlviz.evaluate import retrieval_metrics
     from dmlviz.train import compute_embeddings
 
-    dataset = run.dataset("val")
+    dataset = run.dataset(split)
     embeddings = compute_embeddings(run.load_model(), dataset, "cpu", batch_size=512)
     return float(retrieval_metrics(embeddings, np.asarray(dataset.labels)).metrics["map@r"])
+
+
+def cross_validate(
+    config: dict[str, Any],
+    folds: int,
+    out: str | Path,
+    on_fold: Callable[[int, float, list[float]], None] | None = None,
+) -> list[float]:
+    """Train ``config`` on each of the first ``folds`` folds (runs ``<out>/fold-<f>``, replaced if
+    present) and return each fold's validation MAP@R. ``on_fold(fold, score, scores so far)`` is
+    called after each fold; it may raise to stop early (the pruner does)."""
+    from dmlviz.train import train
+
+    scores: list[float] = []
+    for fold in range(folds):
+        folder = Path(out) / f"fold-{fold}"
+        shutil.rmtree(folder, ignore_errors=True)  # an interrupted attempt: train it afresh
+        run = train({**fold_config(config, fold), "name": folder.name}, folder, progress=False)
+        scores.append(validation_map_at_r(run))
+        if on_fold is not None:
+            on_fold(fold, scores[-1], list(scores))
+    return scores
 
 
 def tune(
@@ -200,6 +259,7 @@ def tune(
     loss: str,
     out: str | Path,
     budget: int = 20,
+    folds: int | None = None,
     epochs: int | None = None,
     val_fraction: float | None = None,
     seed: int = 0,
@@ -211,73 +271,89 @@ def tune(
 ) -> dict[str, Any]:
     """Search ``budget`` trials (in total, across resumptions) and return the best preset entry.
 
-    The entry (``loss_kwargs``, ``lr``, ``source`` "tuned on validation", ``date``, ``budget``,
-    ``val_map@r``, ``default_val_map@r`` (trial 0, the preset searched from), ``epochs``,
-    ``val_fraction``, ``seed``, ``protocol``) is written to ``<out>/preset.json`` and, with
-    ``write_to_package``, into ``dmlviz/presets/<dataset>.json``.
+    ``folds`` None is every fold that fits, at most ``MAX_FOLDS``. The entry (``loss_kwargs``,
+    ``lr``, ``source`` "tuned on validation", ``date``, ``budget``, ``folds``, ``val_map@r`` (the
+    best trial's mean over folds) and ``val_map@r_folds``, ``paper_val_map@r`` (trial 0, the paper
+    defaults), ``epochs``, ``val_fraction``, ``seed``, ``noise_rate``, ``protocol``, ``command``)
+    is written to ``<out>/preset.json`` and, with ``write_to_package``, into
+    ``dmlviz/presets/<dataset>.json``.
     """
     import optuna
 
     from dmlviz.presets import write_preset
     from dmlviz.sweep import FolderLock
-    from dmlviz.train import train
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget {budget!r} must be an integer >= 1 (the number of trials)")
     say = log or (lambda message: None)
     out = Path(out)
     config = base_config(dataset, loss, epochs, val_fraction, seed, noise_rate, root, protocol)
+    available = fold_count(
+        dataset, config["val_fraction"], root, config["split_seed"], config["protocol"]
+    )
+    if folds is None:
+        folds = min(MAX_FOLDS, available)
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 1 <= folds <= available:
+        raise ValueError(
+            f"folds {folds!r} is invalid: the train classes of {dataset} hold {available} "
+            f"disjoint folds of val_fraction {config['val_fraction']:.3g}; use 1 to {available}"
+        )
     settings = {
         "dataset": dataset,
         "loss": loss,
         "protocol": config["protocol"],
         "epochs": config["epochs"],
         "val_fraction": config["val_fraction"],
+        "folds": folds,
         "seed": seed,
         "noise_rate": float(noise_rate),
     }
     with FolderLock(out):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():  # multivariate TPE is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
         study = optuna.create_study(
             study_name=f"{dataset}-{loss}",
             storage=f"sqlite:///{out / STUDY_DB}",
             direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=sampler,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER),
             load_if_exists=True,
         )
         _check_settings(study, settings, out)
-        # The search is centred on the preset it started from, even if presets changed since.
-        if "base_lr" not in study.user_attrs:
-            study.set_user_attr("base_lr", config["lr"])
-            study.set_user_attr("base_loss_kwargs", config["loss_kwargs"])
-        config["lr"] = study.user_attrs["base_lr"]
-        config["loss_kwargs"] = dict(study.user_attrs["base_loss_kwargs"])
         _retire_stale_trials(study, out)
         if not study.trials:
-            study.enqueue_trial(_as_params(config))
-        finished = _finished_trials(study)
-        left = budget - len(finished)
-        say(f"{out}: {len(finished)} trial(s) done, {max(left, 0)} to go")
+            study.enqueue_trial(_as_params(config))  # trial 0: the paper defaults
+        left = budget - len(_finished_trials(study))
+        say(f"{out}: {len(_finished_trials(study))} trial(s) done, {max(left, 0)} to go")
 
         def objective(trial) -> float:
             chosen = suggest(trial, loss, config)
             name = f"trial-{trial.number:03d}"
-            trial_config = {**config, **chosen, "name": name}
-            trial_config["preset_source"] = "user settings"
-            folder = out / TRIALS_DIR / name
-            shutil.rmtree(folder, ignore_errors=True)  # left by a deleted study: not this trial
-            run = train(trial_config, folder, progress=False)
-            score = validation_map_at_r(run)
+
+            def report(fold: int, score: float, scores: list[float]) -> None:
+                mean = sum(scores) / len(scores)
+                trial.set_user_attr(FOLD_SCORES, scores)
+                trial.report(mean, fold)
+                if fold < folds - 1 and trial.should_prune():
+                    say(f"{name}: pruned after fold {fold} (mean so far {mean:.4f})")
+                    raise optuna.TrialPruned()
+
+            scores = cross_validate({**config, **chosen}, folds, out / TRIALS_DIR / name, report)
+            score = sum(scores) / len(scores)
             say(f"{name}: val MAP@R {score:.4f}  {_describe(trial.params)}")
             return score
 
         if left > 0:
             study.optimize(objective, n_trials=left, catch=(FloatingPointError,))
         entry = best_entry(study, config)
+        entry["command"] = _command(dataset, loss, budget, folds, epochs, val_fraction, seed,
+                                    noise_rate, protocol)  # fmt: skip
         atomic_write_json(out / PRESET_JSON, {"dataset": dataset, "loss": loss, **entry})
         say(
             f"best: trial {study.best_trial.number}, val MAP@R {entry['val_map@r']:.4f} "
-            f"(preset searched from: {entry['default_val_map@r']})"
+            f"(paper defaults: {entry['paper_val_map@r']})"
         )
         if write_to_package:
             say(f"wrote {write_preset(dataset, loss, entry)}")
@@ -289,14 +365,17 @@ def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
     best = study.best_trial
     chosen = settings_of(best.params, config)
     first = study.trials[0]
+    complete = first.state.name == "COMPLETE" and first.value is not None
     return {
         "loss_kwargs": {k: _round(v) for k, v in chosen["loss_kwargs"].items()},
         "lr": _round(chosen["lr"]),
         "source": "tuned on validation",
         "date": datetime.date.today().isoformat(),
         "budget": len(_finished_trials(study)),
+        "folds": study.user_attrs.get("folds"),
         "val_map@r": round(float(best.value), 4),
-        "default_val_map@r": round(float(first.value), 4) if first.value is not None else None,
+        "val_map@r_folds": [round(float(v), 4) for v in best.user_attrs.get(FOLD_SCORES, [])],
+        "paper_val_map@r": round(float(first.value), 4) if complete else None,
         "epochs": config["epochs"],
         "val_fraction": round(config["val_fraction"], 4),
         "seed": config["seed"],
@@ -304,11 +383,34 @@ def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
         "protocol": config["protocol"],
         "batch_size": config["batch_size"],
         "notes": (
-            "Optuna TPE over lr and the loss's hyperparameters; each trial trained on the train "
-            "classes minus the validation classes and scored by MAP@R on those; trial 0 is the "
-            "preset searched from."
+            "Optuna TPE over lr and the loss's hyperparameters, from the paper defaults (trial 0); "
+            "each trial scored by its mean validation MAP@R over class-disjoint folds of the train "
+            "classes (trained on the rest); the test split was never read."
         ),
     }
+
+
+def _command(
+    dataset: str,
+    loss: str,
+    budget: int,
+    folds: int,
+    epochs: int | None,
+    val_fraction: float | None,
+    seed: int,
+    noise_rate: float,
+    protocol: str | None,
+) -> str:
+    """The ``dmlviz tune`` command line that repeats this search (the dataset root left out)."""
+    words = ["dmlviz tune", f"--dataset {dataset}", f"--loss {loss}", f"--budget {budget}"]
+    words.append(f"--folds {folds}")
+    optional = {"--epochs": epochs, "--val-fraction": val_fraction, "--protocol": protocol}
+    words += [f"{flag} {value}" for flag, value in optional.items() if value is not None]
+    if seed:
+        words.append(f"--seed {seed}")
+    if noise_rate:
+        words.append(f"--noise {noise_rate:g}")
+    return " ".join(words)
 
 
 def _round(value: Any) -> Any:
@@ -324,7 +426,11 @@ def _describe(params: dict[str, Any]) -> str:
 def _finished_trials(study) -> list:
     import optuna
 
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    done = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
     return [t for t in study.trials if t.state in done]
 
 
@@ -355,6 +461,152 @@ def _retire_stale_trials(study, out: Path) -> None:
             study.enqueue_trial(trial.params)
 
 
+# -- a preset against the paper defaults, on validation and on test ---------------------------------
+
+
+def compare_presets(
+    dataset: str,
+    losses: list[str],
+    out: str | Path,
+    noise_rates: tuple[float, ...] = (0.0, 0.4),
+    seeds: tuple[int, ...] = (0, 1, 2),
+    val_seed: int = 100,
+    epochs: int | None = None,
+    root: str | None = None,
+    jobs: int = 1,
+    log: Callable[[str], None] | None = print,
+) -> list[dict[str, Any]]:
+    """Each loss's paper defaults against its shipped preset, at each noise rate: one row per
+    (loss, preset kind, noise rate) with ``dataset``, ``loss``, ``preset`` ("paper" or "tuned"),
+    ``source`` (what the tuned kind found: "tuned on validation", or "paper defaults" where no
+    search ran), ``noise_rate``, ``val_map@r`` (mean over the same class-disjoint folds the search
+    used, retrained with fresh seeds ``val_seed + fold``, so not the search's own selected score)
+    and ``val_map@r_folds``, ``test_map@r`` and ``test_map@r_std`` (trained on the whole train
+    split with each of ``seeds``, scored on the test split) and ``test_map@r_seeds``.
+
+    Noise flips the training labels only; validation and test are scored on clean labels. Runs go
+    to ``<out>/<loss>-<kind>-noise<rate%>/{fold-<f>,seed-<s>}`` and finished ones are reused, so
+    an interrupted comparison resumes. ``jobs`` trains that many runs in parallel processes.
+    """
+    from dmlviz.presets import preset
+    from dmlviz.train import default_config
+
+    say = log or (lambda message: None)
+    out = Path(out)
+    tasks, cells = [], []
+    for loss in losses:
+        tuned = preset(dataset, loss)
+        searched = tuned if tuned["source"] == "tuned on validation" else {}
+        base = base_config(dataset, loss, epochs, searched.get("val_fraction"), 0, 0.0, root,
+                           searched.get("protocol"))  # fmt: skip
+        folds = searched.get("folds") or min(
+            MAX_FOLDS,
+            fold_count(
+                dataset, base["val_fraction"], root, base["split_seed"], base["protocol"]
+            ),  # fmt: skip
+        )
+        for kind in ("paper", "tuned"):
+            entry = preset(dataset, loss, kind=kind)
+            settings = {"loss_kwargs": entry["loss_kwargs"]}
+            if entry["lr"] is not None:
+                settings["lr"] = entry["lr"]
+            for rate in noise_rates:
+                folder = out / f"{loss}-{kind}-noise{rate * 100:g}"
+                noisy = {"noise_rate": float(rate), "preset_source": entry["source"]}
+                val = {**base, **settings, **noisy, "seed": val_seed, "noise_seed": val_seed}
+                test = default_config(dataset, loss, presets=kind)
+                test.update(noisy, protocol=base["protocol"], eval_every=0, tensorboard=False)
+                if epochs is not None:
+                    test["epochs"] = epochs
+                if root is not None:
+                    test["dataset_root"] = root
+                cell = {"dataset": dataset, "loss": loss, "preset": kind,
+                        "source": entry["source"], "noise_rate": float(rate), "folds": [],
+                        "seeds": []}  # fmt: skip
+                for fold in range(folds):
+                    tasks.append(
+                        (cell, "folds", fold_config(val, fold), folder / f"fold-{fold}", "val")
+                    )
+                for seed in seeds:
+                    config = {**test, "seed": seed, "noise_seed": seed}
+                    tasks.append((cell, "seeds", config, folder / f"seed-{seed}", "test"))
+                cells.append(cell)
+    if jobs > 1:
+        share = max(1, (os.cpu_count() or 1) // jobs)
+        for _, _, config, _, _ in tasks:
+            config["num_threads"] = min(config.get("num_threads") or share, share)
+    scores = _train_and_score_all([(c, f, split) for _, _, c, f, split in tasks], jobs, say)
+    for (cell, part, _, _, _), score in zip(tasks, scores, strict=True):
+        cell[part].append(score)
+    return [_comparison_row(cell) for cell in cells]
+
+
+def _comparison_row(cell: dict[str, Any]) -> dict[str, Any]:
+    import statistics
+
+    folds, seeds = cell.pop("folds"), cell.pop("seeds")
+    return {
+        **cell,
+        "val_map@r": round(statistics.fmean(folds), 4),
+        "val_map@r_folds": [round(v, 4) for v in folds],
+        "test_map@r": round(statistics.fmean(seeds), 4),
+        "test_map@r_std": round(statistics.stdev(seeds), 4) if len(seeds) > 1 else 0.0,
+        "test_map@r_seeds": [round(v, 4) for v in seeds],
+    }
+
+
+def _train_and_score_all(
+    tasks: list[tuple[dict[str, Any], Path, str]], jobs: int, say: Callable[[str], None]
+) -> list[float]:
+    """``train_and_score`` of every ``(config, folder, split)``, in order; ``jobs`` processes."""
+    if jobs == 1:
+        return [train_and_score(*task, say) for task in tasks]
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(train_and_score, *task) for task in tasks]
+        scores = []
+        for (_, folder, split), future in zip(tasks, futures, strict=True):
+            scores.append(future.result())
+            say(f"{folder}: {split} MAP@R {scores[-1]:.4f}")
+        return scores
+
+
+def train_and_score(
+    config: dict[str, Any], folder: str | Path, split: str, log: Callable[[str], None] | None = None
+) -> float:
+    """Train ``config`` into ``folder`` (reusing a run that finished there with the same config;
+    anything else there is replaced) and return its MAP@R on ``split``."""
+    from dmlviz.train import resolve_config, train
+
+    folder = Path(folder)
+    config = {**config, "name": folder.name}
+    run = None
+    if (folder / "status.json").exists():
+        try:
+            done = Run.load(folder)
+            if done.status().get("state") == "finished" and _same_run(done.config, config):
+                run = done
+        except Exception:  # unreadable leftovers: train afresh below
+            run = None
+    if run is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        run = train(resolve_config(config), folder, progress=False)
+    score = validation_map_at_r(run, split)
+    if log is not None:
+        log(f"{folder}: {split} MAP@R {score:.4f}")
+    return score
+
+
+def _same_run(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    from dmlviz.train.config import RECORDED_KEYS
+
+    ignored = {*RECORDED_KEYS, "num_threads", "image_size", "in_channels"}
+    return all(stored.get(k) == v for k, v in wanted.items() if k not in ignored)
+
+
 # -- views for the dashboard --------------------------------------------------------------------------
 
 
@@ -370,11 +622,14 @@ def load_study(out_dir: str | Path):
 
 
 def study_table(out_dir: str | Path) -> pd.DataFrame:
-    """One row per trial of the study in ``out_dir``: trial, state, value (validation MAP@R),
-    seconds, then one column per searched parameter (NaN where a trial lacks it)."""
+    """One row per trial of the study in ``out_dir``: trial, state (complete, pruned, ...), value
+    (mean validation MAP@R over the folds; None for a pruned trial), folds (how many were
+    scored), fold_mean (the mean over those, also for a pruned trial), seconds, then one column
+    per searched parameter (NaN where a trial lacks it)."""
     study = load_study(out_dir)
     rows = []
     for trial in study.trials:
+        scores = trial.user_attrs.get(FOLD_SCORES, [])
         seconds = None
         if trial.datetime_start and trial.datetime_complete:
             seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -383,6 +638,8 @@ def study_table(out_dir: str | Path) -> pd.DataFrame:
                 "trial": trial.number,
                 "state": trial.state.name.lower(),
                 "value": trial.value,
+                "folds": len(scores),
+                "fold_mean": sum(scores) / len(scores) if scores else trial.value,
                 "seconds": seconds,
                 **trial.params,
             }

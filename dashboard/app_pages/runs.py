@@ -17,6 +17,7 @@ from dmlviz.views.tuning import (
     best_trial,
     find_studies,
     importance_figure,
+    presets_display,
     study_info,
     study_label,
     trials_display,
@@ -117,9 +118,11 @@ studies = find_studies(ui.runs_dir())
 if studies:
     st.subheader("Hyperparameter tuning")
     st.caption(
-        "Studies made by `dmlviz tune` in this folder. Each trial trains on the train classes "
-        "minus a few held-out validation classes and is scored by MAP@R on those (never on the "
-        "test classes); trial 0 is the preset the search started from."
+        "Studies made by `dmlviz tune` in this folder. Each trial is scored by cross-validation "
+        "on the train split: for each fold it trains on all but a few held-out train classes and "
+        "is scored by MAP@R on those (the test split is never read); its value is the mean over "
+        "the folds. Trials far below the median after a fold stop early. Trial 0 is the loss's "
+        "paper defaults."
     )
     infos = {str(folder): study_info(folder) for folder in studies}
     with st.expander(
@@ -136,7 +139,8 @@ if studies:
         else:
             best = best_trial(trials)
             cells = st.columns(3)
-            cells[0].metric("Trials", len(trials))
+            stopped = int((trials["state"] == "pruned").sum()) if "state" in trials else 0
+            cells[0].metric("Trials", len(trials), f"{stopped} stopped early", delta_color="off")
             if best is not None:
                 cells[1].metric("Best trial", int(best["trial"]))
                 start = trials.loc[trials["trial"] == 0, "value"]
@@ -144,7 +148,7 @@ if studies:
                 cells[2].metric(
                     "Best validation MAP@R",
                     f"{best['value']:.4f}",
-                    None if gain is None else f"{gain:+.4f} over trial 0",
+                    None if gain is None else f"{gain:+.4f} over the paper defaults",
                 )
             if best is not None:
                 st.caption(f"Best trial's settings: {best_settings(best)}")
@@ -154,3 +158,21 @@ if studies:
                 importance_figure(importances, info.get("loss")), key="tuning_importance"
             )
             st.dataframe(trials_display(trials), hide_index=True, width="stretch")
+
+st.subheader("Presets")
+shown_datasets = sorted({str(d) for d in frame["dataset"].dropna()})
+st.caption(
+    "The settings `dmlviz train`, `sweep` and the demo use for each loss unless told otherwise "
+    "(`--preset paper` for the papers' own). *Tuned on validation* ones come from `dmlviz tune` "
+    "with the same trial budget for every loss; their validation MAP@R is the mean over "
+    "class-disjoint folds of the train classes, beside the paper defaults' on the same folds."
+)
+st.dataframe(
+    presets_display(shown_datasets or None),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Validation MAP@R": st.column_config.NumberColumn(format="%.3f"),
+        "Paper defaults' validation MAP@R": st.column_config.NumberColumn(format="%.3f"),
+    },
+)

@@ -44,7 +44,14 @@ def register(subparsers) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Train (or reuse) the demo sweep, then serve the dashboard until Ctrl-C."""
-    from dmlviz.sweep import SUMMARY_MD, demo_spec, install_sigterm_handler, is_complete, run_sweep
+    from dmlviz.sweep import (
+        SUMMARY_MD,
+        demo_spec,
+        install_sigterm_handler,
+        is_complete,
+        outdated,
+        run_sweep,
+    )
 
     spec = demo_spec(quick=args.quick)
     spec.jobs = args.jobs
@@ -53,6 +60,16 @@ def run_demo(args: argparse.Namespace) -> int:
         from dmlviz.cli.dashboard import check_port
 
         check_port(args.host, args.port)  # fail now, not after training
+    reasons = outdated(out, spec)
+    if reasons and args.out is not None:
+        raise ValueError(
+            f"{out} holds demo runs made with other settings ({'; '.join(reasons)}); "
+            "choose another --out or delete it"
+        )
+    if reasons:  # the default folder, from an older dmlviz: keep it, train the current demo
+        kept = _free_name(out)
+        out.rename(kept)
+        print(f"{out} was made with other settings ({'; '.join(reasons)}); moved it to {kept}")
     if is_complete(out, spec):
         print(f"reusing the finished demo runs in {out}", flush=True)
     else:
@@ -68,6 +85,15 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     return _serve(out, args.host, args.port, args.open)
+
+
+def _free_name(folder: Path) -> Path:
+    """``<folder>-old``, or ``<folder>-old-2``, ... whichever does not exist yet."""
+    candidate, number = folder.with_name(f"{folder.name}-old"), 1
+    while candidate.exists():
+        number += 1
+        candidate = folder.with_name(f"{folder.name}-old-{number}")
+    return candidate
 
 
 def _serve(runs_dir: Path, host: str, port: int, open_browser: bool) -> int:

@@ -39,6 +39,12 @@ def register(subparsers) -> None:
         "--protocol",
         help="class split (digits: samples (training default) or classes); see dmlviz train",
     )
+    parser.add_argument(
+        "--preset",
+        choices=("tuned", "paper"),
+        default="tuned",
+        help="each loss's settings: tuned on validation where shipped (default), or the paper's",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
     parser.set_defaults(func=run_sweep_command)
 
@@ -58,6 +64,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         umap=not args.no_umap,
         dataset_root=args.root,
         protocol=args.protocol,
+        presets=args.preset,
     )
     install_sigterm_handler()
     frame = run_sweep(spec, args.out, log=lambda message: print(message, flush=True))

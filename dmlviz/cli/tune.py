@@ -10,13 +10,14 @@ def register(subparsers) -> None:
     """Add the ``tune`` command."""
     parser = subparsers.add_parser(
         "tune",
-        help="search a loss's hyperparameters on a validation split (Optuna)",
+        help="search a loss's hyperparameters by cross-validation on train classes (Optuna)",
         description=(
             "Search the learning rate and the loss's hyperparameters with Optuna (TPE, seeded), "
-            "scoring each trial by MAP@R on validation classes held out from the train split "
-            "(never the test classes). The study is stored in <out>/study.db: run the same "
-            "command again to resume it. The best setting goes to <out>/preset.json and, with "
-            "--write-preset, into the package's preset table."
+            "starting from the loss's paper defaults. Each trial is scored by its mean MAP@R over "
+            "class-disjoint validation folds of the train classes (it trains on the others; the "
+            "test split is never read); weak trials stop early. The study is stored in "
+            "<out>/study.db: run the same command again to resume it. The best setting goes to "
+            "<out>/preset.json and, with --write-preset, into the package's tuned presets."
         ),
     )
     parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")
@@ -24,11 +25,16 @@ def register(subparsers) -> None:
         "--loss", required=True, help="contextual, rll, multisimilarity, contrastive or triplet"
     )
     parser.add_argument("--budget", type=int, default=20, help="trials in total (default 20)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        help="validation folds per trial (default: as many as fit, at most 4)",
+    )
     parser.add_argument("--epochs", type=int, help="epochs per trial (default: the dataset's)")
     parser.add_argument(
         "--val-fraction",
         type=float,
-        help="share of train classes held out for validation (default 20 %%, at least 2 classes)",
+        help="share of train classes in each fold (default 20 %%, at least 2 classes)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and the trials")
     parser.add_argument(
@@ -37,7 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
     parser.add_argument(
         "--protocol",
-        help="class split (default: the dataset's, made class-disjoint: digits uses classes)",
+        help="train/test class split (default: the dataset's, as dmlviz train uses)",
     )
     parser.add_argument("--out", type=Path, help="the study folder (default runs/tune-<D>-<L>)")
     parser.add_argument(
@@ -58,6 +64,7 @@ def run_tune(args: argparse.Namespace) -> int:
         args.loss,
         out,
         budget=args.budget,
+        folds=args.folds,
         epochs=args.epochs,
         val_fraction=args.val_fraction,
         seed=args.seed,

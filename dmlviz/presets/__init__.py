@@ -1,15 +1,19 @@
 """Per-dataset hyperparameter presets: each loss's settings for a fair comparison.
 
-``<dataset>.json`` in this folder maps each loss to its entry::
+Two kinds, each a JSON file per dataset mapping a loss to its entry::
 
     {"contextual": {"loss_kwargs": {...}, "lr": 0.002, "source": "paper defaults",
                     "reference": "...", "notes": "..."}, ...}
 
-``source`` is ``"tuned on validation"`` for an entry found by ``dmlviz tune`` (which adds the
-search's ``date``, ``budget`` (trials), ``val_map@r``, ``epochs`` and ``val_fraction``), or
-``"paper defaults"`` for the loss's published settings. ``defaults.json`` holds the paper
-defaults for datasets without a file of their own; there ``lr`` is null, meaning the trainer's
-default for the dataset.
+* ``paper/<dataset>.json``: the loss's published settings (``source`` "paper defaults", with a
+  ``reference``), with the learning rate of dmlviz's model for that dataset. ``paper/defaults.json``
+  covers datasets without a file of their own; there ``lr`` is null, the trainer's default.
+* ``<dataset>.json``: settings found by ``dmlviz tune`` on validation classes (``source`` "tuned
+  on validation", with the search's ``date``, ``budget`` (trials), ``folds``, ``val_map@r`` and
+  ``paper_val_map@r``, ``epochs``, ``val_fraction`` and the ``command`` that ran it).
+
+``preset(dataset, loss)`` gives the tuned entry where there is one and the paper defaults
+otherwise; ``kind="paper"`` always gives the paper defaults.
 """
 
 from __future__ import annotations
@@ -21,18 +25,22 @@ from typing import Any
 from dmlviz.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent
+PAPER_DIR = PRESETS_DIR / "paper"
 DEFAULTS = "defaults"
-SOURCES = ("tuned on validation", "paper defaults")
+KINDS = ("tuned", "paper")  # "tuned": tuned where a search ran, paper defaults elsewhere
+TUNED, PAPER = "tuned on validation", "paper defaults"
+SOURCES = (TUNED, PAPER)
 REQUIRED_KEYS = ("loss_kwargs", "lr", "source")
 
 
 def preset_file(dataset: str, folder: str | Path | None = None) -> Path:
-    """The JSON file holding ``dataset``'s presets (it may not exist)."""
+    """The JSON file holding ``dataset``'s tuned presets (it may not exist)."""
     return Path(folder or PRESETS_DIR) / f"{dataset}.json"
 
 
 def load_presets(dataset: str, folder: str | Path | None = None) -> dict[str, dict[str, Any]]:
-    """Every loss's entry for ``dataset`` (empty when the dataset has no file)."""
+    """Every loss's entry in ``<folder>/<dataset>.json`` (empty when there is no such file);
+    ``folder`` None is the tuned presets' folder."""
     path = preset_file(dataset, folder)
     if not path.exists():
         return {}
@@ -47,32 +55,40 @@ def load_presets(dataset: str, folder: str | Path | None = None) -> dict[str, di
     return table
 
 
-def preset(dataset: str, loss: str, folder: str | Path | None = None) -> dict[str, Any]:
+def preset(
+    dataset: str, loss: str, folder: str | Path | None = None, kind: str = "tuned"
+) -> dict[str, Any]:
     """The preset for ``loss`` on ``dataset``.
 
     Returns a new dict with at least ``dataset``, ``loss``, ``loss_kwargs`` (the loss's
     constructor arguments), ``lr`` (the head's learning rate, or None for the trainer's default)
-    and ``source`` ("tuned on validation" or "paper defaults"); tuned entries add ``date``,
-    ``budget``, ``val_map@r``, ``epochs`` and ``val_fraction``. A dataset without its own entry
-    falls back to the paper defaults in ``defaults.json``. Unknown losses raise ``ValueError``.
+    and ``source`` ("tuned on validation" or "paper defaults"). ``kind`` "tuned" takes the entry
+    in ``folder`` (default: the shipped tuned presets) and falls back to the paper defaults;
+    "paper" takes the paper defaults. Unknown losses or kinds raise ``ValueError``.
     """
     from dmlviz.losses import LOSSES
 
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(sorted(LOSSES))}")
-    entry = load_presets(dataset, folder).get(loss)
+    if kind not in KINDS:
+        raise ValueError(f"preset kind {kind!r} is unknown; choose one of {', '.join(KINDS)}")
+    entry = load_presets(dataset, folder).get(loss) if kind == "tuned" else None
     if entry is None:
-        entry = load_presets(DEFAULTS, PRESETS_DIR).get(loss)
+        entry = load_presets(dataset, PAPER_DIR).get(loss)
     if entry is None:
-        raise ValueError(f"no preset for loss {loss!r} in {preset_file(DEFAULTS)}")
+        entry = load_presets(DEFAULTS, PAPER_DIR).get(loss)
+    if entry is None:
+        raise ValueError(f"no preset for loss {loss!r} in {preset_file(DEFAULTS, PAPER_DIR)}")
     return {"dataset": dataset, "loss": loss, **json.loads(json.dumps(entry))}
 
 
-def apply_preset(config: dict[str, Any], folder: str | Path | None = None) -> dict[str, Any]:
+def apply_preset(
+    config: dict[str, Any], folder: str | Path | None = None, kind: str = "tuned"
+) -> dict[str, Any]:
     """``config`` (a training config) with ``loss_kwargs``, ``lr`` and ``preset_source`` taken
-    from ``preset(config["dataset"], config["loss"])``; returns a new dict. ``lr`` is kept when
-    the preset leaves it to the trainer (null)."""
-    entry = preset(config["dataset"], config["loss"], folder)
+    from ``preset(config["dataset"], config["loss"], folder, kind)``; returns a new dict. ``lr``
+    is kept when the preset leaves it to the trainer (null)."""
+    entry = preset(config["dataset"], config["loss"], folder, kind)
     updated = {
         **config,
         "loss_kwargs": dict(entry["loss_kwargs"]),
@@ -86,24 +102,35 @@ def apply_preset(config: dict[str, Any], folder: str | Path | None = None) -> di
 def write_preset(
     dataset: str, loss: str, entry: dict[str, Any], folder: str | Path | None = None
 ) -> Path:
-    """Store ``entry`` as ``loss``'s preset for ``dataset`` (other losses' entries are kept);
-    returns the file written."""
+    """Store ``entry`` (a tuned one) as ``loss``'s preset for ``dataset``, keeping the other
+    losses' entries; returns the file written."""
     _check_entry(entry, f"the new {dataset}/{loss} preset")
+    if entry["source"] != TUNED:
+        raise ValueError(
+            f"the new {dataset}/{loss} preset has source {entry['source']!r}: only "
+            f"{TUNED!r} entries go to the tuned presets (paper defaults live in {PAPER_DIR})"
+        )
     path = preset_file(dataset, folder)
     table = load_presets(dataset, folder)
     table[loss] = entry
-    atomic_write_json(path, table)
+    atomic_write_json(path, dict(sorted(table.items())))
     return path
 
 
 def preset_table(datasets: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """One flat row per shipped (dataset, loss) preset, for tables in the dashboard and docs:
-    dataset, loss, source, lr, date, budget, val_map@r, and the loss's settings as text."""
+    """One flat row per (dataset, loss) that ships presets, for tables in the dashboard and docs:
+    dataset, loss, source (of the preset used by default), lr, settings as text, and for tuned
+    entries the search's date, budget, folds, val_map@r and paper_val_map@r."""
+    from dmlviz.losses import LOSSES
+
     if datasets is None:
-        datasets = tuple(sorted(p.stem for p in PRESETS_DIR.glob("*.json") if p.stem != DEFAULTS))
+        shipped = {p.stem for p in (*PRESETS_DIR.glob("*.json"), *PAPER_DIR.glob("*.json"))}
+        datasets = tuple(sorted(shipped - {DEFAULTS}))
     rows = []
     for dataset in datasets:
-        for loss, entry in load_presets(dataset).items():
+        losses = {**load_presets(dataset, PAPER_DIR), **load_presets(dataset)}
+        for loss in (name for name in LOSSES if name in losses):
+            entry = preset(dataset, loss)
             rows.append(
                 {
                     "dataset": dataset,
@@ -113,7 +140,9 @@ def preset_table(datasets: tuple[str, ...] | None = None) -> list[dict[str, Any]
                     "settings": ", ".join(f"{k}={v}" for k, v in entry["loss_kwargs"].items()),
                     "date": entry.get("date"),
                     "budget": entry.get("budget"),
+                    "folds": entry.get("folds"),
                     "val_map@r": entry.get("val_map@r"),
+                    "paper_val_map@r": entry.get("paper_val_map@r"),
                 }
             )
     return rows

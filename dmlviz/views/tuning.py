@@ -64,7 +64,7 @@ def best_trial(trials: pd.DataFrame) -> dict[str, Any] | None:
 
 def best_settings(best: dict[str, Any]) -> str:
     """The best trial's hyperparameters as ``"lr 0.0012 · margin 0.4"``."""
-    fixed = ("trial", "state", "value", "seconds")
+    fixed = ("trial", "state", "value", "folds", "fold_mean", "seconds")
     return " · ".join(
         f"{name} {float(f'{value:.4g}'):g}" if isinstance(value, float) else f"{name} {value}"
         for name, value in best.items()
@@ -73,17 +73,18 @@ def best_settings(best: dict[str, Any]) -> str:
 
 
 def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials table as shown: Trial, State, Validation MAP@R, Seconds, then each searched
-    hyperparameter (rounded to 4 significant digits)."""
-    frame = trials.rename(
+    """The trials table as shown: Trial, State, Validation MAP@R, Folds scored, Seconds, then each
+    searched hyperparameter (rounded to 4 significant digits)."""
+    frame = trials.drop(columns=["fold_mean"], errors="ignore").rename(
         columns={
             "trial": "Trial",
             "state": "State",
             "value": "Validation MAP@R",
+            "folds": "Folds scored",
             "seconds": "Seconds",
         }
     )
-    fixed = ["Trial", "State", "Validation MAP@R", "Seconds"]
+    fixed = ["Trial", "State", "Validation MAP@R", "Folds scored", "Seconds"]
     for column in frame.columns:
         if column not in fixed and pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: float(f"{v:.4g}") if pd.notna(v) else v)
@@ -119,11 +120,15 @@ def importance_figure(importances: dict[str, float], loss: str | None = None) ->
 
 
 def trials_figure(trials: pd.DataFrame, loss: str | None = None) -> go.Figure:
-    """Validation MAP@R of each trial in search order, with the best so far as a step line."""
+    """Validation MAP@R of each trial in search order, with the best so far as a step line;
+    trials stopped early (pruned) are hollow markers at the mean of the folds they ran."""
     figure = go.Figure()
     done = trials[trials["value"].notna()] if "value" in trials else trials.iloc[:0]
+    pruned = trials.iloc[:0]
+    if "state" in trials and "fold_mean" in trials:
+        pruned = trials[(trials["state"] == "pruned") & trials["fold_mean"].notna()]
+    color = loss_color(loss) if loss else None
     if not done.empty:
-        color = loss_color(loss) if loss else None
         figure.add_trace(
             go.Scatter(
                 x=done["trial"],
@@ -143,12 +148,54 @@ def trials_figure(trials: pd.DataFrame, loss: str | None = None) -> go.Figure:
                 line=dict(shape="hv", color=color, dash="dot"),
             )
         )
+    if not pruned.empty:
+        figure.add_trace(
+            go.Scatter(
+                x=pruned["trial"],
+                y=pruned["fold_mean"],
+                mode="markers",
+                name="stopped early",
+                marker=dict(color=color, size=8, symbol="circle-open"),
+                customdata=pruned["folds"],
+                hovertemplate=(
+                    "trial %{x}: stopped early<br>mean over its %{customdata} fold(s) %{y:.4f}"
+                    "<extra></extra>"
+                ),
+            )
+        )
+    if done.empty and pruned.empty:
+        annotate_empty(figure, "no trial has been scored yet")
     figure.update_layout(
         title="Validation MAP@R per trial",
         xaxis_title="trial",
-        yaxis_title="validation MAP@R",
+        yaxis_title="validation MAP@R (mean over folds)",
         height=340,
         margin=dict(l=10, r=10, t=80, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=""),
     )
     return figure
+
+
+def presets_display(datasets: list[str] | None = None) -> pd.DataFrame:
+    """The presets dmlviz trains with by default, one row per (dataset, loss) of ``datasets``
+    (None: every dataset that ships presets): Dataset, Loss, Source, lr, Settings, then for tuned
+    ones the validation MAP@R of the tuned settings and of the paper defaults, Trials, Folds and
+    Tuned on (the date)."""
+    from dmlviz.presets import preset_table
+
+    rows = preset_table(tuple(datasets) if datasets is not None else None)
+    columns = {
+        "dataset": "Dataset",
+        "loss": "Loss",
+        "source": "Source",
+        "lr": "lr",
+        "settings": "Settings",
+        "val_map@r": "Validation MAP@R",
+        "paper_val_map@r": "Paper defaults' validation MAP@R",
+        "budget": "Trials",
+        "folds": "Folds",
+        "date": "Tuned on",
+    }
+    frame = pd.DataFrame(rows, columns=list(columns)).rename(columns=columns)
+    frame["Loss"] = frame["Loss"].map(loss_name)
+    return frame

@@ -63,6 +63,21 @@ def test_loss_kwargs_flag_and_json_config(tmp_path):
     assert run.config["preset_source"] == "user settings"
 
 
+def test_preset_flag_picks_the_paper_defaults_and_an_lr_flag_makes_user_settings(tmp_path):
+    from dmlviz.presets import preset
+
+    paper = preset("digits", "rll", kind="paper")
+    out = tmp_path / "paper"
+    base = ["train", "--dataset", "digits", "--loss", "rll", *FAST, "--epochs", "1", "--no-eval"]
+    assert main([*base, "--preset", "paper", "--out", str(out)]) == 0
+    config = Run.load(out).config
+    assert config["loss_kwargs"] == paper["loss_kwargs"] and config["lr"] == paper["lr"]
+    assert config["preset_source"] == "paper defaults"
+    assert main([*base, "--preset", "paper", "--lr", "0.01", "--out", str(tmp_path / "lr")]) == 0
+    config = Run.load(tmp_path / "lr").config
+    assert config["lr"] == 0.01 and config["preset_source"] == "user settings"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -74,6 +74,11 @@ def test_runs_page_shows_the_tuning_study(app):
     ]
     sources = set(app.dataframe[0].value["Hyperparameters"])
     assert sources == {"paper defaults"}  # each run's preset_source, next to the run
+    assert next(m for m in app.metric if m.label == "Trials").proto.delta == "1 stopped early"
+    assert any(h.value == "Presets" for h in app.subheader)
+    presets = app.dataframe[-1].value
+    assert set(presets["Dataset"]) == {"digits"} and len(presets) == 5  # the runs' dataset
+    assert set(presets["Source"]) <= {"tuned on validation", "paper defaults"}
 
 
 def test_runs_page_row_selects_the_run(app):

@@ -34,3 +34,25 @@ def test_quick_demo_trains_once_then_reuses_and_serves(tmp_path, capsys, monkeyp
     assert "reusing the finished demo runs" in second
     assert "http://127.0.0.1:8765" in second
     assert calls == [(out, "127.0.0.1", 8765, False)]
+
+
+def test_demo_runs_made_with_other_settings_are_kept_aside_and_retrained(
+    tmp_path, capsys, monkeypatch
+):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quick", "--no-serve"]) == 0
+    config_file = tmp_path / "runs/demo-quick/contextual-noise20-seed0/config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "lr": config["lr"] * 2}))  # an older preset
+    capsys.readouterr()
+    assert main(["demo", "--quick", "--no-serve", "--out", "runs/demo-quick"]) == 2
+    assert "was trained with other lr); choose another --out" in capsys.readouterr().err
+    assert main(["demo", "--quick", "--no-serve"]) == 0
+    said = capsys.readouterr().out
+    assert "moved it to runs/demo-quick-old" in said and "demo sweep took" in said
+    kept = json.loads((tmp_path / "runs/demo-quick-old" / config_file.relative_to(
+        tmp_path / "runs/demo-quick").as_posix()).read_text())  # fmt: skip
+    assert kept["lr"] == config["lr"] * 2
+    assert json.loads(config_file.read_text())["lr"] == config["lr"]

@@ -77,6 +77,10 @@ def test_each_loss_takes_its_preset():
         entry = preset("digits", loss)
         assert config["loss_kwargs"] == entry["loss_kwargs"] and config["lr"] == entry["lr"]
         assert config["preset_source"] == entry["source"]
+    for config in plan(_spec(noise_rates=[0.0], presets="paper")):
+        entry = preset("digits", config["loss"], kind="paper")
+        assert config["loss_kwargs"] == entry["loss_kwargs"] and config["lr"] == entry["lr"]
+        assert config["preset_source"] == "paper defaults"
 
 
 def test_a_finished_sweep_is_skipped_and_a_cancelled_run_resumes(sweep):
@@ -109,6 +113,7 @@ def test_bad_specs_are_explained():
     assert "seeds is empty" in problems and "jobs 0" in problems
     assert "list of losses is empty" in spec_problems(_spec(losses=[]))[0]
     assert "protocol" in spec_problems(_spec(protocol="nope"))[0]
+    assert "presets 'best' is unknown" in spec_problems(_spec(presets="best"))[0]
 
 
 @pytest.mark.parametrize(
@@ -163,3 +168,20 @@ def test_the_noise_lab_reads_a_command_line_sweep(sweep):
     assert {r["state"] for r in state["runs"]} == {"finished"}
     text = comparison_text(out)
     assert "From 0 % to 40 % symmetric label noise" in text and "single seed" in text
+
+
+def test_a_folder_keeps_its_preset_kind(sweep, tmp_path):
+    from dmlviz.sweep import _check_folder
+
+    out, _ = sweep
+    other = tmp_path / "copy"
+    other.mkdir()
+    spec = json.loads((out / "sweep.json").read_text())
+    assert spec["presets"] == "tuned"
+    (other / "sweep.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="presets='tuned', not 'paper'; choose another --out"):
+        run_sweep(_spec(presets="paper"), other, log=None)
+    assert sorted(p.name for p in other.iterdir()) == ["sweep.json"]  # nothing written
+    del spec["presets"]  # a folder from before the choice existed
+    (other / "sweep.json").write_text(json.dumps(spec))
+    _check_folder(_spec(presets="paper"), other)

@@ -1,6 +1,7 @@
 """The Runs page's tuning section: finding studies, the best trial, the figures."""
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dmlviz.views.tuning import (
     best_trial,
     find_studies,
     importance_figure,
+    presets_display,
     study_info,
     study_label,
     trials_display,
@@ -61,7 +63,15 @@ def test_best_trial_and_tables(study):
     )
     assert best_settings(best).startswith("lr ") and " · margin " in best_settings(best)
     shown = trials_display(trials)
-    assert list(shown.columns[:4]) == ["Trial", "State", "Validation MAP@R", "Seconds"]
+    assert list(shown.columns[:5]) == [
+        "Trial", "State", "Validation MAP@R", "Folds scored", "Seconds",
+    ]  # fmt: skip
+    assert list(shown["Folds scored"]) == [2, 2, 1, 2]
+    assert trials.loc[2, "state"] == "pruned" and pd.isna(trials.loc[2, "value"])
+    lr, margin = trials.loc[2, "lr"], trials.loc[2, "margin"]
+    first_fold = 0.8 + 0.05 * math.log10(lr) + 0.01 * margin - 0.01  # as fixture_runs scores
+    assert trials.loc[2, "fold_mean"] == pytest.approx(first_fold)
+    assert trials.loc[0, "fold_mean"] == pytest.approx(trials.loc[0, "value"])
     assert best_trial(trials.assign(state="fail")) is None
     assert best_trial(pd.DataFrame()) is None
 
@@ -69,8 +79,24 @@ def test_best_trial_and_tables(study):
 def test_figures(study):
     trials = study_table(study)
     figure = trials_figure(trials, "rll")
-    assert [trace.name for trace in figure.data] == ["trial", "best so far"]
-    assert list(figure.data[1].y) == list(trials["value"].cummax())
+    assert [trace.name for trace in figure.data] == ["trial", "best so far", "stopped early"]
+    scored = trials["value"].dropna()
+    assert list(figure.data[1].y) == list(scored.cummax())
+    assert list(figure.data[2].x) == [2] and figure.data[2].marker.symbol == "circle-open"
+    assert list(figure.data[2].y) == [trials.loc[2, "fold_mean"]]
+    empty = trials_figure(trials.iloc[:0], "rll")
+    assert not empty.data and "no trial" in empty.layout.annotations[0].text
     bars = importance_figure({"lr": 0.7, "margin": 0.3}, "rll")
     assert list(bars.data[0].y) == ["margin", "lr"]  # largest on top
     assert not importance_figure({}).data
+
+
+def test_presets_table_names_every_loss_and_its_source():
+    table = presets_display(["digits", "omniglot"])
+    assert list(table.columns[:5]) == ["Dataset", "Loss", "Source", "lr", "Settings"]
+    assert len(table) == 10 and set(table["Dataset"]) == {"digits", "omniglot"}
+    assert "Ranked List Loss" in set(table["Loss"])
+    assert set(table["Source"]) <= {"tuned on validation", "paper defaults"}
+    tuned = table[table["Source"] == "tuned on validation"]
+    assert tuned["Validation MAP@R"].notna().all() and tuned["Trials"].notna().all()
+    assert presets_display(["cub200"]).empty  # no presets of its own: the paper's, by loss
