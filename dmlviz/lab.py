@@ -122,7 +122,8 @@ def validate_spec(spec: dict[str, Any]) -> list[str]:
     """Every problem with the form's ``spec`` as a message to show next to it; empty when valid.
 
     ``spec`` keys: dataset, losses, noise_rates, seeds, noise_kind, epochs, and optionally jobs,
-    umap, dataset_root, protocol, name (the experiment folder's name).
+    umap, dataset_root, protocol, presets ("tuned" or "paper"), name (the experiment folder's
+    name).
     """
     if not isinstance(spec, dict):
         return [f"an experiment spec must be a dict, not {type(spec).__name__}"]
@@ -367,7 +368,7 @@ def _sweep_arguments(spec: dict[str, Any]) -> list[str]:
         arguments += ["--root", str(sweep.dataset_root)]
     if sweep.protocol is not None:
         arguments += ["--protocol", sweep.protocol]
-    return arguments
+    return [*arguments, "--preset", sweep.presets]
 
 
 def experiment_state(folder: str | Path) -> dict[str, Any]:

@@ -100,7 +100,16 @@ with st.expander(":material/add_circle: New experiment", expanded=not experiment
         key="lab_jobs",
         help="Each parallel run gets a share of the CPU cores.",
     )
-    left, right = st.columns([1, 2])
+    left, middle, right = st.columns([1, 1, 2])
+    presets = middle.selectbox(
+        "Hyperparameters",
+        ("tuned", "paper"),
+        key="lab_presets",
+        format_func={"tuned": "tuned presets", "paper": "paper defaults"}.get,
+        help="tuned: each loss's settings found by `dmlviz tune` with the same budget for "
+        "every loss (the paper defaults where no search ran); paper: the papers' own settings. "
+        "Run both to see whether a loss is weak or only mistuned.",
+    )
     umap = left.checkbox(
         "UMAP maps",
         True,
@@ -126,6 +135,7 @@ with st.expander(":material/add_circle: New experiment", expanded=not experiment
         root,
         name,
         runs_dir,
+        presets,
     )
     if not problems:
         try:

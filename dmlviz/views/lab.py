@@ -85,6 +85,7 @@ def form_spec(
     root: str = "",
     name: str = "",
     runs_dir: str | Path | None = None,
+    presets: str = "tuned",
 ) -> tuple[dict[str, Any], list[str]]:
     """``(spec, problems)``: the ``dmlviz.lab`` spec of the form's inputs, and every problem with
     them as a message naming the field and the bad value (empty when the spec can start). With
@@ -103,6 +104,7 @@ def form_spec(
         "epochs": None if epochs is None else int(epochs),
         "umap": bool(umap),
         "jobs": int(jobs),
+        "presets": presets,
     }
     root = (root or "").strip()
     if root:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dmlviz.lab import cancel_experiment, experiment_state
+from dmlviz.lab import EXPERIMENT_FILE, cancel_experiment, experiment_state
 from dmlviz.sweep import LOCK_FILE, process_start_time, read_progress
 
 
@@ -97,12 +97,16 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
     app.text_input(key="lab_rates").set_value("0.2")
     app.number_input(key="lab_epochs_digits").set_value(60)
     app.checkbox(key="lab_umap").uncheck()
+    assert app.selectbox(key="lab_presets").value == "tuned"
+    app.selectbox(key="lab_presets").set_value("paper")
     app.text_input(key="lab_name").set_value("page").run()
     assert not app.error
     try:
         app.button(key="lab_start").click().run()
         assert not app.exception, [e.value for e in app.exception]
         assert app.session_state["lab_folder"] == str(folder)
+        command = json.loads((folder / EXPERIMENT_FILE).read_text())["command"]
+        assert command[command.index("--preset") + 1] == "paper"
         assert experiment_state(folder)["alive"]
 
         # progress: an epoch record, shown in the page's table

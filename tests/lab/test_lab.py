@@ -26,6 +26,7 @@ SPEC = {
     "noise_kind": "symmetric",
     "epochs": 40,
     "umap": False,
+    "presets": "paper",
     "name": "tiny",
 }
 
@@ -70,6 +71,7 @@ def test_start_watch_cancel_resume_finish(tmp_path):
     assert experiment.folder == folder and experiment.running()
     record = json.loads((folder / EXPERIMENT_FILE).read_text())
     assert record["pid"] == experiment.pid and record["command"][1:4] == ["-m", "dmlviz", "sweep"]
+    assert record["command"][-4:-2] == ["--preset", "paper"]
     assert read_lock(folder)["pid"] == experiment.pid
 
     with pytest.raises(FolderBusyError):  # one writer per folder
@@ -97,6 +99,7 @@ def test_start_watch_cancel_resume_finish(tmp_path):
     assert state["runs"][0]["state"] == "finished" and state["runs"][0]["map@r"] > 0
     run = Run.load(folder / "rll-noise20-seed0")
     assert list(run.metrics()["epoch"]) == list(range(1, 41))  # resumed, not restarted
+    assert run.config["preset_source"] == "paper defaults"
     assert (folder / "runs.csv").exists() and list_experiments(tmp_path) == [folder]
     assert not (folder / LOCK_FILE).exists()
     with pytest.raises(ValueError, match="already exists"):

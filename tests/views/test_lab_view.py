@@ -52,8 +52,11 @@ def test_form_spec_builds_the_lab_spec():
         "epochs": 3,
         "umap": False,
         "jobs": 1,
+        "presets": "tuned",
     }
     spec, _ = form_spec("digits", ["rll"], "0", "0", name=" mine ")
+    _, problems = form_spec("digits", ["rll"], "0", "0", presets="best")
+    assert problems == ["presets 'best' is unknown; choose one of tuned, paper"]
     assert spec["name"] == "mine"
 
 
