@@ -88,9 +88,48 @@ def validation_size(count: int, fraction: float) -> int:
     return min(max(round(fraction * count), 1), count - 1)
 
 
-def validation_fold_count(num_classes: int, val_fraction: float) -> int:
-    """How many disjoint validation folds of ``val_fraction`` of ``num_classes`` classes fit."""
-    return num_classes // validation_size(num_classes, val_fraction) if num_classes >= 2 else 0
+def validation_fold_count(keys: np.ndarray, val_fraction: float, by_samples: bool = False) -> int:
+    """How many disjoint validation folds of ``val_fraction`` the samples with class ``keys``
+    hold: folds of their classes, or with ``by_samples`` folds of each class's samples (the
+    fewest any class holds)."""
+    keys = np.asarray(keys)
+    if not by_samples:
+        count = len(np.unique(keys))
+        return count // validation_size(count, val_fraction) if count >= 2 else 0
+    sizes = np.unique(keys, return_counts=True)[1]
+    if len(sizes) == 0 or sizes.min() < 2:
+        return 0
+    return int(min(n // _images_per_fold(int(n), val_fraction) for n in sizes))
+
+
+def _images_per_fold(count: int, fraction: float) -> int:
+    # Rounded down, so that a fraction of 1/K gives K folds for any class of K images or more.
+    return min(max(int(fraction * count + 1e-9), 1), count - 1)
+
+
+def validation_mask(
+    keys: np.ndarray, val_fraction: float, seed: int, fold: int = 0, by_samples: bool = False
+) -> np.ndarray:
+    """Which samples (class ``keys``) the "val" split holds out of the train split.
+
+    By classes: ``validation_classes``. With ``by_samples``, for a protocol whose test split
+    shares the train classes: ``val_fraction`` of each class's samples, fold ``f`` being the
+    ``f``-th cut of each class's samples in a permutation seeded by ``(seed, 1)``; every class
+    stays in train. Either way different folds never share a sample and fold 0 does not depend
+    on the number of folds.
+    """
+    keys = np.asarray(keys)
+    if not by_samples:
+        return np.isin(keys, validation_classes(keys, val_fraction, seed, fold))
+    folds = validation_fold_count(keys, val_fraction, by_samples=True)
+    _check_fold(fold, folds, val_fraction, "every training class's images")
+    order = np.random.default_rng([seed, 1]).permutation(len(keys))
+    held_out = np.zeros(len(keys), dtype=bool)
+    for key in np.unique(keys):
+        members = order[keys[order] == key]
+        size = _images_per_fold(len(members), val_fraction)
+        held_out[members[fold * size : (fold + 1) * size]] = True
+    return held_out
 
 
 def validation_classes(
@@ -108,15 +147,19 @@ def validation_classes(
             f"val_fraction={val_fraction!r} needs at least 2 training classes, there are "
             f"{len(distinct)}"
         )
-    folds = validation_fold_count(len(distinct), val_fraction)
-    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
-        raise ValueError(
-            f"val_fold={fold!r} is invalid: {len(distinct)} training classes hold {folds} "
-            f"disjoint folds of val_fraction={val_fraction!r}; use 0 to {folds - 1}"
-        )
+    folds = validation_fold_count(keys, val_fraction)
+    _check_fold(fold, folds, val_fraction, f"{len(distinct)} training classes")
     size = validation_size(len(distinct), val_fraction)
     order = np.random.default_rng([seed, 1]).permutation(len(distinct))
     return np.sort(distinct[order[fold * size : (fold + 1) * size]])
+
+
+def _check_fold(fold: int, folds: int, val_fraction: float, what: str) -> None:
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 0 <= fold < folds:
+        raise ValueError(
+            f"val_fold={fold!r} is invalid: {what} hold {folds} disjoint folds of "
+            f"val_fraction={val_fraction!r}; use 0 to {folds - 1}"
+        )
 
 
 def _shown(names: Sequence[str]) -> str:

@@ -14,7 +14,8 @@ from dmlviz.data.dataset import ArrayDataset, ImageFileDataset, RetrievalDataset
 from dmlviz.data.listing import (
     Listing,
     drop_unreadable,
-    validation_classes,
+    validation_fold_count,
+    validation_mask,
     warn_single_image_classes,
 )
 
@@ -26,10 +27,13 @@ class _Format:
     in_channels: int
     image_size: int  # default side of the model's input
     invert: bool = False  # grayscale files drawn dark on light: invert so ink is bright
+    shared_class_protocols: tuple[str, ...] = ()  # whose test split holds the train classes
 
 
 _FORMATS: dict[str, _Format] = {
-    "digits": _Format(digits.list_digits, digits.PROTOCOLS, 1, 8),
+    "digits": _Format(
+        digits.list_digits, digits.PROTOCOLS, 1, 8, shared_class_protocols=("samples",)
+    ),
     "omniglot": _Format(omniglot.list_omniglot, omniglot.PROTOCOLS, 1, 28, invert=True),
     "cub200": _Format(official.list_cub200, official.PROTOCOLS, 3, 224),
     "cars196": _Format(official.list_cars196, official.PROTOCOLS, 3, 224),
@@ -74,9 +78,11 @@ def load_dataset(
         image_size: side of the square model input (None: 8 for digits, 28 for omniglot, 224
             for the RGB sets).
         val_fraction: when set, a seeded ``val_fraction`` of the TRAIN classes forms split "val"
-            and split "train" leaves them out. Required for split "val".
+            and split "train" leaves them out; so the validation split is like the test split,
+            under digits' "samples" protocol (test images of the train digits) it is
+            ``val_fraction`` of each train digit's images instead. Required for split "val".
         val_fold: which of the disjoint validation folds of that size to hold out (0 to
-            ``validation_fold_count(train classes, val_fraction) - 1``), for cross-validation.
+            ``validation_folds(name, val_fraction, ...) - 1``), for cross-validation.
         download: fetch the data when the format allows it (omniglot, via torchvision).
 
     Returns:
@@ -113,8 +119,8 @@ def load_dataset(
     base_split = "train" if split == "val" else split
     listing = fmt.list(root, base_split, protocol=protocol, seed=seed, download=download)
     if val_fraction and split in ("train", "val"):
-        chosen = validation_classes(listing.keys, val_fraction, seed, val_fold)
-        held_out = np.isin(listing.keys, chosen)
+        by_samples = protocol in fmt.shared_class_protocols
+        held_out = validation_mask(listing.keys, val_fraction, seed, val_fold, by_samples)
         listing = listing.subset(held_out if split == "val" else ~held_out)
     if listing.array is None:
         listing = drop_unreadable(listing, name)
@@ -142,6 +148,22 @@ def load_dataset(
             images=_image_tensor(thumbnails, image_size), thumbnails=thumbnails, **common
         )
     return ImageFileDataset(paths=listing.items, invert=fmt.invert, **common)
+
+
+def validation_folds(
+    name: str,
+    val_fraction: float,
+    root: str | Path | None = None,
+    protocol: str | None = None,
+    seed: int = 0,
+) -> int:
+    """How many disjoint validation folds of ``val_fraction`` the train split holds (of its
+    classes, or of each class's images under a protocol whose test split shares them)."""
+    fmt = _FORMATS[name]
+    protocol = fmt.protocols[0] if protocol is None else protocol
+    listing = fmt.list(root, "train", protocol=protocol, seed=seed, download=False)
+    by_samples = protocol in fmt.shared_class_protocols
+    return validation_fold_count(listing.keys, val_fraction, by_samples)
 
 
 def _check_split(name: str, split: str) -> None:

@@ -69,22 +69,40 @@ def test_val_split_takes_train_classes_and_train_excludes_them():
     assert test.class_names == ["5", "6", "7", "8", "9"]
 
 
-def test_validation_folds_are_disjoint_and_fold_zero_is_the_plain_val_split():
-    from dmlviz.data.listing import validation_fold_count
+def test_class_disjoint_validation_folds_cover_the_train_classes_once():
+    from dmlviz.data.load import validation_folds
 
-    kwargs = dict(protocol="samples", val_fraction=0.2, seed=3)
+    kwargs = dict(protocol="classes", val_fraction=0.2, seed=3)  # 5 train digits: 1 a fold
+    assert validation_folds("digits", 0.2, protocol="classes", seed=3) == 5
     folds = [load_dataset("digits", split="val", val_fold=f, **kwargs) for f in range(5)]
-    names = [set(fold.class_names) for fold in folds]
-    assert all(len(n) == 2 for n in names)
-    assert set().union(*names) == {str(d) for d in range(10)}  # five folds cover every digit
+    assert sorted(n for fold in folds for n in fold.class_names) == ["0", "1", "2", "3", "4"]
     assert load_dataset("digits", split="val", **kwargs).class_names == folds[0].class_names
     train = load_dataset("digits", split="train", val_fold=3, **kwargs)
-    assert set(train.class_names) == {str(d) for d in range(10)} - names[3]
-    test = load_dataset("digits", split="test", val_fold=3, **kwargs)
-    held_out = {s for fold in folds for s in fold.sample_ids}
-    assert held_out.isdisjoint(test.sample_ids)  # samples protocol: val images never test images
-    assert validation_fold_count(10, 0.2) == 5 and validation_fold_count(68, 0.2059) == 4
-    with pytest.raises(ValueError, match="val_fold=5 is invalid: 10 training classes hold 5"):
+    assert set(train.class_names) == {"0", "1", "2", "3", "4"} - set(folds[3].class_names)
+    with pytest.raises(ValueError, match="val_fold=5 is invalid: 5 training classes hold 5"):
+        load_dataset("digits", split="val", val_fold=5, **kwargs)
+
+
+def test_under_the_samples_protocol_folds_hold_out_images_of_every_digit():
+    """The test split holds other images of the train digits, so validation does too."""
+    from dmlviz.data.load import validation_folds
+
+    kwargs = dict(protocol="samples", val_fraction=0.2, seed=3)
+    assert validation_folds("digits", 0.2, protocol="samples", seed=3) == 5
+    train_all = load_dataset("digits", split="train", protocol="samples", seed=3)
+    folds = [load_dataset("digits", split="val", val_fold=f, **kwargs) for f in range(5)]
+    ids = [set(fold.sample_ids) for fold in folds]
+    assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1 :])
+    assert all(fold.class_names == train_all.class_names for fold in folds)  # all ten digits
+    per_digit = np.bincount(folds[0].labels, minlength=10)
+    assert per_digit.min() >= 17 and per_digit.max() <= 19  # a fifth of ~90 train images each
+    train = load_dataset("digits", split="train", val_fold=2, **kwargs)
+    assert set(train.sample_ids) == set(train_all.sample_ids) - ids[2]
+    assert train.class_names == train_all.class_names
+    test = load_dataset("digits", split="test", protocol="samples", seed=3)
+    assert set().union(*ids).isdisjoint(test.sample_ids)  # never a test image
+    assert load_dataset("digits", split="val", **kwargs).sample_ids == folds[0].sample_ids
+    with pytest.raises(ValueError, match="every training class's images hold 5 disjoint folds"):
         load_dataset("digits", split="val", val_fold=5, **kwargs)
 
 

@@ -87,7 +87,8 @@ def test_the_search_uses_the_trainers_protocol_and_folds_of_its_train_classes(
     kwargs = dict(protocol=config["protocol"], val_fraction=config["val_fraction"], val_fold=2)
     train = load_dataset("digits", split="train", **kwargs)
     val = load_dataset("digits", split="val", **kwargs)
-    assert set(train.class_names).isdisjoint(val.class_names) and val.num_classes == 2
+    assert set(train.sample_ids).isdisjoint(val.sample_ids)  # held-out images of every digit
+    assert val.num_classes == train.num_classes == 10
     assert config["batch_size"] // config["m_per_class"] <= train.num_classes
     archive = shared_path("data", "omniglot", "images_background_small1.zip")
     omniglot = base_config("omniglot", "rll", root=str(archive))
@@ -114,7 +115,7 @@ def test_cross_validation_stops_when_told(tmp_path):
 
 
 def test_bad_fold_counts_say_how_many_fit(tmp_path):
-    with pytest.raises(ValueError, match="hold 5 disjoint folds .* use 1 to 5"):
+    with pytest.raises(ValueError, match="digits holds 5 disjoint folds .* use 1 to 5"):
         tune("digits", "rll", tmp_path / "t", budget=1, folds=6, epochs=1, log=None)
     with pytest.raises(ValueError, match="folds 0 is invalid"):
         tune("digits", "rll", tmp_path / "t", budget=1, folds=0, epochs=1, log=None)
