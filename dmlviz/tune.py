@@ -359,7 +359,7 @@ def tune(
             study.optimize(objective, n_trials=left, catch=(FloatingPointError,))
         entry = best_entry(study, config)
         entry["command"] = _command(dataset, loss, budget, folds, epochs, val_fraction, seed,
-                                    noise_rate, protocol)  # fmt: skip
+                                    noise_rate, protocol, root)  # fmt: skip
         atomic_write_json(out / PRESET_JSON, {"dataset": dataset, "loss": loss, **entry})
         say(
             f"best: trial {study.best_trial.number}, val MAP@R {entry['val_map@r']:.4f} "
@@ -394,10 +394,18 @@ def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
         "batch_size": config["batch_size"],
         "notes": (
             "Optuna TPE over lr and the loss's hyperparameters, from the paper defaults (trial 0); "
-            "each trial scored by its mean validation MAP@R over class-disjoint folds of the train "
-            "classes (trained on the rest); the test split was never read."
+            f"each trial scored by its mean validation MAP@R over {_fold_kind(config)} (trained "
+            "on the rest of the train split); the test split was never read."
         ),
     }
+
+
+def _fold_kind(config: dict[str, Any]) -> str:
+    from dmlviz.data.load import validation_by_samples
+
+    if validation_by_samples(config["dataset"], config["protocol"]):
+        return "folds of each train class's images (the test split holds other images of them)"
+    return "class-disjoint folds of the train classes"
 
 
 def _command(
@@ -410,9 +418,12 @@ def _command(
     seed: int,
     noise_rate: float,
     protocol: str | None,
+    root: str | None,
 ) -> str:
     """The ``dmlviz tune`` command line that repeats this search (the dataset root left out)."""
     words = ["dmlviz tune", f"--dataset {dataset}", f"--loss {loss}", f"--budget {budget}"]
+    if root is not None:
+        words.append("--root DIR")  # where the dataset lies differs from machine to machine
     words.append(f"--folds {folds}")
     optional = {"--epochs": epochs, "--val-fraction": val_fraction, "--protocol": protocol}
     words += [f"{flag} {value}" for flag, value in optional.items() if value is not None]

@@ -150,6 +150,13 @@ def load_dataset(
     return ImageFileDataset(paths=listing.items, invert=fmt.invert, **common)
 
 
+def validation_by_samples(name: str, protocol: str | None = None) -> bool:
+    """Whether the "val" split of ``name`` under ``protocol`` holds out images of every train
+    class (a protocol whose test split shares the train classes) rather than whole classes."""
+    fmt = _FORMATS[name]
+    return (fmt.protocols[0] if protocol is None else protocol) in fmt.shared_class_protocols
+
+
 def validation_folds(
     name: str,
     val_fraction: float,
@@ -162,8 +169,7 @@ def validation_folds(
     fmt = _FORMATS[name]
     protocol = fmt.protocols[0] if protocol is None else protocol
     listing = fmt.list(root, "train", protocol=protocol, seed=seed, download=False)
-    by_samples = protocol in fmt.shared_class_protocols
-    return validation_fold_count(listing.keys, val_fraction, by_samples)
+    return validation_fold_count(listing.keys, val_fraction, validation_by_samples(name, protocol))
 
 
 def _check_split(name: str, split: str) -> None:
