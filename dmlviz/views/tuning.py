@@ -53,18 +53,32 @@ def study_label(folder: str | Path, info: dict[str, Any]) -> str:
 
 
 def best_trial(trials: pd.DataFrame) -> dict[str, Any] | None:
-    """The completed trial with the highest validation MAP@R, as a dict (None when none did)."""
+    """The trial the search chose, as a dict: the confirmed trial with the best mean over its
+    search and confirmation runs, or while none is confirmed the completed trial with the
+    highest validation MAP@R (None when no trial completed)."""
     if trials.empty or "value" not in trials:
         return None
+    if "confirmed" in trials and trials["confirmed"].notna().any():
+        confirmed = trials[trials["confirmed"].notna()]
+        return confirmed.loc[confirmed["confirmed"].astype(float).idxmax()].to_dict()
     done = trials[(trials["state"] == "complete") & trials["value"].notna()]
     if done.empty:
         return None
     return done.loc[done["value"].idxmax()].to_dict()
 
 
+def chosen_scores(trials: pd.DataFrame, best: dict[str, Any]) -> tuple[float, float | None]:
+    """``(score of the chosen trial, score of the paper defaults (trial 0) or None)``, both the
+    mean over search and confirmation runs once confirmed, else the search's value."""
+    column = "confirmed" if pd.notna(best.get("confirmed")) else "value"
+    first = trials.loc[trials["trial"] == 0, column] if column in trials else pd.Series()
+    paper = None if first.empty or first.isna().all() else float(first.iloc[0])
+    return float(best[column]), paper
+
+
 def best_settings(best: dict[str, Any]) -> str:
     """The best trial's hyperparameters as ``"lr 0.0012 · margin 0.4"``."""
-    fixed = ("trial", "state", "value", "folds", "fold_mean", "seconds")
+    fixed = ("trial", "state", "value", "folds", "fold_mean", "confirmed", "seconds")
     return " · ".join(
         f"{name} {float(f'{value:.4g}'):g}" if isinstance(value, float) else f"{name} {value}"
         for name, value in best.items()
@@ -73,18 +87,20 @@ def best_settings(best: dict[str, Any]) -> str:
 
 
 def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials table as shown: Trial, State, Validation MAP@R, Folds scored, Seconds, then each
-    searched hyperparameter (rounded to 4 significant digits)."""
+    """The trials table as shown: Trial, State, Validation MAP@R, Folds scored, With fresh seeds
+    (the mean over search and confirmation runs), Seconds, then each searched hyperparameter
+    (rounded to 4 significant digits)."""
     frame = trials.drop(columns=["fold_mean"], errors="ignore").rename(
         columns={
             "trial": "Trial",
             "state": "State",
             "value": "Validation MAP@R",
             "folds": "Folds scored",
+            "confirmed": "With fresh seeds",
             "seconds": "Seconds",
         }
     )
-    fixed = ["Trial", "State", "Validation MAP@R", "Folds scored", "Seconds"]
+    fixed = ["Trial", "State", "Validation MAP@R", "Folds scored", "With fresh seeds", "Seconds"]
     for column in frame.columns:
         if column not in fixed and pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: float(f"{v:.4g}") if pd.notna(v) else v)

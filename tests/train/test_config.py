@@ -21,7 +21,10 @@ def test_default_digits_config_is_complete_and_small():
     assert config["batch_size"] % config["m_per_class"] == 0
     assert config["protocol"] == "samples"  # all ten digits in both splits
     assert config["batch_size"] // config["m_per_class"] <= 10
-    assert config["preset_source"] == "paper defaults"
+    assert config["preset_source"] == "tuned on validation"  # shipped presets are the default
+    assert default_config("digits", "contextual", presets="paper")["preset_source"] == (
+        "paper defaults"
+    )
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,13 @@ def test_search_writes_a_tuned_preset(study):
     assert (out / "study.db").exists()
     assert entry["source"] == "tuned on validation"
     assert entry["budget"] == 3 and entry["epochs"] == 1 and entry["folds"] == 2
-    assert 0 <= entry["paper_val_map@r"] <= entry["val_map@r"] <= 1
-    assert len(entry["val_map@r_folds"]) == 2
-    assert entry["val_map@r"] == pytest.approx(sum(entry["val_map@r_folds"]) / 2, abs=1e-4)
+    assert 0 <= entry["paper_val_map@r"] <= entry["val_map@r"] <= 1  # the paper is a candidate
+    assert len(entry["val_map@r_runs"]) == 4  # 2 folds, searched and confirmed
+    assert entry["val_map@r"] == pytest.approx(sum(entry["val_map@r_runs"]) / 4, abs=1e-4)
+    assert set(entry["confirmed"]) == {"0", "1", "2"} and str(entry["trial"]) in entry["confirmed"]
+    assert entry["val_map@r"] == max(entry["confirmed"].values())
+    confirm = json.loads((out / "confirm" / "trial-000" / "fold-1" / "config.json").read_text())
+    assert (confirm["seed"], confirm["val_fold"]) == (51, 1)  # fresh seeds, same folds
     assert set(entry["loss_kwargs"]) >= {"margin", "alpha", "tn"}
     assert (
         entry["command"]
@@ -66,8 +70,11 @@ def test_importances_and_resume(study):
     out, _ = study
     importances = param_importances(out)
     assert set(importances) <= {"lr", "margin", "alpha", "tn"}
+    model = out / "confirm" / "trial-000" / "fold-0" / "model.safetensors"
+    before = model.stat().st_mtime_ns
     entry = tune("digits", "rll", out, budget=4, folds=2, epochs=1, log=None)
     assert entry["budget"] == 4 and len(study_table(out)) == 4
+    assert model.stat().st_mtime_ns == before  # confirmations are kept, not redone
     with pytest.raises(ValueError, match="epochs"):
         tune("digits", "rll", out, budget=5, folds=2, epochs=2, log=None)
     with pytest.raises(ValueError, match="folds=2, not 3"):

@@ -13,6 +13,7 @@ from dmlviz.tune import study_table
 from dmlviz.views.tuning import (
     best_settings,
     best_trial,
+    chosen_scores,
     find_studies,
     importance_figure,
     presets_display,
@@ -57,14 +58,24 @@ def test_study_info_and_label(study, tmp_path):
 def test_best_trial_and_tables(study):
     trials = study_table(study)
     best = best_trial(trials)
-    assert best["value"] == trials["value"].max()
-    assert best["value"] == pytest.approx(
+    searched_best = int(trials.loc[trials["value"].idxmax(), "trial"])
+    assert searched_best != 0 and trials["confirmed"].notna().sum() == 2
+    assert best["trial"] == 0  # the confirmation overturned the search's best
+    assert trials.loc[searched_best, "confirmed"] == pytest.approx(
+        trials.loc[searched_best, "value"] / 2
+    )
+    assert best["confirmed"] == pytest.approx(
         json.loads((study / "preset.json").read_text())["val_map@r"]
     )
+    assert chosen_scores(trials, best) == (pytest.approx(best["confirmed"]), best["confirmed"])
+    unconfirmed = trials.assign(confirmed=None)
+    assert best_trial(unconfirmed)["trial"] == searched_best
+    score, paper = chosen_scores(unconfirmed, best_trial(unconfirmed))
+    assert score == trials["value"].max() and paper == trials.loc[0, "value"]
     assert best_settings(best).startswith("lr ") and " · margin " in best_settings(best)
     shown = trials_display(trials)
-    assert list(shown.columns[:5]) == [
-        "Trial", "State", "Validation MAP@R", "Folds scored", "Seconds",
+    assert list(shown.columns[:6]) == [
+        "Trial", "State", "Validation MAP@R", "Folds scored", "With fresh seeds", "Seconds",
     ]  # fmt: skip
     assert list(shown["Folds scored"]) == [2, 2, 1, 2]
     assert trials.loc[2, "state"] == "pruned" and pd.isna(trials.loc[2, "value"])
@@ -72,7 +83,7 @@ def test_best_trial_and_tables(study):
     first_fold = 0.8 + 0.05 * math.log10(lr) + 0.01 * margin - 0.01  # as fixture_runs scores
     assert trials.loc[2, "fold_mean"] == pytest.approx(first_fold)
     assert trials.loc[0, "fold_mean"] == pytest.approx(trials.loc[0, "value"])
-    assert best_trial(trials.assign(state="fail")) is None
+    assert best_trial(trials.assign(state="fail", confirmed=None)) is None
     assert best_trial(pd.DataFrame()) is None
 
 
