@@ -5,8 +5,9 @@ characters split in half, from ``../shared/data/omniglot``) and each loss: the p
 shipped preset (``dmlviz/presets/<dataset>.json``, found by ``dmlviz tune``), each at 0 % and 40 %
 symmetric label noise (``dmlviz.tune.compare_presets``):
 
-* ``val_map@r``: mean MAP@R over the class-disjoint validation folds of the train classes that
-  the search used, retrained with fresh seeds (so it is not the search's own, selected, score);
+* ``val_map@r``: mean MAP@R over the validation folds of the train split that the search used
+  (class-disjoint for Omniglot, folds of each digit's train images for digits), retrained with
+  fresh seeds (so it is not the search's own, selected, score);
 * ``test_map@r``: trained on the whole train split with seeds 0, 1 and 2, scored on the test split
   (never seen by the search), mean and standard deviation over the seeds.
 

@@ -570,7 +570,7 @@ def compare_presets(
     """Each loss's paper defaults against its shipped preset, at each noise rate: one row per
     (loss, preset kind, noise rate) with ``dataset``, ``loss``, ``preset`` ("paper" or "tuned"),
     ``source`` (what the tuned kind found: "tuned on validation", or "paper defaults" where no
-    search ran), ``noise_rate``, ``val_map@r`` (mean over the same class-disjoint folds the search
+    search ran), ``noise_rate``, ``val_map@r`` (mean over the same validation folds the search
     used, retrained with fresh seeds ``val_seed + fold``, so not the search's own selected score)
     and ``val_map@r_folds``, ``test_map@r`` and ``test_map@r_std`` (trained on the whole train
     split with each of ``seeds``, scored on the test split) and ``test_map@r_seeds``. ``kinds``

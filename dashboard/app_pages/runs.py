@@ -166,7 +166,8 @@ st.caption(
     "The settings `dmlviz train`, `sweep` and the demo use for each loss unless told otherwise "
     "(`--preset paper` for the papers' own). *Tuned on validation* ones come from `dmlviz tune` "
     "with the same trial budget for every loss; their validation MAP@R is the mean over "
-    "class-disjoint folds of the train classes, beside the paper defaults' on the same folds."
+    "validation folds of the train split (search and fresh-seed runs), beside the paper "
+    "defaults' on the same folds. The test split is never read."
 )
 st.dataframe(
     presets_display(shown_datasets or None),

@@ -14,10 +14,13 @@ def register(subparsers) -> None:
         description=(
             "Search the learning rate and the loss's hyperparameters with Optuna (TPE, seeded), "
             "starting from the loss's paper defaults. Each trial is scored by its mean MAP@R over "
-            "class-disjoint validation folds of the train classes (it trains on the others; the "
-            "test split is never read); weak trials stop early. The study is stored in "
-            "<out>/study.db: run the same command again to resume it. The best setting goes to "
-            "<out>/preset.json and, with --write-preset, into the package's tuned presets."
+            "validation folds of the train split (class-disjoint folds of the train classes; "
+            "under digits' samples protocol, folds of each class's train images), training on "
+            "the rest; the test split is never read. Weak trials stop early. The paper defaults "
+            "and the 3 best trials are then retrained with fresh seeds and the best mean wins. "
+            "The study is stored in <out>/study.db: run the same command again to resume it. The "
+            "chosen setting goes to <out>/preset.json and, with --write-preset, into the "
+            "package's tuned presets."
         ),
     )
     parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")

@@ -1,4 +1,4 @@
-"""dmlviz tune: a seeded, resumable Optuna search scored by class-disjoint validation folds."""
+"""dmlviz tune: a seeded, resumable Optuna search scored by validation folds of the train split."""
 
 import json
 
