@@ -120,9 +120,10 @@ if studies:
     st.subheader("Hyperparameter tuning")
     st.caption(
         "Studies made by `dmlviz tune` in this folder. Each trial is scored by cross-validation "
-        "on the train split: for each fold it trains on all but a few held-out train classes and "
-        "is scored by MAP@R on those (the test split is never read); its value is the mean over "
-        "the folds. Trials far below the median after a fold stop early. Trial 0 is the loss's "
+        "on the train split: for each fold it trains on the rest of the train split and is "
+        "scored by MAP@R on the fold (held-out train classes; under digits' samples protocol, "
+        "held-out images of each digit). The test split is never read; a trial's value is the "
+        "mean over its folds. Trials far below the median after a fold stop early. Trial 0 is the loss's "
         "paper defaults. At the end the paper defaults and the three best trials train again "
         "with fresh seeds (*With fresh seeds*: the mean over both sets of runs), and the best of "
         "those is the preset, so a lucky draw of seeds is not chosen."

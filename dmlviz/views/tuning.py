@@ -88,7 +88,7 @@ def best_settings(best: dict[str, Any]) -> str:
 
 def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials table as shown: Trial, State, Validation MAP@R, Folds scored, With fresh seeds
-    (the mean over search and confirmation runs), Seconds, then each searched hyperparameter
+    (the mean over search and confirmation runs; NaN where not retrained), Seconds (whole), then each searched hyperparameter
     (rounded to 4 significant digits)."""
     frame = trials.drop(columns=["fold_mean"], errors="ignore").rename(
         columns={
@@ -101,6 +101,8 @@ def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
         }
     )
     fixed = ["Trial", "State", "Validation MAP@R", "Folds scored", "With fresh seeds", "Seconds"]
+    frame["Seconds"] = pd.to_numeric(frame["Seconds"], errors="coerce").round(0)
+    frame["With fresh seeds"] = pd.to_numeric(frame["With fresh seeds"], errors="coerce")
     for column in frame.columns:
         if column not in fixed and pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: float(f"{v:.4g}") if pd.notna(v) else v)

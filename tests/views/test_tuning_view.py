@@ -78,6 +78,8 @@ def test_best_trial_and_tables(study):
         "Trial", "State", "Validation MAP@R", "Folds scored", "With fresh seeds", "Seconds",
     ]  # fmt: skip
     assert list(shown["Folds scored"]) == [2, 2, 1, 2]
+    assert (shown["Seconds"] % 1 == 0).all()  # whole seconds
+    assert pd.api.types.is_float_dtype(shown["With fresh seeds"])  # blank, not "None", unretrained
     assert trials.loc[2, "state"] == "pruned" and pd.isna(trials.loc[2, "value"])
     lr, margin = trials.loc[2, "lr"], trials.loc[2, "margin"]
     first_fold = 0.8 + 0.05 * math.log10(lr) + 0.01 * margin - 0.01  # as fixture_runs scores
