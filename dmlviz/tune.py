@@ -191,6 +191,7 @@ def base_config(
     ``protocol`` None is the dataset's default."""
     from dmlviz.data import PROTOCOLS
     from dmlviz.train import default_config
+    from dmlviz.train.config import validate_config
 
     if loss not in SEARCH_SPACES:
         raise ValueError(
@@ -224,7 +225,7 @@ def base_config(
     )
     if config["batch_size"] // config["m_per_class"] > train_classes:
         config["batch_size"] = train_classes * config["m_per_class"]
-    return config
+    return validate_config(config)  # a bad setting fails here, before a study is created
 
 
 def fold_config(config: dict[str, Any], fold: int) -> dict[str, Any]:

@@ -128,6 +128,14 @@ def test_bad_fold_counts_say_how_many_fit(tmp_path):
         tune("digits", "rll", tmp_path / "t", budget=1, folds=0, epochs=1, log=None)
 
 
+def test_bad_settings_fail_before_a_study_is_created(tmp_path):
+    with pytest.raises(ValueError, match="noise_rate=2.0 is invalid"):
+        tune("digits", "rll", tmp_path / "t", budget=1, noise_rate=2.0, epochs=1, log=None)
+    with pytest.raises(ValueError, match="epochs"):
+        tune("digits", "rll", tmp_path / "t", budget=1, epochs=0, log=None)
+    assert not (tmp_path / "t").exists()  # no half-made study to resume or clean up
+
+
 @pytest.mark.parametrize("loss", sorted(SEARCH_SPACES))
 def test_each_search_space_round_trips(loss):
     import optuna
