@@ -153,12 +153,15 @@ def test_float32_agrees_with_the_library_too():
     torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=0)
 
 
-def caffe_gradient(raw, labels, margin=0.4, alpha=None, tn=10.0, tp=0.0, imbalance=0.5):
+def caffe_gradient(
+    raw, labels, margin=0.4, alpha=None, tn=10.0, tp=0.0, imbalance=0.5, both_ends=False
+):
     """The official layer's gradient, written out pair by pair (the slow, obvious reference).
 
     Query i receives (1/n)·[(1-λ) Σ_{P*_i} w̄⁺ u_ij - λ Σ_{N*_i} w̄⁻ u_ij], u_ij = (e_i - e_j)/d_ij,
-    with the normalised weights w̄ as constants and nothing sent to j; then the Jacobian of the
-    L2 normalisation maps it to raw.
+    with the normalised weights w̄ as constants and nothing sent to j (``both_ends``: j receives
+    the opposite of its term, as plain autograd through d_ij does); then the Jacobian of the L2
+    normalisation maps it to raw.
     """
     alpha = 1 + margin / 2 if alpha is None else alpha
     n = len(raw)
@@ -179,6 +182,8 @@ def caffe_gradient(raw, labels, margin=0.4, alpha=None, tn=10.0, tp=0.0, imbalan
                 w /= w.sum()
                 u = (e[i] - e[members]) / d[members, None]
                 grad_e[i] += sign * weight * (w[:, None] * u).sum(0) / n
+                if both_ends:
+                    grad_e[members] -= sign * weight * w[:, None] * u / n
     return (grad_e - (grad_e * e).sum(1, keepdims=True) * e) / norms
 
 
@@ -198,10 +203,13 @@ def test_the_value_does_not_depend_on_the_gradient_options():
         for detach in (True, False)
     }
     assert max(values) - min(values) < 1e-15
-    _, query = grad_of(RankedListLoss(), embeddings, labels)
+
+
+def test_symmetric_gradient_moves_both_ends_of_every_pair():
+    embeddings, labels = random_batch(n=18, d=6, spread=0.7)
     _, symmetric = grad_of(RankedListLoss(gradient="symmetric"), embeddings, labels)
-    symmetric_over_query = np.linalg.norm(symmetric) / np.linalg.norm(query)
-    assert 1.5 < symmetric_over_query < 2.5  # both ends of each pair move, not only the query
+    expected = caffe_gradient(embeddings.numpy(), labels.numpy(), both_ends=True)
+    np.testing.assert_allclose(symmetric, expected, rtol=1e-9, atol=1e-14)
 
 
 def test_alpha_none_is_one_plus_half_the_margin():
