@@ -409,8 +409,8 @@ def confirm(
         done[str(trial.number)] = scores
         study.set_user_attr(CONFIRMED, done)
         both = [*trial.user_attrs.get(FOLD_SCORES, []), *scores]
-        say(f"{name} confirmed: val MAP@R {sum(scores) / len(scores):.4f} with fresh seeds, "
-            f"{sum(both) / len(both):.4f} over both")  # fmt: skip
+        say(f"{name} confirmed: val MAP@R {_mean(scores):.4f} with fresh seeds, "
+            f"{_mean(both):.4f} over both")  # fmt: skip
     return done
 
 
@@ -431,7 +431,7 @@ def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
     confirmation runs (the search's best trial when none was confirmed); see ``tune``."""
     scores = confirmed_scores(study)
     if scores:
-        number = max(scores, key=lambda n: (sum(scores[n]) / len(scores[n]), -n))
+        number = max(scores, key=lambda n: (_mean(scores[n]), -n))
         chosen_trial = next(t for t in study.trials if t.number == number)
     else:
         chosen_trial = study.best_trial
@@ -446,10 +446,10 @@ def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
         "budget": len(_finished_trials(study)),
         "folds": study.user_attrs.get("folds"),
         "trial": chosen_trial.number,
-        "val_map@r": round(sum(runs) / len(runs), 4),
+        "val_map@r": round(_mean(runs), 4),
         "val_map@r_runs": [round(float(v), 4) for v in runs],
-        "paper_val_map@r": round(sum(paper) / len(paper), 4) if paper else None,
-        "confirmed": {str(n): round(sum(v) / len(v), 4) for n, v in sorted(scores.items())},
+        "paper_val_map@r": round(_mean(paper), 4) if paper else None,
+        "confirmed": {str(n): round(_mean(v), 4) for n, v in sorted(scores.items())},
         "epochs": config["epochs"],
         "val_fraction": config["val_fraction"],  # exact: it names the folds' classes
         "seed": config["seed"],

@@ -119,7 +119,7 @@ def load_dataset(
     base_split = "train" if split == "val" else split
     listing = fmt.list(root, base_split, protocol=protocol, seed=seed, download=download)
     if val_fraction and split in ("train", "val"):
-        by_samples = protocol in fmt.shared_class_protocols
+        by_samples = validation_by_samples(name, protocol)
         held_out = validation_mask(listing.keys, val_fraction, seed, val_fold, by_samples)
         listing = listing.subset(held_out if split == "val" else ~held_out)
     if listing.array is None:

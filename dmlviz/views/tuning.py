@@ -88,8 +88,8 @@ def best_settings(best: dict[str, Any]) -> str:
 
 def trials_display(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials table as shown: Trial, State, Validation MAP@R, Folds scored, With fresh seeds
-    (the mean over search and confirmation runs; NaN where not retrained), Seconds (whole), then each searched hyperparameter
-    (rounded to 4 significant digits)."""
+    (the mean over search and confirmation runs; NaN where not retrained), Seconds (whole), then
+    each searched hyperparameter (rounded to 4 significant digits)."""
     frame = trials.drop(columns=["fold_mean"], errors="ignore").rename(
         columns={
             "trial": "Trial",
