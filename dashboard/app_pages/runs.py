@@ -123,10 +123,10 @@ if studies:
         "on the train split: for each fold it trains on the rest of the train split and is "
         "scored by MAP@R on the fold (held-out train classes; under digits' samples protocol, "
         "held-out images of each digit). The test split is never read; a trial's value is the "
-        "mean over its folds. Trials far below the median after a fold stop early. Trial 0 is the loss's "
-        "paper defaults. At the end the paper defaults and the three best trials train again "
-        "with fresh seeds (*With fresh seeds*: the mean over both sets of runs), and the best of "
-        "those is the preset, so a lucky draw of seeds is not chosen."
+        "mean over its folds. Trials far below the median after a fold stop early. Trial 0 is "
+        "the loss's paper defaults. At the end the paper defaults and the three best trials "
+        "train again with fresh seeds (*With fresh seeds*: the mean over both sets of runs), and "
+        "the best of those is the preset, so a lucky draw of seeds is not chosen."
     )
     infos = {str(folder): study_info(folder) for folder in studies}
     with st.expander(
