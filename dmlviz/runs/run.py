@@ -170,6 +170,10 @@ class Run:
         with atomic_writer(self.path / MODEL) as tmp:
             save_file(state, str(tmp))
 
+    def has_model(self) -> bool:
+        """Whether ``model.safetensors`` exists."""
+        return (self.path / MODEL).exists()
+
     def load_model(self, device: str = "cpu") -> torch.nn.Module:
         """Rebuild the model from ``config.json`` alone and load its saved weights (eval mode)."""
         from safetensors import SafetensorError
