@@ -4,6 +4,7 @@ lost labels or weights, and folders that are no place for a new run."""
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -114,3 +115,14 @@ def test_a_new_run_refuses_an_earlier_runs_leftovers_and_a_file(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RunError, match="is a file, not a folder"):
         train(TINY, tmp_path / "file", progress=False)
+
+
+def test_resume_repairs_a_torn_metrics_line(tmp_path):
+    run = train(TINY, tmp_path / "r", progress=False)
+    path = run.path / "metrics.jsonl"
+    path.write_text(path.read_text() + '{"epoch": 3, "lo')
+    with pytest.warns(UserWarning, match="line 3 is not a JSON record"):
+        train({**TINY, "epochs": 3}, run.path, resume=True, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.metrics()["epoch"].tolist() == [1, 2, 3]
