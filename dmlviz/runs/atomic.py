@@ -49,7 +49,7 @@ def atomic_writer(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a shared runs folder needs more
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a shared runs folder needs more
         os.replace(tmp, path)
     except Exception as error:
         if _disk_full(error, path.parent):
@@ -119,6 +119,11 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the process's umask."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

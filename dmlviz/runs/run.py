@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from dmlviz.runs.atomic import _json_safe, atomic_write_bytes, atomic_write_json, atomic_writer
+from dmlviz.runs.atomic import (
+    _json_safe,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_writer,
+    file_mode,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -620,7 +626,7 @@ class TrainingLock:
         if self._lock is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.path / LOCK, timeout=0)
+        lock = FileLock(self.path / LOCK, timeout=0, mode=file_mode())
         try:
             lock.acquire()
         except Timeout:

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from dmlviz.runs import DiskFullError, atomic_write_json, atomic_writer, remove_stale_temporaries
+from dmlviz.runs.run import TrainingLock
 
 
 @pytest.fixture
@@ -33,6 +34,10 @@ def test_written_files_follow_the_umask(tmp_path, umask, mask, mode):
     umask(mask)
     atomic_write_json(tmp_path / "a.json", {"v": 1})
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode
+    lock = TrainingLock(tmp_path)  # a colleague resuming the run must be able to open it
+    lock.acquire()
+    lock.release()
+    assert stat.S_IMODE((tmp_path / "train.lock").stat().st_mode) == mode
 
 
 def test_the_next_write_removes_stale_temps_of_its_file_only(tmp_path):
