@@ -128,7 +128,7 @@ def launch(
     process = subprocess.Popen(streamlit_command(runs_dir, host, port))
     if open_browser:
         url = dashboard_url(host, port)
-        threading.Thread(target=_open_when_up, args=(url, process), daemon=True).start()
+        threading.Thread(target=open_when_up, args=(url, process), daemon=True).start()
     return process
 
 
@@ -151,9 +151,10 @@ def serve(runs_dir: str | Path, host: str, port: int, open_browser: bool = False
     os.execv(command[0], command)
 
 
-def open_when_up(url: str, timeout: float = 60.0) -> None:
-    """Open ``url`` in a browser tab once the dashboard there answers (give up after ``timeout`` s)."""
-    if wait_until_up(url, timeout=timeout):
+def open_when_up(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Open ``url`` in a browser tab once the dashboard there answers (give up when ``process``
+    exits or after ``timeout`` s)."""
+    if wait_until_up(url, process, timeout=timeout):
         webbrowser.open(url)
 
 
@@ -188,11 +189,6 @@ def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: fl
             pass
         time.sleep(0.25)
     return False
-
-
-def _open_when_up(url: str, process: subprocess.Popen) -> None:
-    if wait_until_up(url, process):
-        webbrowser.open(url)
 
 
 def _is_loopback(host: str) -> bool:
