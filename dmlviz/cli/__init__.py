@@ -5,8 +5,11 @@ subcommands and sets ``func`` (called with the parsed namespace, returns an exit
 """
 
 import argparse
+import errno
 import importlib
 import importlib.util
+import os
+import signal
 import sys
 
 from dmlviz import __version__
@@ -38,9 +41,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except BrokenPipeError:  # the reader of stdout left (`| head`): stop without a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so flushing stdout at exit cannot fail again
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM / SIGHUP during training
+        print(f"interrupted ({error})" if str(error) else "interrupted", file=sys.stderr)
+        return 128 + getattr(error, "signum", signal.SIGINT)
     except ValueError as error:  # our bad-input errors (RunError included) carry a full message
         print(f"dmlviz {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except FloatingPointError as error:  # training diverged: the message says where and what to do
+        print(f"dmlviz {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"dmlviz {args.command}: error: {error}", file=sys.stderr)
+        return 1

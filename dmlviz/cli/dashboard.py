@@ -1,14 +1,16 @@
 """``dmlviz dashboard [RUNS_DIR]``: serve the Streamlit dashboard on a folder of runs.
 
-``launch`` starts ``streamlit run dashboard/app.py`` in a child process (``dmlviz demo`` reuses it);
-the app reads the runs folder from ``--runs`` after Streamlit's ``--``.
+``serve`` turns the calling process into ``streamlit run dashboard/app.py`` (``dmlviz dashboard``
+and ``dmlviz demo``), so no signal can stop the command and leave the server running; ``launch``
+starts the server in a child process instead (for tests and scripts that stop it themselves). The
+app reads the runs folder from ``--runs`` after Streamlit's ``--``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import signal
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import time
 import urllib.request
 import webbrowser
 from pathlib import Path
+from typing import NoReturn
 
 import dmlviz
 
@@ -125,8 +128,34 @@ def launch(
     process = subprocess.Popen(streamlit_command(runs_dir, host, port))
     if open_browser:
         url = dashboard_url(host, port)
-        threading.Thread(target=_open_when_up, args=(url, process), daemon=True).start()
+        threading.Thread(target=open_when_up, args=(url, process), daemon=True).start()
     return process
+
+
+def serve(runs_dir: str | Path, host: str, port: int, open_browser: bool = False) -> NoReturn:
+    """Become the dashboard server on ``runs_dir``: this process is replaced by Streamlit
+    (``os.execv``), so stopping it in any way (Ctrl-C, ``kill``, SIGKILL, a closed terminal)
+    stops the server. With ``open_browser`` a helper process opens a tab once the server answers.
+
+    Raises ``ValueError`` when the port is taken or the app is missing; never returns otherwise.
+    """
+    check_port(host, port)
+    command = streamlit_command(runs_dir, host, port)
+    if open_browser:
+        opener = (
+            "import sys; from dmlviz.cli.dashboard import open_when_up; open_when_up(sys.argv[1])"
+        )
+        subprocess.Popen([sys.executable, "-c", opener, dashboard_url(host, port)])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
+
+
+def open_when_up(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+    """Open ``url`` in a browser tab once the dashboard there answers (give up when ``process``
+    exits or after ``timeout`` s)."""
+    if wait_until_up(url, process, timeout=timeout):
+        webbrowser.open(url)
 
 
 def check_port(host: str, port: int) -> None:
@@ -162,11 +191,6 @@ def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: fl
     return False
 
 
-def _open_when_up(url: str, process: subprocess.Popen) -> None:
-    if wait_until_up(url, process):
-        webbrowser.open(url)
-
-
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -175,7 +199,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def dashboard_command(args: argparse.Namespace) -> int:
-    """Serve the dashboard on ``args.runs_dir`` until Ctrl-C; returns the exit code."""
+    """Serve the dashboard on ``args.runs_dir`` until Ctrl-C: the process becomes the server."""
     runs_dir: Path = args.runs_dir
     if not runs_dir.is_dir():
         raise ValueError(
@@ -189,28 +213,7 @@ def dashboard_command(args: argparse.Namespace) -> int:
             "dashboard (it has no login)",
             file=sys.stderr,
         )
-    process = launch(runs_dir, args.host, args.port, open_browser=args.open)
+    check_port(args.host, args.port)
     url = dashboard_url(args.host, args.port)
     print(f"dmlviz dashboard on {runs_dir.resolve()}: {url}  (Ctrl-C to stop)", flush=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        stop(process)
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Terminate the dashboard server, killing it when it has not exited after ``timeout`` s."""
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    serve(runs_dir, args.host, args.port, open_browser=args.open)

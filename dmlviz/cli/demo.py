@@ -8,7 +8,6 @@ the dashboard at once.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,17 +96,9 @@ def _free_name(folder: Path) -> Path:
 
 
 def _serve(runs_dir: Path, host: str, port: int, open_browser: bool) -> int:
-    """Start the dashboard on ``runs_dir`` and wait until it exits or Ctrl-C."""
-    from dmlviz.cli.dashboard import dashboard_url, launch
+    """Serve the dashboard on ``runs_dir`` until Ctrl-C: the process becomes the server."""
+    from dmlviz.cli import dashboard
 
-    process = launch(runs_dir, host, port, open_browser)
-    print(f"dashboard on {runs_dir}: {dashboard_url(host, port)}  (Ctrl-C to stop)", flush=True)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        return 0
+    print(f"dashboard on {runs_dir}: {dashboard.dashboard_url(host, port)}  (Ctrl-C to stop)",
+          flush=True)  # fmt: skip
+    return dashboard.serve(runs_dir, host, port, open_browser)

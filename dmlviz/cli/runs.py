@@ -63,13 +63,17 @@ def list_runs(args: argparse.Namespace) -> int:
 
     if not args.dir.is_dir():
         raise ValueError(f"argument DIR: {args.dir} is not a folder")
-    rows, broken = [], []
+    rows, broken, died = [], [], []
     for found in find_runs(args.dir):
         if isinstance(found, BrokenRun):
             broken.append((found.path, found.reason))
             continue
         try:
-            rows.append(_row(found.summary()))
+            row = _row(found.summary())
+            if found.writer_gone():
+                row["state"] = "died"
+                died.append((found.path, found.status().get("pid")))
+            rows.append(row)
         except RunError as error:
             broken.append((found.path, str(error)))
     if not rows and not broken:
@@ -77,6 +81,10 @@ def list_runs(args: argparse.Namespace) -> int:
         return 0
     if rows:
         print(format_table(rows))
+    if died:
+        print(f"\n{len(died)} run(s) died: status.json says running, but the process is gone")
+        for path, pid in died:
+            print(f"  {path} (pid {pid}): continue with dmlviz train --resume --out {path}")
     if broken:
         print(f"\n{len(broken)} broken run(s):")
         for path, reason in broken:

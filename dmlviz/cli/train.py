@@ -10,8 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
+
+
+def _json(text: str) -> Any:
+    """``--loss-kwargs``'s value parsed as JSON (argparse names the option in the error)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not valid JSON ({error.msg} at character {error.pos + 1}); give one "
+            """JSON object in single quotes, e.g. '{"k": 4, "eps": 0.05}'"""
+        ) from None
+
 
 # (flag, config key, argparse keyword arguments); booleans get --flag / --no-flag.
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
@@ -60,7 +73,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--loss-kwargs",
         "loss_kwargs",
         {
-            "type": json.loads,
+            "type": _json,
             "metavar": "JSON",
             "help": "loss hyperparameters as one JSON object, e.g. '{\"k\": 4}'",
         },
@@ -146,6 +159,7 @@ def register(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, embed and evaluate as the arguments say; returns the exit code."""
+    from dmlviz.runs import DiskFullError, Run
     from dmlviz.train import ConfigError, finish_run, train
 
     file_config = _read_config_file(args.config) if args.config else {}
@@ -164,6 +178,16 @@ def run_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"argument {FLAG_OF[key]} is required (or set {key} in --config)")
     try:
         run = train(config or None, out, resume=args.resume, progress=not args.no_progress)
+    except (DiskFullError, BrokenPipeError) as error:
+        if not (Path(out) / "config.json").exists():
+            raise
+        resume = f"dmlviz train --resume --out {out}"
+        if isinstance(error, DiskFullError):
+            raise DiskFullError(error.errno, f"{error}, then continue with: {resume}") from None
+        epoch = Run.load(out).status().get("epoch")
+        print(f"dmlviz train: stdout closed, so training stopped after epoch {epoch} (saved); "
+              f"continue with: {resume}", file=sys.stderr)  # fmt: skip
+        raise
     except ConfigError as error:
         if error.key in flags:
             where = f"argument {FLAG_OF.get(error.key, error.key)}"
@@ -201,14 +225,9 @@ def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
 def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"argument --config: file not found: {path}")
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8-sig")  # editors on Windows may start it with a BOM
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
     except (json.JSONDecodeError, ValueError) as error:
         raise ValueError(f"argument --config: {path} is not valid JSON/YAML: {error}") from None
     except Exception as error:  # yaml.YAMLError and its subclasses
@@ -216,6 +235,27 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"argument --config: {path} must hold a mapping of config keys")
     return data
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a mapping with the same key twice, naming the key."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            lines: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, (str, int, float, bool)) and key in lines:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"key {key!r} appears twice (lines {lines[key]} and {line}); "
+                        "keep one"
+                    )
+                lines[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)
 
 
 def _default_out(config: dict[str, Any], resume: bool) -> Path:

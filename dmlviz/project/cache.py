@@ -63,8 +63,8 @@ def project_run(
                     n_neighbors=int(n_neighbors), min_dist=float(min_dist), seed=int(seed)
                 )
             key = f"{split}_{method}"
-            stored = run.projection(split, method)
-            if not force and stored is not None and stored[1].get("params") == params:
+            stored = None if force else run.projection(split, method)  # force: even a corrupt one
+            if stored is not None and stored[1].get("params") == params:
                 outcome[key] = "cached"
                 continue
             if method == "umap" and len(embeddings) < 4:

@@ -1,15 +1,34 @@
 """Atomic file writes: write a temp file beside the target, then rename it into place.
 
 A crash or Ctrl-C between the two steps leaves the old file (or none), never a half-written one.
+The temp file is named ``.<stem>.<pid>-<random><suffix>``: a temp whose writer process is gone
+is stale (a kill -9 mid-write) and is removed by the next write of the same file, or by
+``remove_stale_temporaries``. Files get the mode a plain ``open`` would give them (0666 less
+the umask). A write that fails because the disk is full raises ``DiskFullError``.
 """
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import psutil
+
+FULL_DISK_BYTES = 1 << 20  # a write that failed with less than this free failed for want of space
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[a-z0-9_]{8}(?P<suffix>(\.[^.]*)?)$")
+
+
+class DiskFullError(OSError):
+    """A write failed because the disk was full; the message names the folder and the file."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 @contextlib.contextmanager
@@ -17,18 +36,50 @@ def atomic_writer(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success rename it onto ``path``.
 
     The temp name keeps the target's suffix so libraries that infer the format from it
-    (numpy, pandas, safetensors) behave as they would on the real name.
+    (numpy, pandas, safetensors) behave as they would on the real name. Stale temps of the same
+    file are removed first. Raises ``DiskFullError`` when the write fails on a full disk.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.{os.getpid()}-", suffix=path.suffix
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; a shared runs folder needs more
         os.replace(tmp, path)
+    except Exception as error:
+        if _disk_full(error, path.parent):
+            raise _disk_full_error(path) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Remove the temp files in ``folder`` (of the file ``name`` only, when given) whose writer
+    process is gone; returns the removed paths."""
+    folder = Path(folder)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        if name is not None and f"{match['stem']}{match['suffix']}" != name:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or psutil.pid_exists(pid):
+            continue
+        Path(entry.path).unlink(missing_ok=True)
+        removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -68,3 +119,49 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, so no other thread sees it change)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _disk_full(error: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed because ``folder``'s disk is full (libraries such as torch
+    report it without an errno, so a nearly empty disk counts too)."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL_DISK_BYTES
+    except OSError:
+        return False
+
+
+def _disk_full_error(path: Path) -> DiskFullError:
+    usage = shutil.disk_usage(path.parent)
+    message = (
+        f"the disk holding {path.parent} is full ({_size(usage.free)} free of "
+        f"{_size(usage.total)}), so {path.name} could not be written: free some space there"
+    )
+    return DiskFullError(errno.ENOSPC, message, str(path))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

@@ -15,7 +15,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import psutil
 
-from dmlviz.runs.atomic import atomic_write_bytes, atomic_write_json, atomic_writer
+from dmlviz.runs.atomic import (
+    _json_safe,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_writer,
+    file_mode,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +46,11 @@ MODEL = "model.safetensors"
 TRAINER_STATE = "trainer_state.pt"
 METRICS = "metrics.jsonl"
 LABELS = "labels.npz"
+LOCK = "train.lock"
+# What a run leaves in its folder besides config.json: a folder holding any of them is no
+# place for a new run (its files would be mixed with the old run's).
+RUN_FILES = (STATUS, MODEL, TRAINER_STATE, METRICS, LABELS, "embeddings", "eval", "projections",
+             "tensorboard")  # fmt: skip
 REQUIRED_CONFIG_KEYS = ("dataset", "model", "embedding_dim", "loss")
 STATES = ("created", "running", "finished", "interrupted", "cancelled", "failed")
 
@@ -66,12 +80,9 @@ class Run:
     def create(cls, path: str | Path, config: dict[str, Any], exist_ok: bool = False) -> Run:
         """Create ``path`` and write ``config.json``; with ``exist_ok`` an existing run is reopened."""
         path = Path(path)
-        if (path / CONFIG).exists():
-            if not exist_ok:
-                raise RunError(
-                    f"{path} already holds a run; choose another --out, delete it, or resume it"
-                )
+        if exist_ok and (path / CONFIG).exists():
             return cls.load(path)
+        check_new_run_folder(path)
         missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
         if missing:
             raise RunError(f"run config lacks {', '.join(missing)}")
@@ -123,13 +134,37 @@ class Run:
         return record
 
     def set_status(self, state: str, **extra: Any) -> None:
-        """Record ``state`` (one of ``STATES``) with the writer's pid and any extra fields."""
+        """Record ``state`` (one of ``STATES``) with the writer's pid, the pid's start time (unix
+        time, to tell it from a later process with the same pid), host and any extra fields."""
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}; choose one of {STATES}")
-        atomic_write_json(
-            self.path / STATUS,
-            {"state": state, "updated": time.time(), "pid": os.getpid(), **extra},
-        )
+        record = {
+            "state": state,
+            "updated": time.time(),
+            "pid": os.getpid(),
+            "pid_started": psutil.Process().create_time(),
+            "host": socket.gethostname(),
+        }
+        atomic_write_json(self.path / STATUS, {**record, **extra})
+
+    def writer_gone(self) -> bool:
+        """Whether status.json says "running" but the process that wrote it is gone (killed
+        without a chance to record it): the run is neither training nor finished; resume it.
+        False when that cannot be told (the run was written on another host)."""
+        status = self.status()
+        pid = status.get("pid")
+        if status.get("state") != "running" or not isinstance(pid, int):
+            return False
+        if status.get("host") not in (None, socket.gethostname()):
+            return False
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:
+            return False
+        recorded = status.get("pid_started")
+        return isinstance(recorded, (int, float)) and abs(started - recorded) > 1.0
 
     # -- weights and trainer state --------------------------------------------------------------
 
@@ -141,6 +176,10 @@ class Run:
         with atomic_writer(self.path / MODEL) as tmp:
             save_file(state, str(tmp))
 
+    def has_model(self) -> bool:
+        """Whether ``model.safetensors`` exists."""
+        return (self.path / MODEL).exists()
+
     def load_model(self, device: str = "cpu") -> torch.nn.Module:
         """Rebuild the model from ``config.json`` alone and load its saved weights (eval mode)."""
         from safetensors import SafetensorError
@@ -150,9 +189,7 @@ class Run:
 
         weights = self.path / MODEL
         if not weights.exists():
-            raise RunError(
-                f"{weights} is missing: the run never finished an epoch; resume or retrain it"
-            )
+            raise RunError(self._missing_weights())
         model = build_model(**self.model_kwargs())
         try:
             state = load_file(str(weights), device="cpu")
@@ -165,6 +202,24 @@ class Run:
         except RuntimeError as error:
             raise RunError(f"{weights} does not fit the model in {CONFIG}: {error}") from None
         return model.to(device).eval()
+
+    def _missing_weights(self) -> str:
+        weights = self.path / MODEL
+        if (self.path / TRAINER_STATE).exists():
+            return (
+                f"{weights} is missing, but {TRAINER_STATE} holds the weights of the last complete "
+                f"epoch: `dmlviz train --resume --out {self.path}` writes it again"
+            )
+        try:
+            epoch = self.status().get("epoch")
+        except RunError:
+            epoch = None
+        if epoch:
+            return (
+                f"{weights} is missing (the run trained {epoch} epoch(s), and {TRAINER_STATE} is "
+                "gone too): retrain the run"
+            )
+        return f"{weights} is missing: the run never finished an epoch; resume or retrain it"
 
     def model_kwargs(self) -> dict[str, Any]:
         """The ``build_model`` arguments recorded in the config."""
@@ -203,19 +258,43 @@ class Run:
         """
         path = self.path / METRICS
         old = path.read_bytes() if path.exists() else b""
-        line = json.dumps(_plain(record), sort_keys=True) + "\n"
-        atomic_write_bytes(path, old + line.encode("utf-8"))
+        atomic_write_bytes(path, old + _json_line(record).encode("utf-8"))
 
     def metrics(self) -> pd.DataFrame:
-        """Training records, one row per appended record (empty frame when none)."""
+        """Training records, one row per appended record (empty frame when none).
+
+        Lines that are not JSON objects (torn by a crash or an edit) are skipped with a warning
+        that names them; resuming the run rewrites the file without them.
+        """
+        return pd.DataFrame(self._metric_records())
+
+    def _metric_records(self) -> list[dict[str, Any]]:
         path = self.path / METRICS
         if not path.exists():
-            return pd.DataFrame()
+            return []
         try:
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        except json.JSONDecodeError as error:
-            raise RunError(f"{path} is corrupt ({error})") from None
-        return pd.DataFrame(rows)
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as error:
+            raise RunError(f"{path} cannot be read ({error})") from None
+        records, bad = [], []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad.append(str(number))
+        if bad:
+            warnings.warn(
+                f"{path}: line {', '.join(bad)} is not a JSON record (torn or edited); skipped. "
+                f"`dmlviz train --resume --out {self.path}` rewrites the file without it",
+                stacklevel=3,
+            )
+        return records
 
     def best_training_metric(self, key: str = "map@r") -> float | None:
         """The best (highest) value of ``key`` over the epochs logged in ``metrics.jsonl``, or None."""
@@ -225,12 +304,15 @@ class Run:
         return float(frame[key].max())
 
     def truncate_metrics(self, max_epoch: int) -> None:
-        """Drop records of epochs after ``max_epoch`` (used when resuming from a checkpoint)."""
-        frame = self.metrics()
-        if frame.empty or "epoch" not in frame:
+        """Keep one record per epoch up to ``max_epoch`` (the last written of each; used when
+        resuming from a checkpoint); drops later epochs and lines that are not JSON records."""
+        if not (self.path / METRICS).exists():
             return
-        kept = [r for r in frame.to_dict("records") if r.get("epoch", 0) <= max_epoch]
-        text = "".join(json.dumps(_plain(r), sort_keys=True) + "\n" for r in kept)
+        kept: dict[Any, dict[str, Any]] = {}
+        for record in self._metric_records():
+            if record.get("epoch", 0) <= max_epoch:
+                kept[record.get("epoch")] = record
+        text = "".join(_json_line(record) for record in kept.values())
         atomic_write_bytes(self.path / METRICS, text.encode("utf-8"))
 
     # -- labels ---------------------------------------------------------------------------------
@@ -251,7 +333,8 @@ class Run:
         """The train split's labels as trained (None for runs without a labels file)."""
         from dmlviz.data import NoisyLabels
 
-        arrays = self._load_npz(LABELS, required=False)
+        fix = f"`dmlviz train --resume --out {self.path}` rebuilds it from the config's noise settings"
+        arrays = self._load_npz(LABELS, required=False, fix=fix)
         if arrays is None:
             return None
         return NoisyLabels(
@@ -281,10 +364,19 @@ class Run:
 
     def embeddings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """A split's ``(embeddings (n, d) float32, labels (n,))``."""
-        arrays = self._load_npz(
-            f"embeddings/{split}.npz", hint=f"run `dmlviz embed {self.path}` to compute them"
-        )
-        return arrays["embeddings"], arrays["labels"]
+        relative = f"embeddings/{split}.npz"
+        fix = f"recompute it with `dmlviz embed {self.path} --split {split}`"
+        arrays = self._load_npz(relative, hint=f"run `dmlviz embed {self.path}` to compute them",
+                                fix=fix)  # fmt: skip
+        embeddings, labels = arrays.get("embeddings"), arrays.get("labels")
+        if embeddings is None or labels is None:
+            raise RunError(f"{self.path / relative} lacks embeddings or labels; {fix}")
+        if embeddings.ndim != 2 or labels.ndim != 1 or len(embeddings) != len(labels):
+            raise RunError(
+                f"{self.path / relative} holds embeddings of shape {embeddings.shape} but labels "
+                f"of shape {labels.shape}: they must be (n, d) and (n,); {fix}"
+            )
+        return embeddings, labels
 
     # -- evaluation -----------------------------------------------------------------------------
 
@@ -358,7 +450,8 @@ class Run:
             coords = np.load(self.path / f"{stem}.npy", allow_pickle=False)
         except (OSError, ValueError) as error:
             raise RunError(
-                f"{self.path / stem}.npy is corrupt ({error}); recompute the map"
+                f"{self.path / stem}.npy is corrupt ({error}); recompute the map with "
+                f"`dmlviz project --force {self.path}`"
             ) from None
         return coords, meta
 
@@ -431,7 +524,9 @@ class Run:
         np.savez(buffer, **arrays)
         atomic_write_bytes(self.path / relative, buffer.getvalue())
 
-    def _load_npz(self, relative: str, required: bool = True, hint: str = "") -> dict | None:
+    def _load_npz(
+        self, relative: str, required: bool = True, hint: str = "", fix: str = "recompute it"
+    ) -> dict | None:
         path = self.path / relative
         if not path.exists():
             if required:
@@ -441,7 +536,7 @@ class Run:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+            raise RunError(f"{path} is corrupt ({error}); {fix}") from None
 
     def _save_parquet(self, relative: str, frame: pd.DataFrame) -> None:
         with atomic_writer(self.path / relative) as tmp:
@@ -496,6 +591,68 @@ def find_runs(root: str | Path) -> list[Run | BrokenRun]:
         except RunError as error:
             found.append(BrokenRun(Path(folder), str(error)))
     return sorted(found, key=lambda r: str(r.path))
+
+
+def check_new_run_folder(path: str | Path) -> None:
+    """Raise ``RunError`` unless ``path`` can take a new run: absent, or a folder without run files
+    (a new run never mixes its files with an earlier run's)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{path} is a file, not a folder: choose another --out for the run")
+    if (path / CONFIG).exists():
+        raise RunError(f"{path} already holds a run; choose another --out, delete it, or resume it")
+    found = [f"{name}/" if (path / name).is_dir() else name for name in RUN_FILES
+             if (path / name).exists()]  # fmt: skip
+    if found:
+        raise RunError(
+            f"{path} holds files of an earlier run ({', '.join(found)}) but no {CONFIG}, so it "
+            "cannot be resumed, and a new run there would mix its files with them: delete them "
+            "or choose another --out"
+        )
+
+
+class TrainingLock:
+    """``train.lock`` in a run folder, held (``filelock``: an OS file lock) by the one process that
+    trains the run. The OS releases it when that process ends, however it ends."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = None
+
+    def acquire(self) -> None:
+        """Take the lock (creating the folder); raises ``RunError`` when another process holds it."""
+        from filelock import FileLock, Timeout
+
+        if self._lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.path / LOCK, timeout=0, mode=file_mode())
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunError(
+                f"{self.path} is being trained by another process{self._holder()}: wait for it "
+                "to finish or stop it (two trainings of one run would overwrite each other)"
+            ) from None
+        self._lock = lock
+
+    def release(self) -> None:
+        """Let the lock go (nothing when it is not held)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _holder(self) -> str:
+        try:
+            pid = json.loads((self.path / STATUS).read_text()).get("pid")
+        except (OSError, ValueError, AttributeError):
+            return ""
+        return f" (pid {pid})" if isinstance(pid, int) else ""
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """One metrics.jsonl line: plain JSON, non-finite numbers written as null."""
+    return json.dumps(_json_safe(_plain(record)), sort_keys=True, allow_nan=False) + "\n"
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:

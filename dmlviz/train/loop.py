@@ -5,14 +5,19 @@ Per epoch: batches of ``m_per_class`` images from each of ``batch_size / m_per_c
 then, every ``eval_every`` epochs, MAP@R and R@1 on the held-out split; then a checkpoint
 (metrics record, trainer state, weights, status), each file written atomically. An interrupted or
 failed run therefore always holds its last complete epoch, and ``resume=True`` continues from it
-to the same weights an uninterrupted run reaches.
+to the same weights an uninterrupted run reaches. One process trains a run at a time
+(``train.lock``); SIGTERM and SIGHUP stop it like Ctrl-C, recorded as "interrupted".
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,8 @@ from dmlviz.data import MPerClassBatchSampler, inject_label_noise
 from dmlviz.evaluate import retrieval_metrics
 from dmlviz.losses import build
 from dmlviz.models import build_model
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import Run, RunError, remove_stale_temporaries
+from dmlviz.runs.run import TrainingLock, check_new_run_folder
 from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
@@ -36,6 +42,15 @@ from dmlviz.train.embed import compute_embeddings
 
 NOISE_FEATURE_SIZE = 16  # nearest_class noise compares images pooled to at most 16 x 16 px
 POSTFIX_EVERY_S = 0.5
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # `kill`, a closed terminal: stop as Ctrl-C does
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP reached the training process; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def train(
@@ -53,21 +68,21 @@ def train(
     its last complete epoch; ``config`` may then be None, or change only ``RESUMABLE_CHANGES``.
     ``on_epoch`` gets each epoch's metrics record. ``should_stop`` is polled between batches: when
     it returns True the run stops with state "cancelled", keeping its last complete epoch.
-    Ctrl-C leaves state "interrupted", an error "failed"; both re-raise. Under torchrun every
-    process calls ``train``; rank 0 writes the run.
+    Ctrl-C, SIGTERM, SIGHUP and a closed stdout leave state "interrupted" (with the ``reason``), an
+    error "failed"; both re-raise. Divergence raises ``FloatingPointError``. While it trains, the
+    run is locked: a second ``train`` of it raises ``RunError``. Under torchrun every process
+    calls ``train``; rank 0 writes the run.
     """
     out = Path(out)
     run = None
+    lock = TrainingLock(out)  # taken by the process that writes the run, before it writes
     if resume:
         run = Run.load(out)
         if run.config.get("dmlviz_version") is None:
             raise RunError(f"{out} was not written by dmlviz train; it cannot be resumed")
         config = validate_config(check_resume(resolve_config(run.config), config or {}))
     else:
-        if (out / "config.json").exists():
-            raise RunError(
-                f"{out} already holds a run; choose another --out, delete it, or resume it"
-            )
+        check_new_run_folder(out)
         config = resolve_config(config or {})
     device = pick_device(config["device"])
     dist_info = init_distributed(use_cuda=device.type == "cuda")
@@ -77,9 +92,13 @@ def train(
     threads = torch.get_num_threads()
     if config["num_threads"]:
         torch.set_num_threads(config["num_threads"])
+    handlers = _stop_on_signals()
     try:
-        return _train(config, out, run, dist_info, device, progress, on_epoch, should_stop)
+        return _train(config, out, run, lock, dist_info, device, progress, on_epoch, should_stop)
     finally:
+        lock.release()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         torch.set_num_threads(threads)
         if dist_info.owns_group:
             torch.distributed.destroy_process_group()
@@ -89,6 +108,7 @@ def _train(
     config: dict[str, Any],
     out: Path,
     run: Run | None,
+    lock: TrainingLock,
     dist_info: DistInfo,
     device: torch.device,
     progress: bool,
@@ -112,17 +132,25 @@ def _train(
         # built before the folder is written, so missing ImageNet weights leave nothing behind
         model = build_model(**Run(out, config).model_kwargs(), pretrained=config["pretrained"])
         if main:
+            lock.acquire()
             run = Run.create(out, config)
         _barrier(dist_info)
         if not main:
             run = Run.load(out)
         state = None
     else:
+        if main:
+            lock.acquire()
+            remove_stale_temporaries(run.path)  # left by a process killed mid-write
         if main and config != run.config:
             run.update_config(config)
         model = build_model(**run.model_kwargs())
         state = run.load_trainer_state()
-    noisy = run.labels()
+    try:
+        noisy = run.labels()
+    except RunError as error:  # corrupt: the config's noise settings rebuild it exactly
+        warnings.warn(f"{error}; rebuilding it", stacklevel=2)
+        noisy = None
     if noisy is None:
         noisy = _noisy_labels(config, train_set, run)
         if main:
@@ -174,8 +202,10 @@ def _train(
             raise ConfigError(
                 "epochs", config["epochs"], f"the run already trained {start_epoch} epochs"
             )
-        if main:
-            run.truncate_metrics(start_epoch)
+        if main and not run.has_model():
+            run.save_model(model)  # deleted or lost: trainer_state.pt holds the same weights
+    if main:  # also when a crash came before the first trainer state: one record per epoch
+        run.truncate_metrics(start_epoch)
     net: torch.nn.Module = model
     if dist_info.enabled:
         net = DistributedDataParallel(
@@ -224,10 +254,14 @@ def _train(
                 images = images.to(device, non_blocking=True)
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                loss = train_step(
-                    net, loss_fn, images, labels, optimizer, scheduler, scaler, dtype,
-                    config["grad_clip"], params, dist_info.enabled,
-                )  # fmt: skip
+                try:
+                    loss = train_step(
+                        net, loss_fn, images, labels, optimizer, scheduler, scaler, dtype,
+                        config["grad_clip"], params, dist_info.enabled,
+                    )  # fmt: skip
+                except FloatingPointError as error:
+                    raise _diverged(str(error), epoch, (epoch - 1) * steps_per_epoch + steps + 1,
+                                    config) from None  # fmt: skip
                 total += loss
                 steps += 1
                 images_seen += len(index) * dist_info.world_size
@@ -243,10 +277,8 @@ def _train(
             seconds = time.perf_counter() - started
             mean_loss = (total / max(steps, 1)).item()
             if not math.isfinite(mean_loss):
-                raise FloatingPointError(
-                    f"the loss became {mean_loss} in epoch {epoch}: lower lr (now {config['lr']}) "
-                    "or set grad_clip"
-                )
+                raise _diverged(f"the loss became {mean_loss}", epoch, epoch * steps_per_epoch,
+                                config)  # fmt: skip
             record: dict[str, Any] = {
                 "epoch": epoch,
                 "step": epoch * steps_per_epoch,
@@ -260,6 +292,8 @@ def _train(
                 record.update(_evaluate(model, eval_sets, device, config))
             if main:
                 _checkpoint(run, record, model, optimizer, scheduler, scaler, epochs)
+            done = epoch  # saved: an interruption from here on keeps this epoch
+            if main:
                 if writer is not None:
                     for key, value in record.items():
                         if key not in ("epoch", "step"):
@@ -267,19 +301,22 @@ def _train(
                     writer.flush()
                 if progress:
                     bar.write(_describe(record, epochs))
-            done = epoch
             if main and on_epoch is not None:
                 on_epoch(record)
             _barrier(dist_info)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        reason = str(error) if isinstance(error, Terminated) else "Ctrl-C"
         if main:
-            run.set_status("interrupted", epoch=done, epochs=epochs)
+            _record_end(run, "interrupted", epoch=done, epochs=epochs, reason=reason)
+        raise
+    except BrokenPipeError:  # stdout went away (`| head`): stop as if interrupted, resumable
+        if main:
+            _record_end(run, "interrupted", epoch=done, epochs=epochs, reason="stdout closed")
         raise
     except Exception as error:
         if main:
-            run.set_status(
-                "failed", epoch=done, epochs=epochs, error=f"{type(error).__name__}: {error}"
-            )
+            _record_end(run, "failed", epoch=done, epochs=epochs,
+                        error=f"{type(error).__name__}: {error}")  # fmt: skip
         raise
     finally:
         bar.close()
@@ -307,12 +344,15 @@ def train_step(
 
     The backbone runs under autocast when ``dtype`` is set; the head and the loss run in fp32.
     Distributed, the loss sees every rank's embeddings and labels (``gather_batch``).
+    Raises ``FloatingPointError`` when the embeddings are not finite (training diverged).
     """
     with torch.autocast(images.device.type, dtype=dtype, enabled=dtype is not None):
         embeddings = net(images)
     embeddings = embeddings.float()
     if distributed:
         embeddings, labels = gather_batch(embeddings, labels)
+    if not torch.isfinite(embeddings).all():
+        raise FloatingPointError("the embeddings became NaN or infinite")
     loss = loss_fn(embeddings, labels)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -458,6 +498,38 @@ def _checkpoint(run: Run, record, model, optimizer, scheduler, scaler, epochs: i
     )
     run.save_model(model)
     run.set_status("running", epoch=record["epoch"], epochs=epochs)
+
+
+def _diverged(what: str, epoch: int, step: int, config: dict[str, Any]) -> FloatingPointError:
+    return FloatingPointError(
+        f"training diverged: {what} at epoch {epoch}, step {step}. Lower the learning rate "
+        f"(lr={config['lr']:g}; --lr) or clip the gradients (grad_clip; --grad-clip)"
+    )
+
+
+def _record_end(run: Run, state: str, **fields: Any) -> None:
+    """Record how the run ended, unless even that cannot be written (a full disk): the error
+    being raised says why, and ``Run.writer_gone`` tells the stale "running" state later."""
+    with contextlib.suppress(OSError):
+        run.set_status(state, **fields)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP raise ``Terminated`` (where they still have the default action,
+    and in the main thread only); returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, _terminate)
+    return previous
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second signal stops the process outright
+    raise Terminated(signum)
 
 
 def _describe(record: dict[str, Any], epochs: int) -> str:

@@ -94,3 +94,29 @@ def test_sigterm_stops_the_server(runs_dir):
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+@pytest.mark.parametrize("signame", ["SIGKILL", "SIGHUP"])
+def test_the_server_does_not_outlive_the_command(runs_dir, signame):
+    """``dmlviz dashboard`` is the server itself: killing it, even with SIGKILL, frees the port."""
+    import signal
+    import subprocess
+    import sys
+
+    from dmlviz.cli.dashboard import wait_until_up
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "dmlviz", "dashboard", str(runs_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=60)
+        cli.send_signal(getattr(signal, signame))
+        cli.wait(30)
+        check_port("127.0.0.1", port)  # nothing listens any more
+    finally:
+        if cli.poll() is None:
+            cli.kill()

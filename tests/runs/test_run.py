@@ -2,6 +2,10 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,6 +14,7 @@ import torch
 
 from dmlviz.models import build_model
 from dmlviz.runs import BrokenRun, Run, RunError, atomic_write_json, find_runs
+from dmlviz.runs.run import TrainingLock, check_new_run_folder
 
 CONFIG = {
     "name": "r",
@@ -98,9 +103,6 @@ def test_missing_or_corrupt_weights_and_files(tmp_path):
         run.labels()
     with pytest.raises(RunError, match="dmlviz embed"):
         run.embeddings("test")
-    (run.path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2, "lo')
-    with pytest.raises(RunError, match="metrics.jsonl is corrupt"):
-        run.metrics()
 
 
 def test_weights_that_do_not_fit_the_config_are_reported(tmp_path):
@@ -172,3 +174,117 @@ def test_find_runs_leaves_out_the_trial_runs_of_a_tuning_study(tmp_path):
     (tmp_path / "tune" / "study.db").write_bytes(b"")
     assert [r.path.name for r in find_runs(tmp_path)] == ["a"]
     assert [r.path.name for r in find_runs(tmp_path / "tune" / "trials")] == ["trial-0"]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_torn_metrics_line_is_skipped_named_and_repaired(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    (run.path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2, "lo\n{"epoch": 3}\n')
+    with pytest.warns(UserWarning, match=r"metrics.jsonl: line 2 is not a JSON record.*--resume"):
+        assert run.metrics()["epoch"].tolist() == [1, 3]
+    with pytest.warns(UserWarning):
+        row = run.summary()
+    assert row["state"] == "created"
+    with pytest.warns(UserWarning):
+        run.truncate_metrics(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.metrics()["epoch"].tolist() == [1, 3]
+
+
+def test_metrics_hold_plain_json_after_truncation(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.append_metrics({"epoch": 1, "loss": 1.0})
+    run.append_metrics({"epoch": 2, "loss": float("nan"), "map@r": 0.5})
+    run.append_metrics({"epoch": 1, "loss": 0.9})  # an epoch logged twice by an older dmlviz
+    run.truncate_metrics(2)
+
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+
+    lines = (run.path / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line, parse_constant=refuse) for line in lines]
+    assert records == [{"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": None, "map@r": 0.5}]
+
+
+def test_corrupt_labels_and_mismatched_embeddings_name_the_file_and_the_command(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    (run.path / "labels.npz").write_bytes(b"nope")
+    with pytest.raises(RunError, match=f"dmlviz train --resume --out {run.path}` rebuilds it"):
+        run.labels()
+    run._save_npz("embeddings/test.npz", embeddings=np.zeros((5, 4)), labels=np.zeros(4))
+    with pytest.raises(RunError, match=r"embeddings/test.npz holds embeddings of shape \(5, 4\) "
+                       r"but labels of shape \(4,\).*dmlviz embed"):  # fmt: skip
+        run.embeddings("test")
+
+
+def test_missing_weights_say_how_to_rebuild_them(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.set_status("finished", epoch=3, epochs=3)
+    with pytest.raises(RunError, match="trainer_state.pt is gone too\\): retrain the run"):
+        run.load_model()
+    run.save_trainer_state({"epoch": 3})
+    with pytest.raises(RunError, match=f"holds the weights.*--resume --out {run.path}"):
+        run.load_model()
+
+
+def test_a_new_run_refuses_a_folder_with_an_earlier_runs_files_or_a_file(tmp_path):
+    old = tmp_path / "old"
+    (old / "eval").mkdir(parents=True)
+    (old / "labels.npz").write_bytes(b"")
+    (old / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match=r"holds files of an earlier run \(labels.npz, eval/\)"):
+        Run.create(old, CONFIG)
+    assert not (old / "config.json").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunError, match="is a file, not a folder"):
+        check_new_run_folder(tmp_path / "file")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("")
+    check_new_run_folder(tmp_path / "mine")  # other files are fine
+
+
+def test_a_running_status_whose_process_is_gone_is_told(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.set_status("running", epoch=1, epochs=3)
+    assert not run.writer_gone()
+    status = run.status()
+    atomic_write_json(run.path / "status.json", {**status, "pid": _dead_pid()})
+    assert run.writer_gone()
+    atomic_write_json(run.path / "status.json", {**status, "pid_started": 1.0})  # a reused pid
+    assert run.writer_gone()
+    atomic_write_json(run.path / "status.json", {**status, "pid": _dead_pid(), "host": "elsewhere"})
+    assert not run.writer_gone()
+    run.set_status("interrupted", epoch=1, epochs=3)
+    assert not run.writer_gone()
+
+
+def test_the_training_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
+    first, second = TrainingLock(tmp_path / "run"), TrainingLock(tmp_path / "run")
+    first.acquire()
+    with pytest.raises(RunError, match="is being trained by another process"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dmlviz.runs.run import TrainingLock; "
+         f"lock = TrainingLock({str(tmp_path / 'run')!r}); lock.acquire(); print('held', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError, match="being trained"):
+            first.acquire()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        first.acquire()
+        first.release()
+    finally:
+        holder.kill()

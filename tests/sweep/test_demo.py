@@ -14,20 +14,13 @@ def test_the_demo_sweep_is_the_documented_one():
     assert (len(quick.losses), len(quick.noise_rates), quick.epochs) == (1, 1, 1)
 
 
-class _Server:
-    def wait(self, timeout=None):
-        return 0
-
-
 def test_quick_demo_trains_once_then_reuses_and_serves(tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--no-serve", "--out", str(out)]) == 0
     first = capsys.readouterr().out
     assert "contextual-noise20-seed0: finished" in first and "demo sweep took" in first
     calls = []
-    monkeypatch.setattr(
-        dashboard, "launch", lambda *args: calls.append(args) or _Server(), raising=True
-    )
+    monkeypatch.setattr(dashboard, "serve", lambda *args: calls.append(args) or 0, raising=True)
     code = main(["demo", "--quick", "--out", str(out), "--port", "8765"])
     assert code == 0
     second = capsys.readouterr().out
