@@ -41,7 +41,9 @@ class Listing:
     ``items`` holds a ``Path`` per sample for file-based sets, a row of ``array`` for in-memory
     ones. ``keys`` is each sample's dataset-wide class index and ``class_names`` maps such an index
     to the class's name. ``label_keys`` (optional) fixes the classes the labels count over, so
-    splits that are searched against each other (inshop's query and gallery) share labels.
+    splits that are searched against each other (a query and its gallery) share labels.
+    ``boxes`` (optional) holds a crop box per sample, ``(left, upper, right, lower)`` in pixels
+    or None for the whole image.
     """
 
     items: list
@@ -51,6 +53,7 @@ class Listing:
     root: Path | None = None
     array: np.ndarray | None = None
     label_keys: np.ndarray | None = None
+    boxes: list[tuple[int, int, int, int] | None] | None = None
 
     def subset(self, mask: np.ndarray) -> Listing:
         """The samples where ``mask`` is True, in the same order."""
@@ -60,6 +63,7 @@ class Listing:
             items=[self.items[i] for i in where],
             sample_ids=[self.sample_ids[i] for i in where],
             keys=self.keys[where],
+            boxes=None if self.boxes is None else [self.boxes[i] for i in where],
         )
 
     def labels(self) -> tuple[np.ndarray, list[str]]:
@@ -67,6 +71,17 @@ class Listing:
         space = np.unique(self.keys if self.label_keys is None else self.label_keys)
         labels = np.searchsorted(space, self.keys).astype(np.int64)
         return labels, [self.class_names[int(k)] for k in space]
+
+
+@dataclass(frozen=True)
+class SplitLayout:
+    """How a dataset's splits were drawn: ``name`` (recorded as ``split_layout`` in a run's
+    config, e.g. "seeded class split", "train/test folders") and the splits it holds out for
+    evaluation besides "train": ``("test",)``, or ``("query", "gallery")`` when queries are
+    searched in a separate gallery, with "val" first when the data brings its own."""
+
+    name: str
+    held_out: tuple[str, ...] = ("test",)
 
 
 def split_classes(
