@@ -167,11 +167,11 @@ def _check_boxes(path: Path, table: pd.DataFrame) -> None:
     if partial.any():
         column = str(empty[partial].iloc[0].idxmax())
         _check(path, table, partial, column, f"is empty but not all of {', '.join(BOX)} are")
+    for low, high in (("x_1", "x_2"), ("y_1", "y_2")):
+        bad = numbers[low] >= numbers[high]
+        _check(path, table, bad, high, f"is not greater than {low}: the box is empty or reversed")
     for column, number in numbers.items():
         table[column] = number
-    for low, high in (("x_1", "x_2"), ("y_1", "y_2")):
-        bad = table[low] >= table[high]
-        _check(path, table, bad, high, f"is not greater than {low}: the box is empty or reversed")
 
 
 def _check_flags(path: Path, table: pd.DataFrame, validation: pd.Series) -> None:
