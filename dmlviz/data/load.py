@@ -24,18 +24,20 @@ from dmlviz.data.listing import (
 
 @dataclass(frozen=True)
 class _Format:
-    list: Callable[..., Listing]  # (root, split, protocol, seed, download) -> Listing
+    list: Callable[..., Listing]  # (root, split, protocol, seed, download[, test_root])
     protocols: tuple[str, ...]  # the first is the default
     in_channels: int
     image_size: int  # default side of the model's input
     invert: bool = False  # grayscale files drawn dark on light: invert so ink is bright
     shared_class_protocols: tuple[str, ...] = ()  # whose test split holds the train classes
-    # (root, test_root) -> the layout of its splits; a fixed layout for the official ones
+    # (root, test_root) -> how its splits are drawn; a fixed layout for the official archives
     layout: Callable[..., SplitLayout] = lambda root, test_root: OFFICIAL
     test_root: bool = False  # whether list takes a test_root (a second tree that tests)
 
 
 OFFICIAL = SplitLayout("official split")
+OFFICIAL_QUERY_GALLERY = SplitLayout("official split", ("query", "gallery"))
+PROTOCOL_SPLIT = SplitLayout("protocol split")  # digits: as its protocol key says
 _FORMATS: dict[str, _Format] = {
     "digits": _Format(
         digits.list_digits,
@@ -43,7 +45,7 @@ _FORMATS: dict[str, _Format] = {
         1,
         8,
         shared_class_protocols=("samples",),
-        layout=lambda root, test_root: SplitLayout("seeded split"),
+        layout=lambda root, test_root: PROTOCOL_SPLIT,
     ),
     "omniglot": _Format(
         omniglot.list_omniglot,
@@ -62,7 +64,7 @@ _FORMATS: dict[str, _Format] = {
         official.PROTOCOLS,
         3,
         224,
-        layout=lambda root, test_root: SplitLayout("official split", ("query", "gallery")),
+        layout=lambda root, test_root: OFFICIAL_QUERY_GALLERY,
     ),
     "folder": _Format(
         folder.list_folder,
@@ -150,16 +152,16 @@ def load_dataset(
         warnings.warn(
             f"root={str(root)!r} is ignored: digits ships with scikit-learn", stacklevel=2
         )
-    held_out = split_layout(name, root, test_root).held_out
+    given = split_layout(name, root, test_root).held_out
     if val_fraction is not None and val_fraction != 0:
         if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
             raise ValueError(f"val_fraction={val_fraction!r} is invalid: use a number in (0, 1)")
-    elif split == "val" and "val" not in held_out:
+    elif split == "val" and "val" not in given:
         raise ValueError(
             f"split='val' needs val_fraction (the share of the training classes to hold out), "
             f"got {val_fraction!r}"
         )
-    _check_split(name, split, held_out)
+    _check_split(name, split, given)
     if image_size is None:
         image_size = fmt.image_size
     elif not isinstance(image_size, int) or image_size < 1:

@@ -24,7 +24,6 @@ from dmlviz.data.listing import DatasetFormatError, Listing, SplitLayout, missin
 PROTOCOLS = ("given",)
 TABLE = "df.csv"
 REQUIRED = ("label", "path", "split", "is_query", "is_gallery")
-OPTIONAL = ("category",)
 BOX = ("x_1", "x_2", "y_1", "y_2")
 SPLITS = ("train", "validation")
 TRUE, FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
@@ -113,7 +112,7 @@ def _read(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise DatasetFormatError(f"{path} is not a readable CSV table ({error})") from None
     table.columns = [str(c).strip() for c in table.columns]
-    for column in (*REQUIRED, *[c for c in BOX if c in table]):
+    for column in (*REQUIRED, *BOX):
         if column in table:
             table[column] = table[column].str.strip()
     return table
