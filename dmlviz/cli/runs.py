@@ -54,8 +54,9 @@ def register(subparsers) -> None:
         "--split",
         dest="splits",
         action="append",
-        choices=("train", "test", "val"),
-        help="a split to embed (repeatable; default: train and test, and val when the run has one)",
+        choices=("train", "test", "val", "query", "gallery"),
+        help="a split to embed (repeatable; default: train and the held-out splits of the run's "
+        "data: test, or query and gallery, and val when the run has one)",
     )
     embed.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     embed.set_defaults(func=embed_command)

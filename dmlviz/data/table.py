@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from dmlviz.data.listing import DatasetFormatError, Listing, SplitLayout, missing
 
@@ -144,17 +145,17 @@ def _validate(path: Path, base: Path, table: pd.DataFrame) -> pd.DataFrame:
         bad = ~text.isin((*TRUE, *FALSE)) & (validation | (text != ""))
         _check(path, table, bad, column, "is not a boolean (True or False)")
         table[column] = text.isin(TRUE) & validation
-    if given:
-        _check_boxes(path, table)
     _check_flags(path, table, validation)
     exists = np.fromiter(((base / p).is_file() for p in table["path"]), bool, len(table))
     _check(path, table, ~exists, "path", f"names no file (paths are relative to {base})")
+    if given:
+        _check_boxes(path, base, table)
     return table
 
 
-def _check_boxes(path: Path, table: pd.DataFrame) -> None:
-    """Each box value empty or a whole number >= 0, all four or none on a row, in order; the
-    columns become floats (NaN: no box)."""
+def _check_boxes(path: Path, base: Path, table: pd.DataFrame) -> None:
+    """Each box value empty or a whole number >= 0, all four or none on a row, in order and
+    inside its image (read from the image's header); the columns become floats (NaN: no box)."""
     empty = table[list(BOX)] == ""
     numbers = {}
     for column in BOX:
@@ -169,6 +170,14 @@ def _check_boxes(path: Path, table: pd.DataFrame) -> None:
     for low, high in (("x_1", "x_2"), ("y_1", "y_2")):
         bad = numbers[low] >= numbers[high]
         _check(path, table, bad, high, f"is not greater than {low}: the box is empty or reversed")
+    sizes = np.full((len(table), 2), np.inf)  # (width, height) of each boxed row's image
+    for row in np.flatnonzero(~empty.any(axis=1).to_numpy()):
+        sizes[row] = _image_size(base / table["path"].iat[row])
+    for column, side, axis in (("x_2", "width", 0), ("y_2", "height", 1)):
+        beyond = numbers[column].to_numpy() > sizes[:, axis]
+        if beyond.any():
+            size = int(sizes[np.argmax(beyond), axis])
+            _check(path, table, beyond, column, f"is beyond the image's {side} of {size} px")
     for column, number in numbers.items():
         table[column] = number
 
@@ -208,6 +217,16 @@ def _check(path: Path, table: pd.DataFrame, bad: pd.Series, column: str, problem
         f"{path}, row {first + 1} (line {first + 2}), column {column!r}: {str(value)!r} "
         f"{problem}{more}"
     )
+
+
+def _image_size(path: Path) -> tuple[float, float]:
+    """``(width, height)`` of an image from its header; infinite when it cannot be read (the
+    image check skips such a file later, with a warning)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # PIL raises many types for a file that is not an image
+        return (np.inf, np.inf)
 
 
 def _label_order(name: str) -> tuple[int, float, str]:

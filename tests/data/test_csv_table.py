@@ -144,6 +144,11 @@ def _set(row, column, value):
             r"row 1 \(line 2\), column 'x_2': '3.5' is not a whole number",
         ),
         (
+            _set(7, "x_2", "21"),
+            {"box": True},
+            r"row 8 \(line 9\), column 'x_2': '21' is beyond the image's width of 20 px",
+        ),
+        (
             _set(5, "y_1", ""),
             {"box": True},
             r"row 6 \(line 7\), column 'y_1': '' is empty but not all",
