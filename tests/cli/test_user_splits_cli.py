@@ -77,6 +77,21 @@ def test_train_test_folders_and_a_test_root_record_the_shared_classes(tmp_path):
     assert run.embeddings("test")[0].shape[0] == 6
 
 
+def test_query_and_gallery_folders_evaluate_queries_in_the_gallery(tmp_path):
+    data = tmp_path / "shop"
+    _tree(data / "train", ["a", "b", "c"])
+    _tree(data / "query", ["x", "y"], images=1)
+    _tree(data / "gallery", ["x", "y", "z"], images=2)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out", str(out),
+                 *TINY]) == 0  # fmt: skip
+    run = Run.load(out)
+    assert run.config["split_layout"] == "train/query/gallery folders"
+    assert run.config["test_classes_in_train"] == 0
+    assert run.eval_metrics("test")["reference_split"] == "gallery"
+    assert run.embeddings("gallery")[0].shape[0] == 6
+
+
 def test_unreadable_test_images_leave_nothing_behind_and_the_command_runs_once_fixed(
     tmp_path, capsys
 ):
