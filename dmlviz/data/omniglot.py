@@ -94,7 +94,7 @@ def list_omniglot(
 
 
 def omniglot_layout(root: Path | None, test_root: Path | None = None) -> SplitLayout:
-    """ "separate test tree" with ``test_root``, else the seeded class split."""
+    """The layout's name: a separate test tree with ``test_root``, else the seeded class split."""
     return SplitLayout("separate test tree" if test_root is not None else "seeded class split")
 
 
