@@ -21,6 +21,8 @@ COLUMNS = (
     ("R@1", "recall@1", "{:.4f}"),
     ("best MAP@R", "best_map@r", "{:.4f}"),
     ("AUROC", "detector_auroc", "{:.3f}"),
+    ("splits", "split_layout", "{}"),
+    ("test classes in train", "test_classes_in_train", "{}"),
 )
 
 
@@ -31,8 +33,10 @@ def register(subparsers) -> None:
         help="list the runs below a folder with their settings, state and metrics",
         description=(
             "List every run below DIR: dataset, model, loss, label noise, seed, state, epochs done, "
-            "test MAP@R and R@1 (after evaluation), the best MAP@R seen during training and the "
-            "noisy-label detector's AUROC. Folders that cannot be read are listed with the reason."
+            "test MAP@R and R@1 (after evaluation), the best MAP@R seen during training, the "
+            "noisy-label detector's AUROC, how the data was split (e.g. seeded class split, "
+            "train/test folders, separate test tree, csv split column) and how many test classes "
+            "also occur in train. Folders that cannot be read are listed with the reason."
         ),
     )
     runs.add_argument(
@@ -50,8 +54,9 @@ def register(subparsers) -> None:
         "--split",
         dest="splits",
         action="append",
-        choices=("train", "test", "val"),
-        help="a split to embed (repeatable; default: train and test, and val when the run has one)",
+        choices=("train", "test", "val", "query", "gallery"),
+        help="a split to embed (repeatable; default: train and the held-out splits of the run's "
+        "data: test, or query and gallery, and val when the run has one)",
     )
     embed.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     embed.set_defaults(func=embed_command)

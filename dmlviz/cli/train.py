@@ -28,8 +28,32 @@ def _json(text: str) -> Any:
 
 # (flag, config key, argparse keyword arguments); booleans get --flag / --no-flag.
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--dataset", "dataset", {"help": "digits, omniglot, cub200, cars196, sop, inshop or folder"}),
-    ("--dataset-root", "dataset_root", {"metavar": "DIR", "help": "where the dataset's files are"}),
+    (
+        "--dataset",
+        "dataset",
+        {"help": "digits, omniglot, cub200, cars196, sop, inshop, folder or csv"},
+    ),
+    (
+        "--dataset-root",
+        "dataset_root",
+        {
+            "metavar": "DIR",
+            "help": "where the dataset's files are; folder: <class>/<image>, or train/ and test/ "
+            "(optionally val/; query/ and gallery/ instead of test/) of <class>/<image> used as "
+            "given; csv: the folder of df.csv (Open Metric Learning's table: label, path, split, "
+            "is_query, is_gallery [, category, x_1, x_2, y_1, y_2], paths relative to it) or the "
+            "CSV file itself",
+        },
+    ),
+    (
+        "--test-root",
+        "test_root",
+        {
+            "metavar": "DIR",
+            "help": "folder, omniglot: test on the classes of this tree and train on all of "
+            "--dataset-root's (e.g. omniglot's images_evaluation); classes are matched by name",
+        },
+    ),
     (
         "--protocol",
         "protocol",

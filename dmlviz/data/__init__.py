@@ -6,8 +6,13 @@
 """
 
 from dmlviz.data.dataset import ArrayDataset, ImageFileDataset, RetrievalDataset
-from dmlviz.data.listing import BadImagesError, DatasetFormatError, DatasetNotFoundError
-from dmlviz.data.load import DATASETS, PROTOCOLS, load_dataset
+from dmlviz.data.listing import (
+    BadImagesError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    SplitLayout,
+)
+from dmlviz.data.load import DATASETS, PROTOCOLS, TEST_ROOT_DATASETS, load_dataset, split_layout
 from dmlviz.data.noise import NOISE_KINDS, NoisyLabels, inject_label_noise
 from dmlviz.data.sampler import MPerClassBatchSampler
 from dmlviz.data.transforms import eval_transform, train_transform
@@ -16,6 +21,7 @@ __all__ = [
     "DATASETS",
     "NOISE_KINDS",
     "PROTOCOLS",
+    "TEST_ROOT_DATASETS",
     "ArrayDataset",
     "BadImagesError",
     "DatasetFormatError",
@@ -24,8 +30,10 @@ __all__ = [
     "MPerClassBatchSampler",
     "NoisyLabels",
     "RetrievalDataset",
+    "SplitLayout",
     "eval_transform",
     "inject_label_noise",
     "load_dataset",
+    "split_layout",
     "train_transform",
 ]

@@ -124,13 +124,22 @@ class ImageFileDataset(RetrievalDataset):
     Grayscale sets (``in_channels=1``) are resized once per sample into a uint8 cache (inverted
     when ``invert``, so ink is bright on a dark background as in digits) and augmented with
     :func:`~dmlviz.data.transforms.random_shift`: after the first epoch no file is read again.
-    Each DataLoader worker fills its own copy of the cache.
+    Each DataLoader worker fills its own copy of the cache. ``boxes`` (optional) crops each image
+    to ``(left, upper, right, lower)`` pixels (None: the whole image) when it is read.
     """
 
-    def __init__(self, *, paths: Sequence[Path], invert: bool = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        paths: Sequence[Path],
+        invert: bool = False,
+        boxes: Sequence[tuple[int, int, int, int] | None] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.paths = [Path(p) for p in paths]
         self.invert = invert
+        self.boxes = list(boxes) if boxes is not None else [None] * len(self.paths)
         self._mode = "L" if self.in_channels == 1 else "RGB"
         if self.in_channels == 1:
             self._resize = resize_crop(self.image_size)
@@ -143,11 +152,12 @@ class ImageFileDataset(RetrievalDataset):
             self._transform = build_transform(self.image_size, self.in_channels, self.augment)
 
     def image(self, i: int) -> Image.Image:
-        """The image file as stored, converted to "L" (grayscale sets) or "RGB"."""
-        path = self.paths[int(i)]
+        """The image file as stored, cropped to its box, converted to "L" (grayscale sets) or
+        "RGB"."""
+        path, box = self.paths[int(i)], self.boxes[int(i)]
         try:
             with Image.open(path) as image:
-                return image.convert(self._mode)
+                return (image if box is None else image.crop(box)).convert(self._mode)
         except (OSError, ValueError) as error:
             raise OSError(f"cannot read image {path}: {error}") from error
 

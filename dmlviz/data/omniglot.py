@@ -7,7 +7,10 @@ into ``$DMLVIZ_CACHE_DIR`` (default ``~/.cache/dmlviz``). ``download=True`` fetc
 set with torchvision's downloader (into root, or the cache folder when root is None).
 
 Protocols (class-disjoint, seeded by ``seed``): "characters" puts a random half of the characters
-in train and the other half in test; "alphabets" does the same with whole alphabets.
+in train and the other half in test; "alphabets" does the same with whole alphabets. With a test
+root (Omniglot's standard protocol: train on ``images_background``, test on
+``images_evaluation``) every character of ``root`` trains and every character of the test root
+tests.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from dmlviz.data.listing import (
     DatasetNotFoundError,
     Listing,
+    SplitLayout,
     cache_dir,
     missing,
     split_classes,
@@ -43,27 +47,37 @@ _UNZIPPED = ".dmlviz-unzipped"  # marker written last: the folder is complete
 
 
 def list_omniglot(
-    root: Path | None, split: str, protocol: str, seed: int, download: bool
+    root: Path | None,
+    split: str,
+    protocol: str,
+    seed: int,
+    download: bool,
+    test_root: Path | None = None,
 ) -> Listing:
-    """The images of the characters in ``split`` ("train" or "test") under ``protocol``."""
+    """The images of the characters in ``split`` ("train" or "test") under ``protocol``; with
+    ``test_root`` (e.g. ``images_evaluation``) every character of ``root`` trains and every one
+    of ``test_root`` tests, whatever the protocol, matched by name."""
     folder = alphabet_folder(root, download)
-    characters = sorted(
-        f"{a.name}/{c.name}"
-        for a in folder.iterdir()
-        if a.is_dir() and not a.name.startswith(".")
-        for c in a.iterdir()
-        if c.is_dir() and not c.name.startswith(".")
-    )
-    if protocol == "characters":
-        train = split_classes(np.arange(len(characters)), TRAIN_FRACTION, seed)
+    characters = _characters(folder)
+    if test_root is not None:
+        test_folder = alphabet_folder(test_root, prefer="evaluation")
+        test_characters = _characters(test_folder)
+        names = sorted({*characters, *test_characters})
+        if split != "train":
+            folder, characters = test_folder, test_characters
+        keys = np.searchsorted(names, characters)
+        characters = names
+    elif protocol == "characters":
+        keys = split_classes(np.arange(len(characters)), TRAIN_FRACTION, seed)
     else:
         alphabet_of = [c.split("/")[0] for c in characters]
         alphabets = sorted(set(alphabet_of))
         chosen = {
             alphabets[i] for i in split_classes(np.arange(len(alphabets)), TRAIN_FRACTION, seed)
         }
-        train = np.array([k for k, a in enumerate(alphabet_of) if a in chosen])
-    keys = train if split == "train" else np.setdiff1d(np.arange(len(characters)), train)
+        keys = np.array([k for k, a in enumerate(alphabet_of) if a in chosen])
+    if test_root is None and split != "train":
+        keys = np.setdiff1d(np.arange(len(characters)), keys)
     items, sample_ids, sample_keys = [], [], []
     for key in keys:
         for path in sorted((folder / characters[key]).glob("*.png")):
@@ -79,9 +93,28 @@ def list_omniglot(
     )
 
 
-def alphabet_folder(root: Path | str | None, download: bool = False) -> Path:
+def omniglot_layout(root: Path | None, test_root: Path | None = None) -> SplitLayout:
+    """The layout's name: a separate test tree with ``test_root``, else the seeded class split."""
+    return SplitLayout("separate test tree" if test_root is not None else "seeded class split")
+
+
+def _characters(folder: Path) -> list[str]:
+    """The ``"<alphabet>/<character>"`` folders of an alphabet folder, sorted."""
+    return sorted(
+        f"{a.name}/{c.name}"
+        for a in folder.iterdir()
+        if a.is_dir() and not a.name.startswith(".")
+        for c in a.iterdir()
+        if c.is_dir() and not c.name.startswith(".")
+    )
+
+
+def alphabet_folder(
+    root: Path | str | None, download: bool = False, prefer: str = "background"
+) -> Path:
     """The folder whose children are alphabets, found from ``root`` as the module docstring says
-    (downloading or unzipping first when needed)."""
+    (downloading or unzipping first when needed); of several, the one whose name holds
+    ``prefer`` ("background" for training, "evaluation" for a test root)."""
     if root is None and not download:
         raise missing("omniglot", None, HOW, LAYOUT)
     root = Path(root).expanduser() if root is not None else cache_dir() / "omniglot"
@@ -95,7 +128,7 @@ def alphabet_folder(root: Path | str | None, download: bool = False) -> Path:
     for _ in range(3):
         found = [d for d in level if _holds_alphabets(d)]
         if len(found) > 1:
-            background = [d for d in found if "background" in d.name]
+            background = [d for d in found if prefer in d.name]
             if len(background) != 1:
                 raise DatasetNotFoundError(
                     f"omniglot: several folders of alphabets under {root}: "

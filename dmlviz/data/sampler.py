@@ -8,6 +8,7 @@ run sees exactly the batches it would have seen.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,7 +21,7 @@ class MPerClassBatchSampler(Sampler[list[int]]):
     Classes are visited in a shuffled order, reshuffled after every full pass, so all classes
     appear about equally often. Within a class, images are drawn without replacement from a
     shuffled queue, refilled when fewer than ``m`` are left (so no image repeats within a
-    batch); a class with fewer than ``m`` images is sampled with replacement.
+    batch); a class with fewer than ``m`` images is sampled with replacement, with a warning.
 
     Args:
         labels: ``(n,)`` integer labels of the dataset (the observed, possibly noisy, ones).
@@ -64,6 +65,15 @@ class MPerClassBatchSampler(Sampler[list[int]]):
         elif not isinstance(batches_per_epoch, (int, np.integer)) or batches_per_epoch < 1:
             raise ValueError(
                 f"batches_per_epoch={batches_per_epoch!r} is invalid: use a positive int or None"
+            )
+        sizes = np.bincount(inverse)
+        if sizes.min() < m:
+            warnings.warn(
+                f"m={m} images per class (m_per_class) is more than {int((sizes < m).sum())} of "
+                f"the {len(sizes)} classes hold (the smallest has {sizes.min()}): their images "
+                "repeat within a batch",
+                RuntimeWarning,
+                stacklevel=2,
             )
         self.labels = labels
         self.m = int(m)

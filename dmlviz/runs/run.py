@@ -464,6 +464,7 @@ class Run:
         c = self.config
         kwargs: dict[str, Any] = {
             "root": c.get("dataset_root"),
+            "test_root": c.get("test_root"),
             "split": split,
             "seed": c.get("split_seed", 0),
             "augment": augment,
@@ -492,6 +493,8 @@ class Run:
             "seed": c.get("seed"),
             "epochs": c.get("epochs"),
             "preset_source": c.get("preset_source"),
+            "split_layout": c.get("split_layout"),
+            "test_classes_in_train": c.get("test_classes_in_train"),
         }
         status = self.status()
         row["state"] = status.get("state")

@@ -23,6 +23,7 @@ BASE_CONFIG: dict[str, Any] = {
     # data
     "dataset": None,
     "dataset_root": None,
+    "test_root": None,  # folder, omniglot: a second tree whose classes test (root's all train)
     "protocol": None,
     "image_size": None,  # None: the dataset's own size (written back once the data is loaded)
     "split_seed": 0,
@@ -117,10 +118,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "sop": _IMAGE_SETS,
     "inshop": _IMAGE_SETS,
     "folder": {**_IMAGE_SETS, "model": "resnet18"},
+    "csv": {**_IMAGE_SETS, "model": "resnet18"},
 }
 
-# Written by train(), never set by the user.
-RECORDED_KEYS = ("dmlviz_version", "torch_version")
+# Written by train(), never set by the user: versions, and how the data was split (the layout's
+# name, e.g. "train/test folders", and how many test classes also occur in train).
+RECORDED_KEYS = ("dmlviz_version", "torch_version", "split_layout", "test_classes_in_train")
 # May differ when resuming a run; everything else must match its config.json.
 RESUMABLE_CHANGES = (
     "epochs",
@@ -183,7 +186,7 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check every value of a full config; returns it unchanged or raises ``ConfigError``."""
-    from dmlviz.data import DATASETS, NOISE_KINDS
+    from dmlviz.data import DATASETS, NOISE_KINDS, TEST_ROOT_DATASETS
     from dmlviz.losses import LOSSES, build
     from dmlviz.models import MODELS, POOLINGS, PRETRAINED
 
@@ -201,9 +204,16 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _choice(c, "schedule", SCHEDULES)
     _choice(c, "amp", AMP_MODES)
     _choice(c, "preset_source", PRESET_SOURCES)
-    for key in ("name", "dataset_root", "protocol"):
+    for key in ("name", "dataset_root", "test_root", "protocol"):
         if c[key] is not None and not isinstance(c[key], str):
             raise ConfigError(key, c[key], "must be a string or None")
+    if c["test_root"] is not None and c["dataset"] not in TEST_ROOT_DATASETS:
+        raise ConfigError(
+            "test_root",
+            c["test_root"],
+            f"only {', '.join(TEST_ROOT_DATASETS)} take a second tree to test on, not "
+            f"{c['dataset']}",
+        )
     if c["device"] is not None:
         _device_name(c["device"])
     for key in ("augment", "freeze_bn", "layer_norm", "pretrained", "compile", "tensorboard"):

@@ -48,12 +48,15 @@ def compute_embeddings(
 
 
 def run_splits(run: Run) -> tuple[str, ...]:
-    """The splits a run is embedded and evaluated on: train, test, and val when it has one.
+    """The splits a run is embedded and evaluated on: train, then its data's held-out splits
+    (``dmlviz.data.split_layout``: test, or query and gallery searched one in the other; val
+    when the data has its own), and val when ``val_fraction`` holds one out of train."""
+    from dmlviz.data import split_layout
 
-    In-Shop has no test split: its queries are searched in a separate gallery."""
-    if run.config.get("dataset") == "inshop":
-        return ("train", "query", "gallery")
-    return ("train", "test", "val") if run.config.get("val_fraction") else ("train", "test")
+    c = run.config
+    held_out = split_layout(c["dataset"], c.get("dataset_root"), c.get("test_root")).held_out
+    val = ("val",) if c.get("val_fraction") and "val" not in held_out else ()
+    return ("train", *held_out, *val)
 
 
 def embed_run(

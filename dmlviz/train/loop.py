@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from dmlviz import __version__
-from dmlviz.data import MPerClassBatchSampler, inject_label_noise
+from dmlviz.data import MPerClassBatchSampler, inject_label_noise, split_layout
 from dmlviz.evaluate import retrieval_metrics
 from dmlviz.losses import build
 from dmlviz.models import build_model
@@ -38,7 +38,7 @@ from dmlviz.runs.run import TrainingLock, check_new_run_folder
 from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
-from dmlviz.train.embed import compute_embeddings
+from dmlviz.train.embed import compute_embeddings, run_splits
 
 NOISE_FEATURE_SIZE = 16  # nearest_class noise compares images pooled to at most 16 x 16 px
 POSTFIX_EVERY_S = 0.5
@@ -120,6 +120,9 @@ def _train(
 
     # -- data: the train split, its observed (possibly noisy) labels, m-per-class batches --------
     train_set = Run(out, config).dataset("train", augment=config["augment"])
+    # every split is read and its images checked before anything is written
+    splits = run_splits(Run(out, config))[1:]  # what follows "train"
+    held_out = {split: Run(out, config).dataset(split) for split in splits}
     _check_classes_per_batch(config, train_set)
     if config["batch_size"] % dist_info.world_size:
         raise ConfigError(
@@ -128,7 +131,7 @@ def _train(
             f"must be a multiple of the {dist_info.world_size} training processes",
         )
     if run is None:
-        config = _complete_config(config, out, train_set)
+        config = _complete_config(config, out, train_set, held_out)
         # built before the folder is written, so missing ImageNet weights leave nothing behind
         model = build_model(**Run(out, config).model_kwargs(), pretrained=config["pretrained"])
         if main:
@@ -219,11 +222,9 @@ def _train(
     epochs = config["epochs"]
     eval_sets = {}
     if main and config["eval_every"]:
-        splits = ("test", "val") if config["val_fraction"] else ("test",)
-        if config["dataset"] == "inshop":  # retrieval of query images among a separate gallery
-            eval_sets = {"test": (run.dataset("query"), run.dataset("gallery"))}
-        else:
-            eval_sets = {split: run.dataset(split) for split in splits}
+        eval_sets = {split: held_out[split] for split in ("test", "val") if split in held_out}
+        if "query" in held_out:  # retrieval of query images among a separate gallery
+            eval_sets["test"] = (held_out["query"], held_out["gallery"])
     writer = _tensorboard_writer(run) if main and config["tensorboard"] else None
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -368,19 +369,29 @@ def train_step(
 # -- pieces of the loop ------------------------------------------------------------------------------
 
 
-def _complete_config(config: dict[str, Any], out: Path, train_set) -> dict[str, Any]:
-    """Fill what only the data knows (channels, image size) and the versions into the config."""
+def _complete_config(
+    config: dict[str, Any], out: Path, train_set, held_out: dict[str, Any]
+) -> dict[str, Any]:
+    """Fill what only the data knows (channels, image size, how it was split, how many test
+    classes also train) and the versions into the config."""
     if config["in_channels"] not in (None, train_set.in_channels):
         raise ConfigError(
             "in_channels",
             config["in_channels"],
             f"the {config['dataset']} images have {train_set.in_channels} channel(s)",
         )
+    tested = {
+        name for split, data in held_out.items() if split != "val" for name in data.class_names
+    }
     return {
         **config,
         "name": config["name"] or out.name,
         "in_channels": train_set.in_channels,
         "image_size": config["image_size"] or train_set.image_size,
+        "split_layout": split_layout(
+            config["dataset"], config["dataset_root"], config["test_root"]
+        ).name,
+        "test_classes_in_train": len(tested & set(train_set.class_names)),
         "dmlviz_version": __version__,
         "torch_version": torch.__version__,
     }

@@ -25,6 +25,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "recall@1": "R@1",
     "detector_auroc": "Detector AUROC",
     "preset_source": "Hyperparameters",
+    "split_layout": "Splits",
+    "test_classes_in_train": "Test classes in train",
     "state": "State",
     "epoch": "Epochs done",
 }
@@ -63,6 +65,7 @@ def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFr
     for column in ("noise_rate", *METRIC_NAMES):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    runs["test_classes_in_train"] = pd.to_numeric(runs["test_classes_in_train"]).astype("Int64")
     return runs, pd.DataFrame(broken, columns=["name", "path", "reason"])
 
 
@@ -80,23 +83,30 @@ def run_label(row: dict[str, Any] | pd.Series) -> str:
     return " · ".join(parts)
 
 
-SHARED_COLUMNS = ("dataset", "noise_kind")  # left out of the table when every run shares them
+# left out of the table when every run shares them
+SHARED_COLUMNS = ("dataset", "noise_kind", "split_layout", "test_classes_in_train")
+LAYOUT_COLUMNS = ("split_layout", "test_classes_in_train")  # unknown for runs trained before
 
 
 def shared_settings(runs: pd.DataFrame) -> dict[str, Any]:
-    """The ``SHARED_COLUMNS`` settings that every run in ``runs`` has in common."""
+    """The ``SHARED_COLUMNS`` settings that every run in ``runs`` has in common (and knows)."""
     return {
         column: runs[column].iloc[0]
         for column in SHARED_COLUMNS
-        if column in runs and len(runs) and runs[column].nunique(dropna=False) == 1
+        if column in runs
+        and len(runs)
+        and runs[column].nunique(dropna=False) == 1
+        and not pd.isna(runs[column].iloc[0])
     }
 
 
 def display_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs table as shown: readable column names, loss display names, noise rate in %, and
-    without the settings all runs share (``shared_settings``; the page states them once)."""
+    without the settings all runs share (``shared_settings``; the page states them once) or
+    that no run records (``LAYOUT_COLUMNS`` of older runs)."""
     shared = shared_settings(runs)
-    frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in shared]].copy()
+    unknown = {c for c in LAYOUT_COLUMNS if c in runs and runs[c].isna().all()}
+    frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in {*shared, *unknown}]].copy()
     frame["loss"] = frame["loss"].map(lambda v: loss_name(str(v)) if v is not None else v)
     frame["noise_rate"] = 100 * frame["noise_rate"]
     return frame.rename(columns=TABLE_COLUMNS)

@@ -56,9 +56,10 @@ def test_batches_depend_only_on_seed_and_epoch():
     assert list(c) != epoch0
 
 
-def test_classes_smaller_than_m_are_sampled_with_replacement():
+def test_classes_smaller_than_m_are_sampled_with_replacement_with_a_warning():
     labels = _labels([1, 2, 10, 10])
-    sampler = MPerClassBatchSampler(labels, m=4, batch_size=16, seed=0, batches_per_epoch=5)
+    with pytest.warns(RuntimeWarning, match=r"m=4 .* more than 2 of the 4 classes hold .*has 1"):
+        sampler = MPerClassBatchSampler(labels, m=4, batch_size=16, seed=0, batches_per_epoch=5)
     for batch in sampler:
         counts = Counter(labels[batch].tolist())
         assert counts == {0: 4, 1: 4, 2: 4, 3: 4}

@@ -136,6 +136,6 @@ def test_bad_arguments_name_the_argument_and_the_allowed_values(kwargs, message)
 
 
 def test_registry_lists_every_dataset_and_its_protocols():
-    assert DATASETS == ("digits", "omniglot", "cub200", "cars196", "sop", "inshop", "folder")
+    assert DATASETS == ("digits", "omniglot", "cub200", "cars196", "sop", "inshop", "folder", "csv")
     assert PROTOCOLS["digits"] == ("classes", "samples")
     assert PROTOCOLS["omniglot"] == ("characters", "alphabets")

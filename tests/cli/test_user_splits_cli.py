@@ -1,0 +1,125 @@
+"""`dmlviz train` on splits the user decides (csv, split folders, a test root), and the checks of
+every split before a run folder is written."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+
+from dataset_trees import write_image  # noqa: E402
+from test_csv_table import make_table  # noqa: E402
+
+from dmlviz.cli import main  # noqa: E402
+from dmlviz.runs import Run  # noqa: E402
+
+TINY = ["--loss", "contrastive", "--model", "mlp", "--no-pretrained", "--image-size", "8",
+        "--embedding-dim", "8", "--epochs", "1", "--batch-size", "6", "--m-per-class", "3",
+        "--num-workers", "0", "--num-threads", "1", "--eval-every", "1", "--no-tensorboard",
+        "--no-progress"]  # fmt: skip
+
+
+def _tree(root, classes, images=3):
+    for c, name in enumerate(classes):
+        for k in range(images):
+            write_image(root / name / f"{k}.png", seed=100 * c + k, size=(10, 8))
+    return root
+
+
+def test_train_on_a_csv_table_evaluates_and_runs_says_how_it_was_split(tmp_path, capsys):
+    make_table(tmp_path / "data", box=True)
+    out = tmp_path / "runs" / "csv-run"
+    assert main(["train", "--dataset", "csv", "--dataset-root", str(tmp_path / "data"),
+                 "--out", str(out), *TINY]) == 0  # fmt: skip
+    run = Run.load(out)
+    assert run.config["split_layout"] == "csv split column"
+    assert run.config["test_classes_in_train"] == 0
+    assert 0 <= run.eval_metrics("test")["map@r"] <= 1
+    assert "map@r" in run.metrics().iloc[-1]
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert "splits" in header and "test classes in train" in header
+    assert "csv split column" in row
+
+
+def test_csv_query_and_gallery_flags_evaluate_queries_in_the_gallery(tmp_path):
+    flags = [(True, False), (False, True), (False, True)] * 2
+    make_table(tmp_path / "data", validation_flags=flags)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "csv", "--dataset-root", str(tmp_path / "data" / "df.csv"),
+                 "--out", str(out), *TINY]) == 0  # fmt: skip
+    run = Run.load(out)
+    metrics = run.eval_metrics("test")
+    assert (metrics["query_split"], metrics["reference_split"]) == ("query", "gallery")
+    assert run.has_embeddings("query") and run.has_embeddings("gallery")
+    assert run.config["split_layout"] == "csv split column, query/gallery flags"
+
+
+def test_train_test_folders_and_a_test_root_record_the_shared_classes(tmp_path):
+    data = tmp_path / "data"
+    _tree(data / "train", ["a", "b", "c"])
+    _tree(data / "test", ["b", "c", "d"])
+    out = tmp_path / "folders"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out", str(out),
+                 *TINY, "--no-eval"]) == 0  # fmt: skip
+    config = Run.load(out).config
+    assert (config["split_layout"], config["test_classes_in_train"]) == ("train/test folders", 2)
+    out = tmp_path / "test-root"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data / "train"),
+                 "--test-root", str(_tree(tmp_path / "other", ["x", "y"])), "--out", str(out),
+                 *TINY]) == 0  # fmt: skip
+    run = Run.load(out)
+    assert run.config["split_layout"] == "separate test tree"
+    assert run.config["test_root"] == str(tmp_path / "other")
+    assert run.config["test_classes_in_train"] == 0
+    assert run.embeddings("test")[0].shape[0] == 6
+
+
+def test_query_and_gallery_folders_evaluate_queries_in_the_gallery(tmp_path):
+    data = tmp_path / "shop"
+    _tree(data / "train", ["a", "b", "c"])
+    _tree(data / "query", ["x", "y"], images=1)
+    _tree(data / "gallery", ["x", "y", "z"], images=2)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out", str(out),
+                 *TINY]) == 0  # fmt: skip
+    run = Run.load(out)
+    assert run.config["split_layout"] == "train/query/gallery folders"
+    assert run.config["test_classes_in_train"] == 0
+    assert run.eval_metrics("test")["reference_split"] == "gallery"
+    assert run.embeddings("gallery")[0].shape[0] == 6
+
+
+def test_unreadable_test_images_leave_nothing_behind_and_the_command_runs_once_fixed(
+    tmp_path, capsys
+):
+    data = tmp_path / "data"
+    _tree(data / "train", ["a", "b"], images=20)
+    _tree(data / "test", ["c", "d"], images=20)
+    good = (data / "test" / "c" / "0.png").read_bytes()
+    (data / "test" / "c" / "0.png").write_bytes(b"\x89PNG broken")  # 1 of 40: more than 1%
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "folder", "--dataset-root", str(data), "--out", str(out),
+            *TINY, "--no-eval"]  # fmt: skip
+    assert main(args) == 2
+    assert "test/c/0.png" in capsys.readouterr().err
+    assert not out.exists()
+    (data / "test" / "c" / "0.png").write_bytes(good)
+    assert main(args) == 0
+
+
+def test_test_root_for_a_dataset_without_trees_is_a_flag_error(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--test-root", str(tmp_path), *TINY]) == 2
+    assert "argument --test-root" in capsys.readouterr().err
+
+
+def test_silent_settings_now_warn(tmp_path):
+    with pytest.warns(UserWarning, match="is ignored: digits ships with scikit-learn"):
+        main(["train", "--dataset", "digits", "--dataset-root", str(tmp_path), "--out",
+              str(tmp_path / "d"), *TINY, "--no-eval"])  # fmt: skip
+    data = _tree(tmp_path / "photos", ["a", "b", "c", "d"])
+    with pytest.warns(RuntimeWarning, match=r"m=4 images per class .* more than 2 of the 2"):
+        main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out",
+              str(tmp_path / "f"), *TINY, "--m-per-class", "4", "--batch-size", "8", "--no-eval"])  # fmt: skip
