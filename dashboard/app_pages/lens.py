@@ -21,6 +21,7 @@ from dmlviz.views.lens import (
     summary_line,
 )
 from dmlviz.views.runs import run_label
+from dmlviz.views.style import MISSING
 
 st.title("Query lens")
 path, row, split = ui.need_split()
@@ -205,4 +206,9 @@ with st.expander("Rank changes as a table"):
         changes.rename(columns={"rank_a": "rank (left run)", "rank_b": "rank (right run)"}),
         hide_index=True,
         width="stretch",
+        placeholder=MISSING,
+        column_config={
+            "rank (left run)": st.column_config.NumberColumn(help=f"{MISSING}: not in its top K."),
+            "rank (right run)": st.column_config.NumberColumn(help=f"{MISSING}: not in its top K."),
+        },
     )
