@@ -33,6 +33,27 @@ def _html(app) -> str:
     return "".join(element.proto.body for element in app.get("html"))
 
 
+def _cells_shown(table) -> list[str]:
+    """Every cell of an ``st.dataframe`` as the browser writes it: a missing value reads as the
+    table's placeholder, "None" when it has none."""
+    placeholder = table.proto.placeholder or "None"
+    frame = table.value
+    return [
+        placeholder
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value)
+        for column in frame.columns
+        for value in frame[column].astype(object)
+    ]
+
+
+def _no_none_in_tables(app) -> list[str]:
+    """Every cell of every table of the page, after checking that none reads "None"."""
+    cells = [cell for table in app.dataframe for cell in _cells_shown(table)]
+    assert "None" not in cells
+    return cells
+
+
 def test_runs_page(app, runs_dir):
     app.run()
     assert not app.exception
@@ -79,6 +100,17 @@ def test_runs_page_shows_the_tuning_study(app):
     presets = app.dataframe[-1].value
     assert set(presets["Dataset"]) == {"digits"} and len(presets) == 5  # the runs' dataset
     assert set(presets["Source"]) <= {"tuned on validation", "paper defaults"}
+
+
+def test_runs_and_tuning_tables_show_missing_values_as_a_dash(app):
+    app.run()
+    assert not app.exception
+    cells = _no_none_in_tables(app)
+    assert "–" in cells  # the detector AUROC of noise-free runs, trials not confirmed
+    runs = app.dataframe[0]
+    assert runs.value["Detector AUROC"].isna().sum() == 2  # still numbers, not text
+    auroc = json.loads(runs.proto.columns)["Detector AUROC"]
+    assert "no flipped label to find" in auroc["help"]
 
 
 def test_runs_page_row_selects_the_run(app):
@@ -193,6 +225,34 @@ def test_lens_worst_button(app):
     assert not app.exception
     index = app.session_state["lens_query"]["index"]
     assert "query #" + str(index) in _html(app)
+
+
+def test_consistency_page_offers_a_noisy_run_on_a_noise_free_one(app, runs_dir):
+    _page(app, "consistency")  # the first run: contextual without label noise
+    notice = " ".join(m.value for m in app.markdown)
+    assert "This run has no label noise" in notice
+    offer = app.button(key="consistency_noisy_run")
+    assert "contextual-noise40" in offer.label  # the same loss's noisiest run
+    offer.click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["run"] == str(runs_dir / "sweep" / "contextual-noise40")
+    assert "This run has no label noise" not in " ".join(m.value for m in app.markdown)
+    assert float({m.label: m.value for m in app.metric}["Detector AUROC"]) > 0.5
+
+
+def test_map_offers_a_noisy_run_for_the_flipped_colouring(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "rll-noise0")
+    app.session_state["split"] = "train"
+    app.session_state["map_color_train"] = "flipped"
+    app.switch_page("app_pages/map.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "This run has no label noise" in " ".join(m.value for m in app.markdown)
+    app.button(key="map_noisy_run").click().run()
+    assert app.session_state["run"] == str(runs_dir / "sweep" / "rll-noise40")
+    names = [trace["name"] for trace in _spec(app.get("plotly_chart")[0])["data"]]
+    assert any(name.startswith("label flipped") for name in names)
+    assert not any(b.key == "map_noisy_run" for b in app.button)
 
 
 def test_consistency_page(app, runs_dir):
