@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -270,13 +271,23 @@ def test_consistency_page(app, runs_dir):
     assert app.session_state["lens_query"]["split"] == "train"
 
 
+def _svg(uri: str) -> str:
+    assert uri.startswith("data:image/svg+xml;utf8,")
+    return unquote(uri.split(",", 1)[1])
+
+
 def test_worst_queries_page(app):
     _page(app, "queries")
     table = app.dataframe[0].value
-    assert len(table) == 896
+    assert len(table) == 50  # a page: only these get thumbnails
+    assert {m.label: m.value for m in app.metric}["Queries shown"] == "896 / 896"
     assert list(table["AP@R"]) == sorted(table["AP@R"])
+    _no_none_in_tables(app)
+    app.number_input(key="queries_page").set_value(18).run()  # the last page: 896 = 17 * 50 + 46
+    assert len(app.dataframe[0].value) == 46
     app.multiselect(key="queries_classes").select("7").run()
     assert set(app.dataframe[0].value["class"]) == {"7"}
+    assert app.number_input(key="queries_page").value == 1  # a new list starts on its first page
     assert app.get("download_button")
     first = int(app.dataframe[0].value["query"].iloc[0])
     app.session_state["queries_table"] = {"selection": {"rows": [0], "columns": []}}
@@ -284,6 +295,23 @@ def test_worst_queries_page(app):
     assert not app.exception
     assert app.session_state["lens_query"]["index"] == first
     assert app.title[0].value == "Query lens"
+
+
+def test_worst_queries_show_the_query_and_its_top1_as_images(app):
+    _page(app, "queries")
+    table = app.dataframe[0]
+    columns = json.loads(table.proto.columns)
+    assert columns["query_image"]["type_config"]["type"] == "image"
+    assert columns["top1_image"]["type_config"]["type"] == "image"
+    frame = table.value
+    for _, row in frame.head(5).iterrows():
+        query, top1 = _svg(row["query_image"]), _svg(row["top1_image"])
+        assert "href='data:image/png;base64," in query and "href='data:image/png;base64," in top1
+        assert f">{row['class']}</text>" in query and f">{row['top1_class']}</text>" in top1
+    # the thumbnails are the run's own images (digits' ink), not the unreadable-image placeholder
+    from dmlviz.views.thumbs import placeholder_uri
+
+    assert placeholder_uri() not in _svg(frame["query_image"].iat[0])
 
 
 def test_anatomy_page(app, runs_dir):
