@@ -220,6 +220,34 @@ def test_lens_page_shows_ranked_list_and_comparison(app, runs_dir):
     assert _html(app).count("<div class='dmlviz-card") == 1 + 10
 
 
+@pytest.fixture(scope="module")
+def broken_partner_runs(runs_dir, tmp_path_factory):
+    """A runs folder with a good run and a comparison run whose neighbour table is corrupt."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("partner")
+    for name in ("contextual-noise0", "rll-noise0"):
+        shutil.copytree(runs_dir / "sweep" / name, root / name)
+    (root / "rll-noise0" / "eval" / "test_neighbours.npz").write_bytes(b"not a zip file")
+    return root
+
+
+def test_lens_shows_its_list_when_the_comparison_run_is_broken(
+    app, broken_partner_runs, monkeypatch
+):
+    monkeypatch.setenv("DMLVIZ_RUNS", str(broken_partner_runs))
+    app.run()
+    app.session_state["run"] = str(broken_partner_runs / "contextual-noise0")
+    app.switch_page("app_pages/lens.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="lens_partner").value.endswith("rll-noise0")  # the broken one
+    assert _html(app).count("<div class='dmlviz-card") == 1 + 10  # the good run's own list
+    assert any(h.value.startswith("Top 10: contextual-noise0") for h in app.subheader)
+    (warning,) = app.warning
+    assert "rll-noise0" in warning.value and "test_neighbours.npz is corrupt" in warning.value
+    assert not app.error
+
+
 def test_lens_worst_button(app):
     _page(app, "lens")
     app.button(key="lens_worst").click().run()
