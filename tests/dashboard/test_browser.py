@@ -81,14 +81,16 @@ def browser():
 
 
 def _idle(page, timeout_s: float = 90.0) -> None:
-    """Wait until Streamlit has finished running the page's script: no status widget ("Running")
-    and the page's text unchanged over the last 0.75 s."""
+    """Wait until Streamlit has finished running the page's script: no status widget ("Running"),
+    no spinner, and the page's text unchanged over the last 0.75 s."""
     import time
 
     deadline, before = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         page.wait_for_timeout(750)
-        running = page.locator("[data-testid='stStatusWidget'], [data-testid='stSkeleton']")
+        running = page.locator(
+            "[data-testid='stStatusWidget'], [data-testid='stSkeleton'], [data-testid='stSpinner']"
+        )
         text = page.locator("[data-testid='stMain']").inner_text()
         if not running.count() and text == before:
             return
