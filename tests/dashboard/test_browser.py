@@ -80,22 +80,15 @@ def browser():
             browser.close()
 
 
-def _idle(page, timeout_s: float = 90.0) -> None:
-    """Wait until Streamlit has finished running the page's script: no status widget ("Running"),
-    no spinner, and the page's text unchanged over the last 0.75 s."""
-    import time
-
-    deadline, before = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(750)
-        running = page.locator(
-            "[data-testid='stStatusWidget'], [data-testid='stSkeleton'], [data-testid='stSpinner']"
-        )
-        text = page.locator("[data-testid='stMain']").inner_text()
-        if not running.count() and text == before:
-            return
-        before = text
-    raise AssertionError("the page kept running")
+def _idle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until Streamlit has finished running the page's script (the app's script state) and
+    no spinner shows."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+    page.wait_for_selector("[data-testid='stSpinner']", state="detached", timeout=timeout_ms)
+    page.wait_for_timeout(500)
 
 
 @pytest.fixture
