@@ -35,7 +35,7 @@ except RunError as error:
 if data is not None and data.consistency is not None:
     noise_free = not data.consistency["flipped"].any()
 else:
-    noise_free = not row.get("noise_rate", 0) > 0
+    noise_free = row.get("noise_rate") == 0  # not when the rate is unknown
 if noise_free:
     with notice:
         ui.offer_noisy_run(
