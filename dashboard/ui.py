@@ -14,8 +14,10 @@ import streamlit as st
 
 from dmlviz.runs import Run, RunError
 from dmlviz.views import data as views_data
+from dmlviz.views.consistency import noisiest_run
 from dmlviz.views.lens import LENS_CSS
 from dmlviz.views.runs import run_label
+from dmlviz.views.style import loss_name
 from dmlviz.views.thumbs import ThumbnailCache
 
 RUN_KEY = "run"  # path of the current run (sidebar)
@@ -257,3 +259,36 @@ def follow_to_lens() -> None:
     """Switch to the query lens when a callback asked for it (``open_in_lens``)."""
     if st.session_state.pop("_goto_lens", False):
         st.switch_page("app_pages/lens.py")
+
+
+def _choose_run(path: str) -> None:
+    st.session_state[RUN_KEY] = path
+
+
+def offer_noisy_run(row: dict[str, Any], empty: str, key: str) -> None:
+    """Say that the current run (summary ``row``) trained on clean labels, so ``empty`` (what stays
+    empty on this page), and offer one click to the same loss's noisiest run (the noise lab when
+    there is none). ``key`` names the button."""
+    other = noisiest_run(all_runs()[0], row)
+    loss = loss_name(str(row.get("loss")))
+    with st.container(border=True):
+        st.markdown(
+            f":material/info: **This run has no label noise**: none of its training labels was "
+            f"flipped, so {empty}."
+        )
+        if other is None:
+            st.caption(
+                f"No {loss} run here trained with flipped labels: start one in the noise lab."
+            )
+            st.page_link("app_pages/noise_lab.py", label="Noise lab", icon=":material/experiment:")
+            return
+        st.button(
+            f"Show {run_label(other)}",
+            key=key,
+            type="primary",
+            icon=":material/swap_horiz:",
+            on_click=_choose_run,
+            args=(str(other["path"]),),
+            help=f"The {loss} run with the most label noise: it becomes every page's run (the "
+            "sidebar's too).",
+        )

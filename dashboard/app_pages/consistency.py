@@ -25,12 +25,25 @@ st.caption(
     "them (the noise detector)."
 )
 path, row = ui.current_run()
+notice = st.container()  # filled once the run is loaded: the offer of a noisy run
 st.subheader(f"This run: {run_label(row)}")
 try:
     data = ui.split_data(path, "train") if ui.load_run(path).has_embeddings("train") else None
 except RunError as error:
     ui.show_error(error)
     data = None
+if data is not None and data.consistency is not None:
+    noise_free = not data.consistency["flipped"].any()
+else:
+    noise_free = row.get("noise_rate") == 0  # not when the rate is unknown
+if noise_free:
+    with notice:
+        ui.offer_noisy_run(
+            row,
+            "there is nothing for the neighbours to detect: the flipped-label numbers and the "
+            "detector's ROC stay empty",
+            key="consistency_noisy_run",
+        )
 if data is None or data.consistency is None:
     st.info(
         f"No neighbour consistency for this run yet: run `dmlviz evaluate {path}` (it needs the "

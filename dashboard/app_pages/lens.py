@@ -21,6 +21,7 @@ from dmlviz.views.lens import (
     summary_line,
 )
 from dmlviz.views.runs import run_label
+from dmlviz.views.style import MISSING
 
 st.title("Query lens")
 path, row, split = ui.need_split()
@@ -164,21 +165,34 @@ partner = st.selectbox(
     disabled=not candidates,
 )
 
-if partner is None:
+problem = None  # why the comparison run cannot rank this query (its files are broken)
+if partner is not None:
+    try:
+        other_data, other_ranking = _ranking(partner, query, top_k)
+        other_ranked = ranked_list(
+            other_ranking,
+            other_data.labels,
+            names,
+            other_data.observed,
+            k,
+            other_data.reference_labels,
+        )
+    except (RunError, ValueError, IndexError) as error:
+        problem = error
+
+if partner is None or problem is not None:  # this run's list alone
     st.subheader(f"Top {k}: {run_label(row)}")
     st.html(ranked_strip_html(ranked, ref_thumbs.many(ranked["index"])))
-    if not candidates:
+    if problem is not None:
+        st.warning(
+            f"**{labels_by_path[partner]}** cannot be compared: {problem}. Choose another run "
+            "under *Compare with*.",
+            icon=":material/warning:",
+        )
+    elif not candidates:
         st.caption("No other run ranks the same images (same dataset and split) to compare with.")
     st.stop()
 
-try:
-    other_data, other_ranking = _ranking(partner, query, top_k)
-except (RunError, ValueError) as error:
-    ui.show_error(error)
-    st.stop()
-other_ranked = ranked_list(
-    other_ranking, other_data.labels, names, other_data.observed, k, other_data.reference_labels
-)
 changes = rank_changes(ranked, other_ranked)
 moves = dict(zip(changes["index"], changes["move"], strict=True))
 
@@ -205,4 +219,9 @@ with st.expander("Rank changes as a table"):
         changes.rename(columns={"rank_a": "rank (left run)", "rank_b": "rank (right run)"}),
         hide_index=True,
         width="stretch",
+        placeholder=MISSING,
+        column_config={
+            "rank (left run)": st.column_config.NumberColumn(help=f"{MISSING}: not in its top K."),
+            "rank (right run)": st.column_config.NumberColumn(help=f"{MISSING}: not in its top K."),
+        },
     )

@@ -15,6 +15,7 @@ from dmlviz.views.embedding_map import (
     trust_note,
 )
 from dmlviz.views.runs import run_label
+from dmlviz.views.style import MISSING
 
 MAX_TABLE_ROWS = 500
 
@@ -58,6 +59,8 @@ color_by = right.selectbox(
     help="AP@R: how well the image retrieves its own class (red = fails). Neighbour consistency: "
     "share of its nearest neighbours sharing its training label (red = its label looks wrong).",
 )
+if color_by == "flipped" and not frame["flipped"].any():
+    ui.offer_noisy_run(row, "no point is coloured as flipped", key="map_noisy_run")
 
 
 def _take_click(event) -> None:
@@ -108,7 +111,14 @@ if len(selected) > 1:
         "AP@R": st.column_config.NumberColumn("AP@R", format="%.2f"),
         "consistency": st.column_config.NumberColumn("consistency", format="%.2f"),
     }
-    st.dataframe(table, hide_index=True, width="stretch", column_config=columns, row_height=48)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config=columns,
+        row_height=48,
+        placeholder=MISSING,
+    )
     if "AP@R" in table:
         st.caption(f"Mean AP@R of the selection: {table['AP@R'].mean():.3f}")
     if "flipped" in table:

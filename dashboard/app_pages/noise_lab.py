@@ -11,11 +11,8 @@ import streamlit as st
 import ui
 
 from dmlviz import lab
-from dmlviz.data import DATASETS, NOISE_KINDS
-from dmlviz.losses import LOSSES
-from dmlviz.train import default_config
 from dmlviz.views import lab as views
-from dmlviz.views.style import loss_name
+from dmlviz.views.style import MISSING, loss_name
 
 FOLDER_KEY = "lab_folder"  # the experiment shown
 SEEN_KEY = "_lab_seen"  # (folder, views.watch_key) at the last look, to notice changes
@@ -28,6 +25,12 @@ st.caption(
     "in the background (the same code as `dmlviz sweep`): you can use the other pages, close the "
     "browser or restart the dashboard meanwhile."
 )
+# The form's choices come from the training code (torch, torchvision, scikit-learn: seconds on the
+# first visit after the dashboard starts), so they load after the title is drawn.
+with st.spinner("Loading the training code..."):
+    from dmlviz.data import DATASETS, NOISE_KINDS
+    from dmlviz.losses import LOSSES
+    from dmlviz.train import default_config
 
 runs_dir = ui.runs_dir()
 experiments = [str(folder) for folder in lab.list_experiments(runs_dir)]
@@ -200,11 +203,18 @@ def live_view(folder: str) -> None:
             "Progress": st.column_config.ProgressColumn(
                 min_value=0, max_value=100, format="%.0f %%", **small
             ),
-            "Training loss": st.column_config.NumberColumn(format="%.4f"),
-            "Images/s": st.column_config.NumberColumn(format="%.0f", **small),
+            "Training loss": st.column_config.NumberColumn(
+                format="%.4f", help=f"Of the last epoch. {MISSING}: no epoch finished yet."
+            ),
+            "Images/s": st.column_config.NumberColumn(
+                format="%.0f", help=f"{MISSING}: no epoch finished yet.", **small
+            ),
             "Time left": st.column_config.TextColumn(**small),
-            "MAP@R": st.column_config.NumberColumn(format="%.3f", **small),
+            "MAP@R": st.column_config.NumberColumn(
+                format="%.3f", help=f"Test MAP@R. {MISSING}: the run is not evaluated yet.", **small
+            ),
         },
+        placeholder=MISSING,
     )
     if state["failed"]:
         st.error(

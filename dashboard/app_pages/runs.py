@@ -11,7 +11,7 @@ from dmlviz.views.runs import (
     shared_settings,
     training_curves,
 )
-from dmlviz.views.style import loss_name
+from dmlviz.views.style import MISSING, loss_name
 from dmlviz.views.tuning import (
     best_settings,
     best_trial,
@@ -74,10 +74,25 @@ st.dataframe(
     key="runs_table",
     on_select=_choose_run,
     selection_mode="single-row",
+    placeholder=MISSING,
     column_config={
-        "MAP@R": st.column_config.ProgressColumn("MAP@R", format="%.3f", min_value=0, max_value=1),
-        "R@1": st.column_config.NumberColumn("R@1", format="%.3f"),
-        "Detector AUROC": st.column_config.NumberColumn("Detector AUROC", format="%.3f"),
+        "MAP@R": st.column_config.ProgressColumn(
+            "MAP@R",
+            format="%.3f",
+            min_value=0,
+            max_value=1,
+            help=f"{MISSING}: the run is not evaluated yet (`dmlviz evaluate RUN`).",
+        ),
+        "R@1": st.column_config.NumberColumn(
+            "R@1", format="%.3f", help=f"{MISSING}: the run is not evaluated yet."
+        ),
+        "Detector AUROC": st.column_config.NumberColumn(
+            "Detector AUROC",
+            format="%.3f",
+            help="How well disagreement with the nearest neighbours finds flipped training "
+            f"labels (0.5 = chance). {MISSING}: the run has no flipped label to find (no label "
+            "noise), or its train split is not evaluated yet.",
+        ),
         "Noise rate": st.column_config.NumberColumn("Noise rate", format="%.0f %%"),
     },
 )
@@ -159,7 +174,22 @@ if studies:
             right.plotly_chart(
                 importance_figure(importances, info.get("loss")), key="tuning_importance"
             )
-            st.dataframe(trials_display(trials), hide_index=True, width="stretch")
+            st.dataframe(
+                trials_display(trials),
+                hide_index=True,
+                width="stretch",
+                placeholder=MISSING,
+                column_config={
+                    "Validation MAP@R": st.column_config.NumberColumn(
+                        help=f"Mean MAP@R over the trial's folds. {MISSING}: the trial stopped "
+                        "early or failed before its first fold was scored."
+                    ),
+                    "With fresh seeds": st.column_config.NumberColumn(
+                        help="Mean over the search's and the confirmation's runs. "
+                        f"{MISSING}: the trial was not among those trained again."
+                    ),
+                },
+            )
 
 st.subheader("Presets")
 shown_datasets = sorted({str(d) for d in frame["dataset"].dropna()})
@@ -174,8 +204,16 @@ st.dataframe(
     presets_display(shown_datasets or None),
     hide_index=True,
     width="stretch",
+    placeholder=MISSING,
     column_config={
-        "Validation MAP@R": st.column_config.NumberColumn(format="%.3f"),
-        "Paper defaults' validation MAP@R": st.column_config.NumberColumn(format="%.3f"),
+        "Validation MAP@R": st.column_config.NumberColumn(
+            format="%.3f", help=f"{MISSING}: the paper defaults, not tuned here."
+        ),
+        "Paper defaults' validation MAP@R": st.column_config.NumberColumn(
+            format="%.3f", help=f"{MISSING}: the paper defaults, not tuned here."
+        ),
+        "Trials": st.column_config.NumberColumn(help=f"{MISSING}: no search ran."),
+        "Folds": st.column_config.NumberColumn(help=f"{MISSING}: no search ran."),
+        "Tuned on": st.column_config.TextColumn(help=f"{MISSING}: no search ran."),
     },
 )

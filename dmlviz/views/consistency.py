@@ -150,3 +150,31 @@ def across_runs(runs: pd.DataFrame) -> list[go.Figure]:
         for metric, title in titles.items()
         if metric in runs and runs[metric].notna().any()
     ]
+
+
+def noisiest_run(runs: pd.DataFrame, row: dict) -> dict | None:
+    """The run to look at label noise with when ``row``'s run has none: of the runs of ``runs``
+    (``runs_overview`` rows) with the same dataset and loss and a noise rate above 0, the noisiest,
+    preferring evaluated ones (a consistency of flipped labels), then the same noise kind and seed.
+    Its summary row, or None when there is no such run."""
+    if runs.empty:
+        return None
+    flipped = runs.get("consistency_flipped", pd.Series(np.nan, index=runs.index))
+    candidates = runs.assign(
+        _evaluated=flipped.notna(),
+        _kind=runs["noise_kind"] == row.get("noise_kind"),
+        _seed=runs["seed"] == row.get("seed"),
+    )[
+        (runs["dataset"] == row.get("dataset"))
+        & (runs["loss"] == row.get("loss"))
+        & (runs["noise_rate"] > 0)
+        & (runs["path"] != row.get("path"))
+    ]
+    if candidates.empty:
+        return None
+    best = candidates.sort_values(
+        ["_evaluated", "noise_rate", "_kind", "_seed", "path"],
+        ascending=[False, False, False, False, True],
+        kind="stable",
+    ).iloc[0]
+    return best.drop(["_evaluated", "_kind", "_seed"]).to_dict()

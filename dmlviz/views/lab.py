@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmlviz.views.runs import metric_vs_noise
-from dmlviz.views.style import loss_name
+from dmlviz.views.style import MISSING, loss_name
 
 DEFAULT_LOSSES = ("contextual", "rll", "multisimilarity")  # the two studied losses and a baseline
 DEFAULT_RATES = "0, 0.2, 0.4"
@@ -259,7 +259,7 @@ def progress_table(state: dict[str, Any]) -> pd.DataFrame:
                 "Noise rate": 100 * float(run["noise_rate"]),
                 "Seed": run["seed"],
                 "State": RUN_STATES.get(run["state"], run["state"]),
-                "Epoch": f"{run.get('epoch') or 0} / {epochs}" if epochs else "-",
+                "Epoch": f"{run.get('epoch') or 0} / {epochs}" if epochs else MISSING,
                 "Progress": 100 * _run_fraction(run),
                 "Training loss": run.get("loss"),
                 "Images/s": run.get("images_per_s"),

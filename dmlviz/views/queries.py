@@ -1,12 +1,18 @@
 """The Worst queries page: every query of a split with its AP@R and first-correct rank, to sort,
-filter and export."""
+filter and export, a page at a time with the query's and its nearest neighbour's thumbnails."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from dmlviz.views.embedding_map import class_names_of
+from dmlviz.views.style import CORRECT, WRONG
+from dmlviz.views.thumbs import captioned_uri
+
+PAGE_SIZE = 50  # rows shown at a time: only these get thumbnails
 
 SORT_KEYS: dict[str, tuple[str, bool]] = {
     "AP@R, worst first": ("ap@r", True),
@@ -25,7 +31,8 @@ def query_table(
 ) -> pd.DataFrame:
     """One row per query: ``query``, ``class``, ``r`` (other samples of its class), ``ap@r``,
     ``r_precision``, ``first_correct_rank`` (NaN: none in the stored list) and, when the neighbour
-    table and labels are given, ``top1_class`` (the class of its nearest neighbour); with the
+    table and labels are given, ``top1`` and ``top1_class`` (the index and class of its nearest
+    neighbour, in the reference split); with the
     split's ``flipped`` mask (train split of a noisy run), ``flipped``: the query's own training
     label was corrupted."""
     table = pd.DataFrame(
@@ -40,6 +47,7 @@ def query_table(
     )
     if neighbours is not None and labels is not None and len(neighbours) >= len(table):
         top1 = neighbours[table["query"].to_numpy(), 0]
+        table["top1"] = top1
         table["top1_class"] = class_names_of(np.asarray(labels)[top1], class_names)
     if flipped is not None and len(flipped) > table["query"].max():
         table["flipped"] = np.asarray(flipped, dtype=bool)[table["query"].to_numpy()]
@@ -73,6 +81,46 @@ def filter_queries(
     return out.sort_values(
         [column, "query"], ascending=[ascending, True], kind="stable"
     ).reset_index(drop=True)
+
+
+def table_page(table: pd.DataFrame, page: int, size: int = PAGE_SIZE) -> pd.DataFrame:
+    """Rows ``(page - 1) * size`` up to ``page * size`` of ``table`` (pages count from 1; a page
+    past the end gives the last one)."""
+    page = min(max(1, int(page)), page_count(len(table), size))
+    return table.iloc[(page - 1) * size : page * size]
+
+
+def page_count(rows: int, size: int = PAGE_SIZE) -> int:
+    """How many pages of ``size`` rows ``rows`` rows fill (at least one)."""
+    return max(1, -(-rows // size))
+
+
+def with_images(
+    page: pd.DataFrame,
+    thumbnails: Callable[[int], str],
+    reference_thumbnails: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """``page`` (rows of ``query_table``) with two picture columns in front: ``query_image`` (the
+    query, its class written under it) and, when the table has ``top1``, ``top1_image`` (its
+    nearest neighbour and that one's class, green when it is the query's, red when not).
+    ``thumbnails(i)`` is a sample's data URI
+    (``ThumbnailCache``); ``reference_thumbnails`` those of the split the neighbours come from
+    (default: the same). Only ``page``'s rows are encoded: pass a page, not a whole split."""
+    reference_thumbnails = reference_thumbnails or thumbnails
+    images = {
+        "query_image": [
+            captioned_uri(thumbnails(i), str(name))
+            for i, name in zip(page["query"], page["class"], strict=True)
+        ]
+    }
+    if "top1" in page:
+        images["top1_image"] = [
+            captioned_uri(reference_thumbnails(i), str(name), color=CORRECT if hit else WRONG)
+            for i, name, hit in zip(
+                page["top1"], page["top1_class"], page["top1_class"] == page["class"], strict=True
+            )
+        ]
+    return pd.concat([pd.DataFrame(images, index=page.index), page], axis=1)
 
 
 def per_class_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ WRONG = "#d73027"  # a neighbour of another class
 NOISY = "#f28e2b"  # a sample whose observed (trained-on) label differs from its clean label
 CLEAN = "#4c78a8"  # samples whose label was not flipped
 MUTED = "#c7c7c7"
+MISSING = "–"  # how a table shows a value that does not exist (``st.dataframe(placeholder=...)``)
 
 # Qualitative palette for classes (Plotly's "Alphabet" has 26 distinguishable colours).
 CLASS_COLORS = (

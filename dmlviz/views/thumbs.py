@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import io
 from collections.abc import Iterable
 from functools import lru_cache
+from urllib.parse import quote
 
 from PIL import Image
 
@@ -28,6 +30,32 @@ def png_data_uri(image: Image.Image, size: int = THUMB_SIZE) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+CAPTION_CHARS = 14  # a longer caption is cut, with an ellipsis, to fit under the thumbnail
+SVG_SAFE = " '=/:;,<>"  # characters an SVG data URI may hold as they are
+
+
+def captioned_uri(
+    thumbnail: str, caption: str, size: int = THUMB_SIZE, color: str = "#31333f"
+) -> str:
+    """A thumbnail data URI with ``caption`` written under it (in ``color``), as an SVG data URI:
+    one picture per table cell (``st.column_config.ImageColumn``) showing an image and its class."""
+    if len(caption) > CAPTION_CHARS:
+        caption = caption[: CAPTION_CHARS - 1] + "…"
+    width, height = size + 32, size + 18
+    head = (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}'><image href='"
+    )
+    tail = (
+        f"' x='16' y='0' width='{size}' height='{size}'/>"
+        f"<text x='{width / 2:g}' y='{height - 4}' text-anchor='middle' font-size='13' "
+        f"font-family='sans-serif' fill='{color}'>{html.escape(caption)}</text></svg>"
+    )
+    # Percent-encoded, not base64: the thumbnail inside is base64 already (URL-safe, left as it
+    # is), so only the few characters around it need quoting.
+    head, tail = quote(head, safe=SVG_SAFE), quote(tail, safe=SVG_SAFE)
+    return f"data:image/svg+xml;utf8,{head}{thumbnail}{tail}"
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -31,6 +32,27 @@ def _values(array) -> np.ndarray:
 
 def _html(app) -> str:
     return "".join(element.proto.body for element in app.get("html"))
+
+
+def _cells_shown(table) -> list[str]:
+    """Every cell of an ``st.dataframe`` as the browser writes it: a missing value reads as the
+    table's placeholder, "None" when it has none."""
+    placeholder = table.proto.placeholder or "None"
+    frame = table.value
+    return [
+        placeholder
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value)
+        for column in frame.columns
+        for value in frame[column].astype(object)
+    ]
+
+
+def _no_none_in_tables(app) -> list[str]:
+    """Every cell of every table of the page, after checking that none reads "None"."""
+    cells = [cell for table in app.dataframe for cell in _cells_shown(table)]
+    assert "None" not in cells
+    return cells
 
 
 def test_runs_page(app, runs_dir):
@@ -79,6 +101,17 @@ def test_runs_page_shows_the_tuning_study(app):
     presets = app.dataframe[-1].value
     assert set(presets["Dataset"]) == {"digits"} and len(presets) == 5  # the runs' dataset
     assert set(presets["Source"]) <= {"tuned on validation", "paper defaults"}
+
+
+def test_runs_and_tuning_tables_show_missing_values_as_a_dash(app):
+    app.run()
+    assert not app.exception
+    cells = _no_none_in_tables(app)
+    assert "–" in cells  # the detector AUROC of noise-free runs, trials not confirmed
+    runs = app.dataframe[0]
+    assert runs.value["Detector AUROC"].isna().sum() == 2  # still numbers, not text
+    auroc = json.loads(runs.proto.columns)["Detector AUROC"]
+    assert "no flipped label to find" in auroc["help"]
 
 
 def test_runs_page_row_selects_the_run(app):
@@ -187,12 +220,68 @@ def test_lens_page_shows_ranked_list_and_comparison(app, runs_dir):
     assert _html(app).count("<div class='dmlviz-card") == 1 + 10
 
 
+@pytest.fixture(scope="module")
+def broken_partner_runs(runs_dir, tmp_path_factory):
+    """A runs folder with a good run and a comparison run whose neighbour table is corrupt."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("partner")
+    for name in ("contextual-noise0", "rll-noise0"):
+        shutil.copytree(runs_dir / "sweep" / name, root / name)
+    (root / "rll-noise0" / "eval" / "test_neighbours.npz").write_bytes(b"not a zip file")
+    return root
+
+
+def test_lens_shows_its_list_when_the_comparison_run_is_broken(
+    app, broken_partner_runs, monkeypatch
+):
+    monkeypatch.setenv("DMLVIZ_RUNS", str(broken_partner_runs))
+    app.run()
+    app.session_state["run"] = str(broken_partner_runs / "contextual-noise0")
+    app.switch_page("app_pages/lens.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="lens_partner").value.endswith("rll-noise0")  # the broken one
+    assert _html(app).count("<div class='dmlviz-card") == 1 + 10  # the good run's own list
+    assert any(h.value.startswith("Top 10: contextual-noise0") for h in app.subheader)
+    (warning,) = app.warning
+    assert "rll-noise0" in warning.value and "test_neighbours.npz is corrupt" in warning.value
+    assert not app.error
+
+
 def test_lens_worst_button(app):
     _page(app, "lens")
     app.button(key="lens_worst").click().run()
     assert not app.exception
     index = app.session_state["lens_query"]["index"]
     assert "query #" + str(index) in _html(app)
+
+
+def test_consistency_page_offers_a_noisy_run_on_a_noise_free_one(app, runs_dir):
+    _page(app, "consistency")  # the first run: contextual without label noise
+    notice = " ".join(m.value for m in app.markdown)
+    assert "This run has no label noise" in notice
+    offer = app.button(key="consistency_noisy_run")
+    assert "contextual-noise40" in offer.label  # the same loss's noisiest run
+    offer.click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.session_state["run"] == str(runs_dir / "sweep" / "contextual-noise40")
+    assert "This run has no label noise" not in " ".join(m.value for m in app.markdown)
+    assert float({m.label: m.value for m in app.metric}["Detector AUROC"]) > 0.5
+
+
+def test_map_offers_a_noisy_run_for_the_flipped_colouring(app, runs_dir):
+    app.run()
+    app.session_state["run"] = str(runs_dir / "sweep" / "rll-noise0")
+    app.session_state["split"] = "train"
+    app.session_state["map_color_train"] = "flipped"
+    app.switch_page("app_pages/map.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "This run has no label noise" in " ".join(m.value for m in app.markdown)
+    app.button(key="map_noisy_run").click().run()
+    assert app.session_state["run"] == str(runs_dir / "sweep" / "rll-noise40")
+    names = [trace["name"] for trace in _spec(app.get("plotly_chart")[0])["data"]]
+    assert any(name.startswith("label flipped") for name in names)
+    assert not any(b.key == "map_noisy_run" for b in app.button)
 
 
 def test_consistency_page(app, runs_dir):
@@ -210,13 +299,23 @@ def test_consistency_page(app, runs_dir):
     assert app.session_state["lens_query"]["split"] == "train"
 
 
+def _svg(uri: str) -> str:
+    assert uri.startswith("data:image/svg+xml;utf8,")
+    return unquote(uri.split(",", 1)[1])
+
+
 def test_worst_queries_page(app):
     _page(app, "queries")
     table = app.dataframe[0].value
-    assert len(table) == 896
+    assert len(table) == 50  # a page: only these get thumbnails
+    assert {m.label: m.value for m in app.metric}["Queries shown"] == "896 / 896"
     assert list(table["AP@R"]) == sorted(table["AP@R"])
+    _no_none_in_tables(app)
+    app.number_input(key="queries_page").set_value(18).run()  # the last page: 896 = 17 * 50 + 46
+    assert len(app.dataframe[0].value) == 46
     app.multiselect(key="queries_classes").select("7").run()
     assert set(app.dataframe[0].value["class"]) == {"7"}
+    assert app.number_input(key="queries_page").value == 1  # a new list starts on its first page
     assert app.get("download_button")
     first = int(app.dataframe[0].value["query"].iloc[0])
     app.session_state["queries_table"] = {"selection": {"rows": [0], "columns": []}}
@@ -224,6 +323,23 @@ def test_worst_queries_page(app):
     assert not app.exception
     assert app.session_state["lens_query"]["index"] == first
     assert app.title[0].value == "Query lens"
+
+
+def test_worst_queries_show_the_query_and_its_top1_as_images(app):
+    _page(app, "queries")
+    table = app.dataframe[0]
+    columns = json.loads(table.proto.columns)
+    assert columns["query_image"]["type_config"]["type"] == "image"
+    assert columns["top1_image"]["type_config"]["type"] == "image"
+    frame = table.value
+    for _, row in frame.head(5).iterrows():
+        query, top1 = _svg(row["query_image"]), _svg(row["top1_image"])
+        assert "href='data:image/png;base64," in query and "href='data:image/png;base64," in top1
+        assert f">{row['class']}</text>" in query and f">{row['top1_class']}</text>" in top1
+    # the thumbnails are the run's own images (digits' ink), not the unreadable-image placeholder
+    from dmlviz.views.thumbs import placeholder_uri
+
+    assert placeholder_uri() not in _svg(frame["query_image"].iat[0])
 
 
 def test_anatomy_page(app, runs_dir):

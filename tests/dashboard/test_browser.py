@@ -1,10 +1,11 @@
-"""End to end in a real headless Chromium: start the server, open the map, choose a query, see
-its ranked list; start a one-run experiment from the Noise lab and see it finish. Screenshots go
-to each test's tmp_path."""
+"""End to end in a real headless Chromium: visit every page and find no exception or error box;
+open the map, choose a query, see its ranked list; start a one-run experiment from the Noise lab
+and see it finish. Screenshots go to each test's tmp_path."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -77,6 +78,73 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+def _idle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until Streamlit has finished running the page's script (the app's script state) and
+    no spinner shows."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+    page.wait_for_selector("[data-testid='stSpinner']", state="detached", timeout=timeout_ms)
+    page.wait_for_timeout(500)
+
+
+@pytest.fixture
+def clean_runs(runs_dir, tmp_path):
+    """The fixture's runs and tuning study without its broken run folder (the Runs page rightly
+    shows that one in an error box)."""
+    root = tmp_path / "runs"
+    shutil.copytree(runs_dir, root, ignore=lambda folder, names: ["broken"] * ("broken" in names))
+    return root
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_page_in_chromium(browser, clean_runs, tmp_path):
+    """Every page of the navigation opens without an exception or an error box (a screenshot of
+    each in tmp_path); the noise-free first run offers its loss's noisiest run on Neighbour
+    consistency, and one click shows it."""
+    with _serve(clean_runs) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url, timeout=60_000)
+        links = page.locator("a[data-testid='stSidebarNavLink']")
+        links.first.wait_for(timeout=60_000)
+        pages = [  # (title, address); a link's text is its icon's name, then its title
+            (links.nth(i).inner_text().split("\n")[-1].strip(), links.nth(i).get_attribute("href"))
+            for i in range(links.count())
+        ]
+        assert [title for title, _ in pages] == [
+            "Runs",
+            "Noise lab",
+            "Neighbour consistency",
+            "Embedding map",
+            "Query lens",
+            "Worst queries",
+            "Loss anatomy",
+        ]
+        problems = {}
+        for number, (title, href) in enumerate(pages):
+            page.goto(href if href.startswith("http") else f"{url}/{href.lstrip('/')}")
+            page.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
+            _idle(page)
+            slug = re.sub(r"\W+", "_", title.lower())
+            page.screenshot(path=str(tmp_path / f"{number}_{slug}.png"), full_page=True)
+            boxes = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+            if boxes.count():
+                problems[title] = boxes.first.inner_text()[:500]
+        assert not problems, problems
+
+        page.goto(f"{url}/consistency")
+        page.wait_for_selector("text=This run has no label noise", timeout=60_000)
+        page.get_by_role("button", name=re.compile("Show contextual-noise40")).click()
+        page.wait_for_selector("text=This run has no label noise", state="detached", timeout=60_000)
+        page.wait_for_selector("text=Detector AUROC", timeout=60_000)
+        _idle(page)
+        page.screenshot(path=str(tmp_path / "consistency_noisy.png"), full_page=True)
+        run = page.locator("[data-testid='stSidebar'] input[aria-label='Run']")
+        assert run.input_value().startswith("contextual-noise40")
 
 
 @pytest.mark.browser

@@ -63,6 +63,39 @@ def test_form_explains_bad_input(lab_app, tmp_path):
     assert app.button(key="lab_start").disabled
 
 
+def test_title_is_drawn_before_the_training_code_loads(tmp_path, monkeypatch):
+    """The title and its caption come before the imports of torch & co. (seconds on a first visit):
+    with the training code made unimportable, the page still shows them above the error."""
+    import sys
+
+    import streamlit as st
+    from fixture_runs import APP
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path))
+    st.cache_data.clear()
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    monkeypatch.setitem(sys.modules, "dmlviz.train", None)
+    app.switch_page("app_pages/noise_lab.py").run()
+    assert "dmlviz.train" in app.exception[0].message
+    assert app.title[0].value == "Noise lab"
+    assert "flipped" in app.caption[0].value
+
+
+def test_progress_table_shows_missing_values_as_a_dash(lab_app, tmp_path):
+    """A stopped experiment whose run never logged an epoch: no training loss, speed or MAP@R."""
+    spec = {"dataset": "digits", "losses": ["rll"], "noise_rates": [0.2], "seeds": [0]}
+    folder = tmp_path / "stopped"
+    folder.mkdir()
+    (folder / EXPERIMENT_FILE).write_text(json.dumps({"spec": spec, "created": 1.0}))
+    app = lab_app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    table = app.dataframe[0]
+    assert table.value[["Training loss", "Images/s", "MAP@R"]].isna().all(axis=None)
+    assert table.proto.placeholder == "–"  # how the browser writes them
+    assert "None" not in table.value.astype(object).to_numpy()
+
+
 def test_a_busy_or_used_name_is_refused(lab_app, tmp_path):
     app = lab_app
     busy = tmp_path / "busy"

@@ -9,6 +9,7 @@ from dmlviz.views.consistency import (
     across_runs,
     consistency_histogram,
     detector_roc,
+    noisiest_run,
     precision_at,
     suspicious_gallery_html,
     suspicious_samples,
@@ -91,3 +92,24 @@ def test_across_runs_one_chart_per_metric():
     figures = across_runs(runs)
     assert len(figures) == 3
     assert all(len(figure.data) == 2 for figure in figures)
+
+
+def test_noisiest_run_of_the_same_loss():
+    runs = pd.DataFrame(
+        {
+            "path": ["ctx0", "ctx20", "ctx40", "ctx40-pair", "rll60", "ctx80-other", "ctx90-raw"],
+            "dataset": ["digits"] * 5 + ["omniglot", "digits"],
+            "loss": ["contextual"] * 4 + ["rll"] + ["contextual"] * 2,
+            "noise_kind": ["symmetric"] * 3 + ["pair"] + ["symmetric"] * 3,
+            "noise_rate": [0.0, 0.2, 0.4, 0.4, 0.6, 0.8, 0.9],
+            "seed": [0] * 7,
+            "consistency_flipped": [np.nan, 0.3, 0.2, 0.1, 0.2, 0.1, np.nan],
+        }
+    )
+    row = runs.iloc[0].to_dict()
+    # the noisiest evaluated contextual run on digits, same noise kind first; not the unevaluated
+    # 90 % run, not another dataset's or loss's
+    assert noisiest_run(runs, row)["path"] == "ctx40"
+    assert noisiest_run(runs[runs["path"] != "ctx40"], row)["path"] == "ctx40-pair"
+    assert noisiest_run(runs.iloc[[0, 4, 5]], row) is None
+    assert noisiest_run(runs.iloc[:0], row) is None

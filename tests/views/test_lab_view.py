@@ -140,7 +140,7 @@ def test_progress_table_and_status():
     state = _state()
     table = progress_table(state)
     assert list(table["Run"]) == [r["run"] for r in state["runs"]]
-    assert list(table["Epoch"]) == ["4 / 4", "1 / 4", "-"]
+    assert list(table["Epoch"]) == ["4 / 4", "1 / 4", "–"]
     assert list(table["Progress"]) == [100.0, 25.0, 0.0]
     assert table["MAP@R"].iloc[0] == 0.61 and table["MAP@R"].isna().sum() == 2
     assert list(table["Noise rate"]) == [0.0, 20.0, 40.0]

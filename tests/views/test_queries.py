@@ -1,11 +1,22 @@
 """The Worst queries page's views: the query table, filters, sorting, CSV."""
 
 import io
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
 
-from dmlviz.views.queries import filter_queries, per_class_table, query_table, to_csv
+from dmlviz.views.queries import (
+    PAGE_SIZE,
+    filter_queries,
+    page_count,
+    per_class_table,
+    query_table,
+    table_page,
+    to_csv,
+    with_images,
+)
+from dmlviz.views.style import CORRECT, WRONG
 
 
 def _table():
@@ -27,6 +38,7 @@ def _table():
 def test_query_table_columns():
     table = _table()
     assert list(table["class"]) == ["cat", "cat", "dog", "dog"]
+    assert list(table["top1"]) == [1, 2, 0, 1]
     assert list(table["top1_class"]) == ["cat", "dog", "cat", "cat"]
     assert list(table["flipped"]) == [False, True, False, False]
 
@@ -58,3 +70,32 @@ def test_per_class_and_csv():
     assert classes.set_index("class").loc["cat", "precision@1"] == 0.5
     back = pd.read_csv(io.BytesIO(to_csv(table)))
     assert list(back.columns) == list(table.columns) and len(back) == 4
+
+
+def test_pages():
+    table = pd.DataFrame({"query": np.arange(2 * PAGE_SIZE + 3)})
+    assert page_count(len(table)) == 3 and page_count(0) == 1
+    assert list(table_page(table, 2)["query"]) == list(range(PAGE_SIZE, 2 * PAGE_SIZE))
+    assert list(table_page(table, 9)["query"]) == list(range(2 * PAGE_SIZE, 2 * PAGE_SIZE + 3))
+
+
+def test_images_of_the_query_and_its_top1_with_their_classes():
+    """SVG data URIs (``dmlviz.views.thumbs.captioned_uri``): the thumbnail, its class under it."""
+    asked = []
+
+    def thumbnails(i):
+        asked.append(int(i))
+        return f"data:image/png;base64,THUMB{int(i)}"
+
+    page = filter_queries(_table()).head(2)  # queries 2 and 1
+    shown = with_images(page, thumbnails)
+    assert list(shown.columns[:2]) == ["query_image", "top1_image"]
+    assert list(shown.columns[2:]) == list(page.columns)
+    assert sorted(asked) == [0, 1, 2, 2]  # the page's queries and their top-1s, nothing else
+    svgs = [unquote(u.split(",", 1)[1]) for u in shown["top1_image"]]
+    # query 2 (dog) has a cat first: wrong, in red; query 1 (cat) a dog: wrong too
+    assert "THUMB0" in svgs[0] and ">cat</text>" in svgs[0] and WRONG in svgs[0]
+    query_svg = unquote(shown["query_image"].iat[0].split(",", 1)[1])
+    assert "THUMB2" in query_svg and ">dog</text>" in query_svg
+    hit = with_images(filter_queries(_table()).tail(1), thumbnails)  # query 0: a cat, right
+    assert CORRECT in unquote(hit["top1_image"].iat[0].split(",", 1)[1])

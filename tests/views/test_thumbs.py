@@ -2,10 +2,11 @@
 
 import base64
 import io
+from urllib.parse import unquote
 
 from PIL import Image
 
-from dmlviz.views.thumbs import ThumbnailCache, placeholder_uri, png_data_uri
+from dmlviz.views.thumbs import ThumbnailCache, captioned_uri, placeholder_uri, png_data_uri
 
 
 def _decode(uri: str) -> Image.Image:
@@ -38,3 +39,16 @@ def test_cache_encodes_once_and_falls_back_to_placeholders():
     assert thumbs(0) == first and _Dataset.calls == 1
     assert thumbs(1) == placeholder_uri() and thumbs(5) == placeholder_uri()
     assert ThumbnailCache(None).many([0, 1]) == [placeholder_uri()] * 2
+
+
+def _svg(uri: str) -> str:
+    assert uri.startswith("data:image/svg+xml;utf8,")
+    return unquote(uri.split(",", 1)[1])
+
+
+def test_captioned_thumbnail_holds_the_image_and_its_escaped_caption():
+    thumbnail = placeholder_uri()
+    svg = _svg(captioned_uri(thumbnail, "<cat & dog>", color="#d73027"))
+    assert f"href='{thumbnail}'" in svg
+    assert ">&lt;cat &amp; dog&gt;</text>" in svg and "fill='#d73027'" in svg
+    assert ">Black_footed_…</text>" in _svg(captioned_uri(thumbnail, "Black_footed_Albatross"))
