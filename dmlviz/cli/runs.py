@@ -105,6 +105,8 @@ def _row(summary: dict[str, Any]) -> dict[str, Any]:
     noise = f"{rate:g} {summary.get('noise_kind') or ''}".strip() if rate else "0"
     epoch, epochs = summary.get("epoch"), summary.get("epochs")
     progress = f"{epoch if epoch is not None else '?'}/{epochs if epochs is not None else '?'}"
+    if summary.get("imported"):
+        progress = "imported"
     return {**summary, "noise": noise, "progress": progress}
 
 

@@ -6,10 +6,14 @@ from dmlviz.runs.atomic import (
     atomic_write_text,
     atomic_writer,
 )
+from dmlviz.runs.imported import ImportedImages, import_embeddings, imported_info
+from dmlviz.runs.readers import ImportInputError
 from dmlviz.runs.run import BrokenRun, Run, RunError, find_runs
 
 __all__ = [
     "BrokenRun",
+    "ImportInputError",
+    "ImportedImages",
     "Run",
     "RunError",
     "atomic_write_bytes",
@@ -17,4 +21,6 @@ __all__ = [
     "atomic_write_text",
     "atomic_writer",
     "find_runs",
+    "import_embeddings",
+    "imported_info",
 ]

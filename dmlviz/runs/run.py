@@ -149,6 +149,8 @@ class Run:
         from dmlviz.models import build_model
 
         weights = self.path / MODEL
+        if self.config.get("imported"):
+            raise RunError(f"{self.path} holds imported embeddings: it has no model to load")
         if not weights.exists():
             raise RunError(
                 f"{weights} is missing: the run never finished an epoch; resume or retrain it"
@@ -365,10 +367,15 @@ class Run:
     # -- data -------------------------------------------------------------------------------------
 
     def dataset(self, split: str = "test", augment: bool = False) -> RetrievalDataset:
-        """Rebuild a split of the run's dataset from its config."""
+        """Rebuild a split of the run's dataset from its config (for an imported run, its class
+        names and image paths: ``dmlviz.runs.imported.ImportedImages``)."""
         from dmlviz.data import load_dataset
 
         c = self.config
+        if c.get("imported"):
+            from dmlviz.runs.imported import imported_split
+
+            return imported_split(self, split)
         kwargs: dict[str, Any] = {
             "root": c.get("dataset_root"),
             "split": split,
@@ -399,6 +406,7 @@ class Run:
             "seed": c.get("seed"),
             "epochs": c.get("epochs"),
             "preset_source": c.get("preset_source"),
+            "imported": bool(c.get("imported")),
         }
         status = self.status()
         row["state"] = status.get("state")

@@ -1,0 +1,82 @@
+"""``dmlviz import``: a run directory from embeddings computed elsewhere (no model, no training)."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``import`` command."""
+    parser = subparsers.add_parser(
+        "import",
+        help="make a run from your own embeddings (and labels, image paths) to explore them",
+        description=(
+            "Write a run directory from embeddings a model trained elsewhere produced, so that "
+            "`dmlviz evaluate`, `dmlviz project` and every dashboard page work on them. "
+            "Embeddings: .npy, .npz, .safetensors, .pt or .parquet (one row per sample). "
+            "Labels: .npy, or text/CSV with one label per line or a `label` column. Images: a "
+            "text file of paths, one per line, relative to its folder. Nothing is written when "
+            "an input is wrong."
+        ),
+    )
+    parser.add_argument("--out", required=True, type=Path, help="the new run's folder")
+    parser.add_argument(
+        "--embeddings", required=True, type=Path, help="embeddings of the evaluated samples"
+    )
+    parser.add_argument("--labels", type=Path, help="their labels")
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument("--images", type=Path, help="their image paths, one per line")
+    sources.add_argument(
+        "--csv",
+        type=Path,
+        help="an Open Metric Learning CSV (label, path, split, is_query, is_gallery) giving "
+        "labels and paths: --embeddings are its validation rows, --train-embeddings its train "
+        "rows, in file order",
+    )
+    parser.add_argument(
+        "--dataset-root", type=Path, help="folder the --csv paths are relative to (default: its)"
+    )
+    parser.add_argument("--train-embeddings", type=Path, help="embeddings of the training samples")
+    parser.add_argument("--train-labels", type=Path, help="the labels the model was trained with")
+    parser.add_argument("--train-images", type=Path, help="the training samples' image paths")
+    parser.add_argument(
+        "--clean-labels",
+        type=Path,
+        help="the training samples' true labels: those differing from --train-labels are "
+        "marked flipped and score the noise detector",
+    )
+    parser.add_argument("--name", help="the run's display name (default: the folder name)")
+    parser.set_defaults(func=import_command)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Import the files the arguments name; prints the run's splits and warnings."""
+    from dmlviz.runs import import_embeddings, imported_info
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # imported.json's warnings are printed below
+        run = import_embeddings(
+            args.out,
+            args.embeddings,
+            labels=args.labels,
+            images=args.images,
+            csv=args.csv,
+            train_embeddings=args.train_embeddings,
+            train_labels=args.train_labels,
+            train_images=args.train_images,
+            clean_labels=args.clean_labels,
+            name=args.name,
+            dataset_root=args.dataset_root,
+        )
+    info = imported_info(run) or {}
+    counts = ", ".join(f"{split} {n}" for split, n in info.get("counts", {}).items())
+    print(
+        f"{run.path}: imported {counts} embeddings of {run.config['embedding_dim']} dimensions, "
+        f"{len(info.get('classes', []))} classes"
+    )
+    for problem in info.get("warnings", []):
+        print(f"warning: {problem}")
+    print(f"next: dmlviz evaluate {run.path} && dmlviz project {run.path}")
+    return 0
