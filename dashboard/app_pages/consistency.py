@@ -59,6 +59,11 @@ else:
         "-" if top is None else f"{top:.2f}",
         help=f"Of the {n_flipped} most suspicious images, the share truly flipped.",
     )
+    if row.get("imported") and not n_flipped:
+        st.caption(
+            "Imported without clean labels (`dmlviz import --clean-labels`): no label is known to "
+            "be flipped, so the detector cannot be scored; the suspicious images are still ranked."
+        )
     left, right = st.columns(2)
     left.plotly_chart(consistency_histogram(per_sample, k), key="consistency_hist")
     right.plotly_chart(roc, key="consistency_roc")

@@ -1,4 +1,5 @@
-"""``dmlviz import``: a run directory from embeddings computed elsewhere (no model, no training)."""
+"""``dmlviz import`` (a run directory from embeddings computed elsewhere: no model, no training)
+and ``dmlviz export`` (a run's embeddings as the files ``import`` reads)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    """Add the ``import`` command."""
+    """Add the ``import`` and ``export`` commands."""
     parser = subparsers.add_parser(
         "import",
         help="make a run from your own embeddings (and labels, image paths) to explore them",
@@ -50,6 +51,20 @@ def register(subparsers) -> None:
     parser.add_argument("--name", help="the run's display name (default: the folder name)")
     parser.set_defaults(func=import_command)
 
+    export = subparsers.add_parser(
+        "export",
+        help="write a run's embeddings, labels and images as files `dmlviz import` reads",
+        description=(
+            "Write RUN's test and train embeddings to DIR as <split>.npy, <split>_labels.txt, "
+            "<split>_paths.txt with the images as PNGs, and train_clean_labels.txt for a run "
+            "trained on noisy labels."
+        ),
+    )
+    export.add_argument("run", type=Path, metavar="RUN", help="a run directory")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
+    export.add_argument("--no-images", action="store_true", help="skip the images and paths")
+    export.set_defaults(func=export_command)
+
 
 def import_command(args: argparse.Namespace) -> int:
     """Import the files the arguments name; prints the run's splits and warnings."""
@@ -79,4 +94,15 @@ def import_command(args: argparse.Namespace) -> int:
     for problem in info.get("warnings", []):
         print(f"warning: {problem}")
     print(f"next: dmlviz evaluate {run.path} && dmlviz project {run.path}")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Export ``args.run`` into ``args.out``; prints the files written."""
+    from dmlviz.runs import Run
+    from dmlviz.runs.export import export_run
+
+    written = export_run(Run.load(args.run), args.out, images=not args.no_images)
+    for path in written.values():
+        print(path)
     return 0
