@@ -18,7 +18,8 @@ def export_run(
 
     Per split: ``<split>.npy`` (float32 embeddings), ``<split>_labels.txt`` (class names, one per
     line; for the train split the labels it was trained with), and with ``images``
-    ``<split>_paths.txt`` (paths relative to ``folder``) and the PNGs under ``images/<split>/``.
+    ``<split>_paths.txt`` (paths relative to ``folder``) and the PNGs under ``images/<split>/``
+    (an imported run's own absolute image paths instead, no copies).
     A train split with ``labels.npz`` also gets ``train_clean_labels.txt``. Returns
     ``{file kind: path}`` (keys like ``test_embeddings``, ``train_clean_labels``). Raises
     ``RunError`` when none of ``splits`` has embeddings.
@@ -43,7 +44,10 @@ def export_run(
         written[f"{split}_embeddings"] = folder / f"{split}.npy"
         np.save(written[f"{split}_embeddings"], np.asarray(embeddings, dtype=np.float32))
         written[f"{split}_labels"] = _lines(folder / f"{split}_labels.txt", names[trained])
-        if images:
+        if images and hasattr(dataset, "paths"):  # an imported run: its own files, if any
+            if dataset.paths is not None:
+                written[f"{split}_paths"] = _lines(folder / f"{split}_paths.txt", dataset.paths)
+        elif images:
             image_folder = folder / "images" / split
             image_folder.mkdir(parents=True, exist_ok=True)
             paths = []

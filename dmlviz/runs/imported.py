@@ -306,7 +306,7 @@ def _read_splits(
         observed = np.unique(values)
         if len(observed) < 2:
             raise ImportInputError(
-                f"every label of the {split} split is {observed[0]!r}: retrieval needs at least "
+                f"every label of the {split} split is {observed[0].item()!r}: retrieval needs at least "
                 "two classes"
             )
     return splits

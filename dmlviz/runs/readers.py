@@ -82,6 +82,8 @@ def check_embeddings(array: np.ndarray, source: str | Path) -> np.ndarray:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImportInputError(f"{source} holds no embeddings (shape {array.shape})")
     array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:  # arrow and safetensors buffers are read-only
+        array = array.copy()
     bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
     if len(bad):
         raise ImportInputError(
@@ -115,9 +117,10 @@ def _one_of(arrays: dict, path: Path) -> object:
 
 
 def _npz(path: Path) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as data:
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ImportInputError(f"{path} is a .npy file, not .npz; rename it")
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):
+        raise ImportInputError(f"{path} is a .npy file, not .npz; rename it")
+    with data:
         return np.asarray(_one_of({key: data[key] for key in data.files}, path))
 
 
@@ -355,7 +358,8 @@ def read_oml_csv(path: str | Path, dataset_root: str | Path | None = None) -> pd
             out[flag] = True
             continue
         text = frame[flag].str.strip().str.lower()
-        bad = np.flatnonzero(~text.isin(_TRUE | _FALSE))
+        known = text.isin(_TRUE | _FALSE) | ((split == "train") & (text == ""))
+        bad = np.flatnonzero(~known)  # train rows may leave the flags empty
         if len(bad):
             fail(bad[0], flag, f"{frame[flag].iat[bad[0]]!r} is not True or False")
         out[flag] = text.isin(_TRUE).to_numpy()
