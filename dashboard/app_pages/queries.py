@@ -8,6 +8,8 @@ from dmlviz.runs import RunError
 from dmlviz.views.queries import SORT_KEYS, filter_queries, per_class_table, query_table, to_csv
 from dmlviz.views.runs import run_label
 
+THUMBNAIL_ROWS = 100
+
 st.title("Worst queries")
 path, row, split = ui.need_split()
 st.caption(
@@ -45,8 +47,14 @@ cells[1].metric("Mean AP@R (shown)", f"{shown['ap@r'].mean():.3f}" if len(shown)
 cells[2].metric("Top-1 wrong (shown)", f"{int(shown['first_correct_rank'].ne(1).sum())}")
 
 
+# thumbnails for the first rows only: encoding one per query would stall on large splits
+with_images = shown.copy()
+first = with_images["query"].head(THUMBNAIL_ROWS)
+with_images.insert(
+    0, "image", ui.thumbnails(path, split).many(first) + [None] * (len(shown) - len(first))
+)
 event = st.dataframe(
-    shown.rename(
+    with_images.rename(
         columns={
             "ap@r": "AP@R",
             "r_precision": "R-precision",
@@ -61,7 +69,11 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     height=560,
+    row_height=44,
     column_config={
+        "image": st.column_config.ImageColumn(
+            "image", width="small", help=f"The query's image (the first {THUMBNAIL_ROWS} rows)"
+        ),
         "AP@R": st.column_config.ProgressColumn("AP@R", format="%.3f", min_value=0, max_value=1),
         "R-precision": st.column_config.NumberColumn(format="%.3f"),
         "first correct rank": st.column_config.NumberColumn(format="%d"),
