@@ -98,9 +98,16 @@ def import_embeddings(
     out = Path(out)
     _check_out(out)
     splits = _read_splits(
-        embeddings, labels, images, csv, train_embeddings, train_labels, train_images,
-        clean_labels, dataset_root,
-    )  # fmt: skip
+        embeddings=embeddings,
+        labels=labels,
+        images=images,
+        csv=csv,
+        train_embeddings=train_embeddings,
+        train_labels=train_labels,
+        train_images=train_images,
+        clean_labels=clean_labels,
+        dataset_root=dataset_root,
+    )
     classes, codes = _encode(splits)
     dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
     if len(set(dims.values())) > 1:
@@ -263,13 +270,26 @@ def _check_out(out: Path) -> None:
 
 
 def _read_splits(
-    embeddings, labels, images, csv, train_embeddings, train_labels, train_images, clean_labels,
+    *,
+    embeddings,
+    labels,
+    images,
+    csv,
+    train_embeddings,
+    train_labels,
+    train_images,
+    clean_labels,
     dataset_root,
-) -> dict[str, _Split]:  # fmt: skip
+) -> dict[str, _Split]:
     """Every split the inputs describe, read and checked for matching lengths."""
     if csv is not None:
-        given = [f for f, v in (("labels", labels), ("images", images), ("train_labels",
-                 train_labels), ("train_images", train_images)) if v is not None]  # fmt: skip
+        others = {
+            "labels": labels,
+            "images": images,
+            "train_labels": train_labels,
+            "train_images": train_images,
+        }
+        given = [name for name, value in others.items() if value is not None]
         if given:
             raise ImportInputError(
                 f"the CSV gives the labels and image paths: drop {', '.join(given)}"

@@ -428,9 +428,16 @@ def test_cli_import_and_export_round_trip(tmp_path, files, capsys):
 def test_cli_bad_input_exits_2_with_the_message(tmp_path, files, capsys):
     (tmp_path / "one.txt").write_text("same\n" * N)
     code = main(
-        ["import", "--out", str(tmp_path / "x"), "--embeddings", str(files["embeddings"]),
-         "--labels", str(tmp_path / "one.txt")]
-    )  # fmt: skip
+        [
+            "import",
+            "--out",
+            str(tmp_path / "x"),
+            "--embeddings",
+            str(files["embeddings"]),
+            "--labels",
+            str(tmp_path / "one.txt"),
+        ]
+    )
     assert code == 2
     assert (
         "dmlviz import: error: every label of the test split is 'same'" in capsys.readouterr().err
