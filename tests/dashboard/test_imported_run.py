@@ -135,3 +135,59 @@ def test_import_then_open_its_query_lens_in_chromium(browser, tmp_path):  # noqa
         assert image.evaluate("img => img.naturalWidth") > 0
         page.screenshot(path=str(tmp_path / "imported_lens.png"), full_page=True)
     assert run.eval_metrics("test")["map@r"] > 0
+
+
+@pytest.fixture(scope="module")
+def shop_runs(tmp_path_factory) -> Path:
+    """One imported OML CSV run whose validation rows are split into queries and a gallery."""
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("shop")
+    files = _export_digits(root / "files")
+    labels = Path(files["--labels"]).read_text().splitlines()
+    rows = pd.DataFrame(
+        {
+            "label": labels,
+            "path": [f"images/test/{i}.png" for i in range(len(labels))],
+            "split": "validation",
+            "is_query": [i % 3 == 0 for i in range(len(labels))],
+            "is_gallery": [i % 3 != 0 for i in range(len(labels))],
+        }
+    )
+    rows.to_csv(root / "files" / "shop.csv", index=False)
+    runs = root / "runs"
+    out = runs / "shop"
+    csv = str(root / "files" / "shop.csv")
+    assert (
+        main(["import", "--out", str(out), "--embeddings", files["--embeddings"], "--csv", csv])
+        == 0
+    )
+    assert main(["evaluate", str(out)]) == 0
+    assert main(["project", str(out), "--methods", "pca"]) == 0  # default splits: query, gallery
+    assert Run.load(out).projection("query", "pca") is not None
+    return runs
+
+
+@pytest.mark.parametrize("page", ("lens", "queries", "map"))
+def test_query_against_gallery_pages(shop_runs, monkeypatch, page):
+    import streamlit as st
+    from fixture_runs import APP
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(shop_runs))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.run()
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    assert app.sidebar.radio[0].value == "query"  # the default split of a shop-style run
+    if page == "lens":
+        html = "".join(element.proto.body for element in app.get("html"))
+        assert html.count("dmlviz-card") >= 11 and "data:image/png;base64" in html
+        assert not any("Ranked now from the embeddings" in c.value for c in app.caption)
+    if page == "queries":
+        assert len(app.dataframe[0].value) == len(
+            Run.load(shop_runs / "shop").embeddings("query")[1]
+        )
