@@ -22,29 +22,48 @@ def register(subparsers) -> None:
             "an input is wrong."
         ),
     )
-    parser.add_argument("--out", required=True, type=Path, help="the new run's folder")
     parser.add_argument(
-        "--embeddings", required=True, type=Path, help="embeddings of the evaluated samples"
+        "--out", required=True, type=Path, metavar="DIR", help="the new run's folder"
     )
-    parser.add_argument("--labels", type=Path, help="their labels")
+    parser.add_argument(
+        "--embeddings",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="embeddings of the evaluated samples",
+    )
+    parser.add_argument("--labels", type=Path, metavar="FILE", help="their labels")
     sources = parser.add_mutually_exclusive_group()
-    sources.add_argument("--images", type=Path, help="their image paths, one per line")
+    sources.add_argument(
+        "--images", type=Path, metavar="FILE", help="their image paths, one per line"
+    )
     sources.add_argument(
         "--csv",
         type=Path,
+        metavar="FILE",
         help="an Open Metric Learning CSV (label, path, split, is_query, is_gallery) giving "
         "labels and paths: --embeddings are its validation rows, --train-embeddings its train "
         "rows, in file order",
     )
     parser.add_argument(
-        "--dataset-root", type=Path, help="folder the --csv paths are relative to (default: its)"
+        "--dataset-root",
+        type=Path,
+        metavar="DIR",
+        help="folder the --csv paths are relative to (default: the CSV's folder)",
     )
-    parser.add_argument("--train-embeddings", type=Path, help="embeddings of the training samples")
-    parser.add_argument("--train-labels", type=Path, help="the labels the model was trained with")
-    parser.add_argument("--train-images", type=Path, help="the training samples' image paths")
+    parser.add_argument(
+        "--train-embeddings", type=Path, metavar="FILE", help="embeddings of the training samples"
+    )
+    parser.add_argument(
+        "--train-labels", type=Path, metavar="FILE", help="the labels the model was trained with"
+    )
+    parser.add_argument(
+        "--train-images", type=Path, metavar="FILE", help="the training samples' image paths"
+    )
     parser.add_argument(
         "--clean-labels",
         type=Path,
+        metavar="FILE",
         help="the training samples' true labels: those differing from --train-labels are "
         "marked flipped and score the noise detector",
     )

@@ -264,8 +264,13 @@ def _text_labels(path: Path) -> list[str]:
         lines.pop()
     if not lines:
         return []
-    header = next(csv.reader([lines[0]]))
-    if "label" in [h.strip() for h in header]:
+    header = [h.strip() for h in next(csv.reader([lines[0]]))]
+    if path.suffix.lower() in (".csv", ".tsv") and len(header) > 1 and "label" not in header:
+        raise ImportInputError(
+            f"{path} has {len(header)} columns ({', '.join(header)}) but none named 'label'; "
+            "name the labels' column 'label', or give one label per line"
+        )
+    if "label" in header:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         frame.columns = [c.strip() for c in frame.columns]
         return list(frame["label"])

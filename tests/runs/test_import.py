@@ -356,6 +356,12 @@ def test_empty_files(tmp_path, files):
     assert "holds no embeddings" in _bad(tmp_path, files, embeddings=tmp_path / "rows0.npy")
 
 
+def test_a_csv_without_a_label_column(tmp_path, files):
+    pd.DataFrame({"id": range(N), "class": range(N)}).to_csv(tmp_path / "l.csv", index=False)
+    message = _bad(tmp_path, files, labels=tmp_path / "l.csv")
+    assert "has 2 columns (id, class) but none named 'label'" in message
+
+
 def test_a_single_class(tmp_path, files):
     (tmp_path / "one.txt").write_text("same\n" * N)
     message = _bad(tmp_path, files, labels=tmp_path / "one.txt")
