@@ -33,9 +33,9 @@ def register(subparsers) -> None:
         "project",
         help="2-D maps (UMAP, PCA) of runs' embeddings, cached in the run",
         description=(
-            "Compute UMAP and/or PCA maps of each RUN's train and test embeddings into "
-            "RUN/projections/, with their parameters and trustworthiness. A map whose parameters "
-            "and embeddings did not change is reused unless --force is given."
+            "Compute UMAP and/or PCA maps of each RUN's train and test (and query and gallery) "
+            "embeddings into RUN/projections/, with their parameters and trustworthiness. A map "
+            "whose parameters and embeddings did not change is reused unless --force is given."
         ),
     )
     project.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")

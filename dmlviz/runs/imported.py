@@ -112,7 +112,7 @@ def import_embeddings(
     dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
     if len(set(dims.values())) > 1:
         raise ImportInputError(
-            "the embeddings have different lengths: "
+            "the embeddings have different dimensions: "
             + ", ".join(f"{split} {dim}" for split, dim in dims.items())
         )
     problems = _missing_images(splits)
