@@ -31,7 +31,12 @@ try:
 except RunError as error:
     ui.show_error(error)
     data = None
-if data is None or data.consistency is None:
+if data is None and row.get("imported"):
+    st.info(
+        "Imported without training embeddings: neighbour consistency needs them (`dmlviz import "
+        "--train-embeddings ... --train-labels ...`)."
+    )
+elif data is None or data.consistency is None:
     st.info(
         f"No neighbour consistency for this run yet: run `dmlviz evaluate {path}` (it needs the "
         "train split's embeddings)."

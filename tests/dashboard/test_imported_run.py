@@ -168,7 +168,7 @@ def shop_runs(tmp_path_factory) -> Path:
     return runs
 
 
-@pytest.mark.parametrize("page", ("lens", "queries", "map"))
+@pytest.mark.parametrize("page", ("lens", "queries", "map", "consistency"))
 def test_query_against_gallery_pages(shop_runs, monkeypatch, page):
     import streamlit as st
     from fixture_runs import APP
@@ -183,6 +183,8 @@ def test_query_against_gallery_pages(shop_runs, monkeypatch, page):
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
     assert app.sidebar.radio[0].value == "query"  # the default split of a shop-style run
+    if page == "consistency":
+        assert app.info[0].value.startswith("Imported without training embeddings")
     if page == "lens":
         html = "".join(element.proto.body for element in app.get("html"))
         assert html.count("dmlviz-card") >= 11 and "data:image/png;base64" in html
