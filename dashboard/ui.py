@@ -172,13 +172,14 @@ def _splits(path: str) -> list[str]:
 
 
 def current_split(path: str) -> str | None:
-    """The split chosen in the sidebar, else the run's default (test, else the first embedded
-    one); None when the run has no embeddings."""
+    """The split chosen in the sidebar, else the run's default (test, else query, else the first
+    embedded one); None when the run has no embeddings."""
     splits = _splits(path)
     split = st.session_state.get(SPLIT_KEY)
     if split in splits:
         return split
-    return "test" if "test" in splits else (splits[0] if splits else None)
+    preferred = [s for s in ("test", "query") if s in splits]
+    return preferred[0] if preferred else (splits[0] if splits else None)
 
 
 def sidebar(runs: pd.DataFrame) -> None:

@@ -44,7 +44,12 @@ if noise_free:
             "detector's ROC stay empty",
             key="consistency_noisy_run",
         )
-if data is None or data.consistency is None:
+if data is None and row.get("imported"):
+    st.info(
+        "Imported without training embeddings: neighbour consistency needs them (`dmlviz import "
+        "--train-embeddings ... --train-labels ...`)."
+    )
+elif data is None or data.consistency is None:
     st.info(
         f"No neighbour consistency for this run yet: run `dmlviz evaluate {path}` (it needs the "
         "train split's embeddings)."
@@ -72,6 +77,11 @@ else:
         "-" if top is None else f"{top:.2f}",
         help=f"Of the {n_flipped} most suspicious images, the share truly flipped.",
     )
+    if row.get("imported") and not n_flipped:
+        st.caption(
+            "Imported without clean labels (`dmlviz import --clean-labels`): no label is known to "
+            "be flipped, so the detector cannot be scored; the suspicious images are still ranked."
+        )
     left, right = st.columns(2)
     left.plotly_chart(consistency_histogram(per_sample, k), key="consistency_hist")
     right.plotly_chart(roc, key="consistency_roc")

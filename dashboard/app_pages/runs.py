@@ -118,7 +118,9 @@ try:
 except RunError as error:  # a corrupt metrics.jsonl must not break the page
     ui.show_error(error)
 else:
-    if metrics.empty:
+    if row.get("imported"):
+        st.info("Imported embeddings: trained outside dmlviz, so there are no training curves.")
+    elif metrics.empty:
         st.info("This run has not logged an epoch yet.")
     else:
         st.plotly_chart(training_curves(metrics, row.get("loss")), key="curves")

@@ -14,7 +14,16 @@ import sys
 
 from dmlviz import __version__
 
-COMMAND_MODULES = ("train", "runs", "evaluate", "sweep", "tune", "dashboard", "demo")
+COMMAND_MODULES = (
+    "train",
+    "runs",
+    "evaluate",
+    "importer",
+    "sweep",
+    "tune",
+    "dashboard",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

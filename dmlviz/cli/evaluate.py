@@ -33,9 +33,9 @@ def register(subparsers) -> None:
         "project",
         help="2-D maps (UMAP, PCA) of runs' embeddings, cached in the run",
         description=(
-            "Compute UMAP and/or PCA maps of each RUN's train and test embeddings into "
-            "RUN/projections/, with their parameters and trustworthiness. A map whose parameters "
-            "and embeddings did not change is reused unless --force is given."
+            "Compute UMAP and/or PCA maps of each RUN's train and test (and query and gallery) "
+            "embeddings into RUN/projections/, with their parameters and trustworthiness. A map "
+            "whose parameters and embeddings did not change is reused unless --force is given."
         ),
     )
     project.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")
@@ -43,7 +43,8 @@ def register(subparsers) -> None:
         "--methods", default="umap,pca", help="comma-separated, from umap and pca (default both)"
     )
     project.add_argument(
-        "--splits", default="train,test", help="comma-separated splits (default train,test)"
+        "--splits",
+        help="comma-separated splits (default train,test, and query,gallery where the run has them)",
     )
     project.add_argument("--force", action="store_true", help="recompute maps even if cached")
     project.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (default 15)")
@@ -81,7 +82,7 @@ def project_command(args: argparse.Namespace) -> int:
         raise ValueError(
             f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
         )
-    splits = _split_list(args.splits, "--splits")
+    splits = _split_list(args.splits, "--splits") if args.splits else None
     if args.n_neighbors < 2:
         raise ValueError(f"argument --n-neighbors: must be at least 2, got {args.n_neighbors}")
     if not 0.0 <= args.min_dist <= 1.0:
@@ -90,7 +91,7 @@ def project_command(args: argparse.Namespace) -> int:
     for run in runs:
         outcome = project_run(
             run,
-            splits=splits,
+            splits=splits or _default_splits(run),
             methods=methods,
             force=args.force,
             n_neighbors=args.n_neighbors,
@@ -100,6 +101,12 @@ def project_command(args: argparse.Namespace) -> int:
         done = ", ".join(f"{name} {what}" for name, what in outcome.items())
         print(f"{run.name}: {done}")
     return 0
+
+
+def _default_splits(run) -> tuple[str, ...]:
+    """train and test, plus query and gallery for runs evaluated query against gallery."""
+    shop = tuple(split for split in ("query", "gallery") if run.has_embeddings(split))
+    return ("train", "test", *shop)
 
 
 def _split_list(text: str, option: str) -> tuple[str, ...]:

@@ -115,9 +115,11 @@ def embed_command(args: argparse.Namespace) -> int:
 
 def _row(summary: dict[str, Any]) -> dict[str, Any]:
     rate = summary.get("noise_rate") or 0.0
-    noise = f"{rate:g} {summary.get('noise_kind') or ''}".strip() if rate else "0"
+    noise = f"{rate:.3g} {summary.get('noise_kind') or ''}".strip() if rate else "0"
     epoch, epochs = summary.get("epoch"), summary.get("epochs")
     progress = f"{epoch if epoch is not None else '?'}/{epochs if epochs is not None else '?'}"
+    if summary.get("imported"):
+        progress = "imported"
     return {**summary, "noise": noise, "progress": progress}
 
 

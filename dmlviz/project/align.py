@@ -10,8 +10,17 @@ from scipy.linalg import orthogonal_procrustes
 
 from dmlviz.runs import Run
 
-# Config keys that decide which samples a split holds: runs agreeing on them map the same samples.
-SAMPLE_KEYS = ("dataset", "dataset_root", "protocol", "split_seed", "val_fraction", "val_fold")
+# Config keys that decide which samples a split holds: runs agreeing on them map the same samples
+# (``sample_set``: an imported run's fingerprint of its image paths, see dmlviz.runs.imported).
+SAMPLE_KEYS = (
+    "dataset",
+    "dataset_root",
+    "protocol",
+    "split_seed",
+    "val_fraction",
+    "val_fold",
+    "sample_set",
+)
 
 
 def same_split_settings(first: dict, second: dict) -> bool:

@@ -8,11 +8,15 @@ from dmlviz.runs.atomic import (
     atomic_writer,
     remove_stale_temporaries,
 )
+from dmlviz.runs.imported import ImportedImages, import_embeddings, imported_info
+from dmlviz.runs.readers import ImportInputError
 from dmlviz.runs.run import BrokenRun, Run, RunError, find_runs
 
 __all__ = [
     "BrokenRun",
     "DiskFullError",
+    "ImportInputError",
+    "ImportedImages",
     "Run",
     "RunError",
     "atomic_write_bytes",
@@ -21,4 +25,6 @@ __all__ = [
     "atomic_writer",
     "find_runs",
     "remove_stale_temporaries",
+    "import_embeddings",
+    "imported_info",
 ]

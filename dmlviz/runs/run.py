@@ -188,6 +188,8 @@ class Run:
         from dmlviz.models import build_model
 
         weights = self.path / MODEL
+        if self.config.get("imported"):
+            raise RunError(f"{self.path} holds imported embeddings: it has no model to load")
         if not weights.exists():
             raise RunError(self._missing_weights())
         model = build_model(**self.model_kwargs())
@@ -458,10 +460,15 @@ class Run:
     # -- data -------------------------------------------------------------------------------------
 
     def dataset(self, split: str = "test", augment: bool = False) -> RetrievalDataset:
-        """Rebuild a split of the run's dataset from its config."""
+        """Rebuild a split of the run's dataset from its config (for an imported run, its class
+        names and image paths: ``dmlviz.runs.imported.ImportedImages``)."""
         from dmlviz.data import load_dataset
 
         c = self.config
+        if c.get("imported"):
+            from dmlviz.runs.imported import imported_split
+
+            return imported_split(self, split)
         kwargs: dict[str, Any] = {
             "root": c.get("dataset_root"),
             "test_root": c.get("test_root"),
@@ -495,6 +502,7 @@ class Run:
             "preset_source": c.get("preset_source"),
             "split_layout": c.get("split_layout"),
             "test_classes_in_train": c.get("test_classes_in_train"),
+            "imported": bool(c.get("imported")),
         }
         status = self.status()
         row["state"] = status.get("state")

@@ -84,6 +84,12 @@ def split_stamp(run_path: str | Path, split: str) -> tuple[int, ...]:
         "eval/consistency.parquet",
     ]
     names += [f"projections/{split}_{m}.npy" for m in MAP_METHODS]
+    if split == "query":  # evaluated against the gallery, stored as test (``eval_split``)
+        names += [
+            "eval/test_metrics.json",
+            "eval/test_per_query.parquet",
+            "eval/test_neighbours.npz",
+        ]
     return file_stamp(run_path, *names)
 
 
@@ -129,9 +135,10 @@ def load_split(run: Run, split: str) -> SplitData:
         stored = run.consistency()
         if stored is not None:
             data.consistency_summary, data.consistency = stored
-    data.metrics = run.eval_metrics(split)
-    data.per_query = run.per_query(split)
-    table = run.neighbours(split)
+    stored = eval_split(run, split)
+    data.metrics = run.eval_metrics(stored)
+    data.per_query = run.per_query(stored)
+    table = run.neighbours(stored)
     if table is not None:
         data.neighbours, data.similarities = table
     if data.metrics is None or data.neighbours is None:
@@ -141,6 +148,16 @@ def load_split(run: Run, split: str) -> SplitData:
         data.reference_split = reference
         data.reference_labels = run.embeddings(reference)[1]
     return data
+
+
+def eval_split(run: Run, split: str) -> str:
+    """Where ``split``'s evaluation is stored: its own name, except for queries searched in a
+    gallery (In-Shop, imported query/gallery sets), which ``evaluate_run`` stores as ``test``."""
+    if split == "query" and run.eval_metrics(split) is None:
+        test = run.eval_metrics("test") or {}
+        if test.get("query_split") == "query":
+            return "test"
+    return split
 
 
 def load_map(

@@ -72,15 +72,22 @@ def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFr
 def run_label(row: dict[str, Any] | pd.Series) -> str:
     """A short human name of a run: ``"ctx-20 · Contextual · 20 % symmetric · seed 0"``."""
     parts = [str(row.get("name"))]
-    if row.get("loss") is not None:
+    if _given(row.get("loss")):
         parts.append(loss_name(str(row.get("loss"))))
+    elif _given(row.get("imported")) and bool(row.get("imported")):
+        parts.append("imported")
     rate = row.get("noise_rate")
     if rate is not None and not (isinstance(rate, float) and math.isnan(rate)):
-        kind = row.get("noise_kind") or ""
+        kind = row.get("noise_kind") if _given(row.get("noise_kind")) else ""
         parts.append("no noise" if float(rate) == 0 else f"{percent(rate)} {kind}".strip())
     if row.get("seed") is not None and not pd.isna(row.get("seed")):
         parts.append(f"seed {int(row.get('seed'))}")
     return " · ".join(parts)
+
+
+def _given(value: Any) -> bool:
+    """Whether a summary value is set (not None, not the NaN a table fills gaps with)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 # left out of the table when every run shares them

@@ -1,0 +1,127 @@
+"""``dmlviz import`` (a run directory from embeddings computed elsewhere: no model, no training)
+and ``dmlviz export`` (a run's embeddings as the files ``import`` reads)."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``import`` and ``export`` commands."""
+    parser = subparsers.add_parser(
+        "import",
+        help="make a run from your own embeddings (and labels, image paths) to explore them",
+        description=(
+            "Write a run directory from embeddings a model trained elsewhere produced, so that "
+            "`dmlviz evaluate`, `dmlviz project` and every dashboard page work on them. "
+            "Embeddings: .npy, .npz, .safetensors, .pt or .parquet (one row per sample). "
+            "Labels: .npy, or text/CSV with one label per line or a `label` column. Images: a "
+            "text file of paths, one per line, relative to its folder. Nothing is written when "
+            "an input is wrong."
+        ),
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="the new run's folder"
+    )
+    parser.add_argument(
+        "--embeddings",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="embeddings of the evaluated samples",
+    )
+    parser.add_argument("--labels", type=Path, metavar="FILE", help="their labels")
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument(
+        "--images", type=Path, metavar="FILE", help="their image paths, one per line"
+    )
+    sources.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="an Open Metric Learning CSV (label, path, split, is_query, is_gallery) giving "
+        "labels and paths: --embeddings are its validation rows, --train-embeddings its train "
+        "rows, in file order",
+    )
+    parser.add_argument(
+        "--dataset-root",
+        type=Path,
+        metavar="DIR",
+        help="folder the --csv paths are relative to (default: the CSV's folder)",
+    )
+    parser.add_argument(
+        "--train-embeddings", type=Path, metavar="FILE", help="embeddings of the training samples"
+    )
+    parser.add_argument(
+        "--train-labels", type=Path, metavar="FILE", help="the labels the model was trained with"
+    )
+    parser.add_argument(
+        "--train-images", type=Path, metavar="FILE", help="the training samples' image paths"
+    )
+    parser.add_argument(
+        "--clean-labels",
+        type=Path,
+        metavar="FILE",
+        help="the training samples' true labels: those differing from --train-labels are "
+        "marked flipped and score the noise detector",
+    )
+    parser.add_argument("--name", help="the run's display name (default: the folder name)")
+    parser.set_defaults(func=import_command)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a run's embeddings, labels and images as files `dmlviz import` reads",
+        description=(
+            "Write RUN's test and train embeddings to DIR as <split>.npy, <split>_labels.txt, "
+            "<split>_paths.txt with the images as PNGs, and train_clean_labels.txt for a run "
+            "trained on noisy labels."
+        ),
+    )
+    export.add_argument("run", type=Path, metavar="RUN", help="a run directory")
+    export.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
+    export.add_argument("--no-images", action="store_true", help="skip the images and paths")
+    export.set_defaults(func=export_command)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Import the files the arguments name; prints the run's splits and warnings."""
+    from dmlviz.runs import import_embeddings, imported_info
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # imported.json's warnings are printed below
+        run = import_embeddings(
+            args.out,
+            args.embeddings,
+            labels=args.labels,
+            images=args.images,
+            csv=args.csv,
+            train_embeddings=args.train_embeddings,
+            train_labels=args.train_labels,
+            train_images=args.train_images,
+            clean_labels=args.clean_labels,
+            name=args.name,
+            dataset_root=args.dataset_root,
+        )
+    info = imported_info(run) or {}
+    counts = ", ".join(f"{split} {n}" for split, n in info.get("counts", {}).items())
+    print(
+        f"{run.path}: imported {counts} embeddings of {run.config['embedding_dim']} dimensions, "
+        f"{len(info.get('classes', []))} classes"
+    )
+    for problem in info.get("warnings", []):
+        print(f"warning: {problem}")
+    print(f"next: dmlviz evaluate {run.path} && dmlviz project {run.path}")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Export ``args.run`` into ``args.out``; prints the files written."""
+    from dmlviz.runs import Run
+    from dmlviz.runs.export import export_run
+
+    written = export_run(Run.load(args.run), args.out, images=not args.no_images)
+    for path in written.values():
+        print(path)
+    return 0

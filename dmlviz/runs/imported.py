@@ -1,0 +1,448 @@
+"""Runs made from embeddings computed elsewhere (``dmlviz import``): no model, no training.
+
+``import_embeddings`` checks every input first, then writes a run directory that evaluation,
+projection and the dashboard read like a trained one: ``embeddings/<split>.npz``, ``labels.npz``
+(with clean labels for the train split), ``images/<split>.parquet`` (the image paths, for
+thumbnails) and ``imported.json`` (class names, sources, warnings). ``ImportedImages`` serves a
+split's class names and thumbnails where a trained run rebuilds its dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dmlviz import __version__
+from dmlviz.runs.atomic import atomic_write_json
+from dmlviz.runs.readers import (
+    OML_BOX,
+    ImportInputError,
+    as_labels,
+    missing_files,
+    read_embeddings,
+    read_image_paths,
+    read_labels,
+    read_oml_csv,
+)
+from dmlviz.runs.run import Run, RunError
+
+IMPORTED = "imported.json"
+IMAGES = "images"  # images/<split>.parquet
+THUMB_SIDE = 256  # px: imported images are shrunk to this before the thumbnail is made
+
+
+@dataclass
+class _Split:
+    """One split as read: embeddings, labels as given, image paths (or None), crop boxes."""
+
+    embeddings: np.ndarray
+    labels: np.ndarray
+    paths: np.ndarray | None = None
+    boxes: pd.DataFrame | None = None
+    clean: np.ndarray | None = None
+    source: dict[str, str] | None = None
+
+
+def import_embeddings(
+    out: str | Path,
+    embeddings: str | Path,
+    labels: str | Path | None = None,
+    images: str | Path | None = None,
+    csv: str | Path | None = None,
+    train_embeddings: str | Path | None = None,
+    train_labels: str | Path | None = None,
+    train_images: str | Path | None = None,
+    clean_labels: str | Path | None = None,
+    name: str | None = None,
+    dataset_root: str | Path | None = None,
+) -> Run:
+    """Make the run directory ``out`` from embeddings computed elsewhere; returns the ``Run``.
+
+    Args:
+        out: the new run's folder (must not exist, or be empty).
+        embeddings: the evaluated samples' embeddings (``.npy``, ``.npz``, ``.safetensors``,
+            ``.pt``, ``.parquet``), one row per sample. They are stored L2-normalised (retrieval
+            is by cosine similarity, as for trained runs).
+        labels: their labels (``.npy``, or text / CSV: one per line or a ``label`` column).
+        images: a text file of their image paths, one per line (relative to its folder).
+        csv: instead of ``labels`` and ``images`` (and ``train_labels``): an Open Metric Learning
+            CSV. ``embeddings`` are its ``validation`` rows in file order, ``train_embeddings``
+            its ``train`` rows. When its ``is_query`` / ``is_gallery`` flags split the validation
+            rows, they are stored as splits ``query`` and ``gallery`` (evaluated query against
+            gallery, like In-Shop); when every row is both, as ``test``.
+        train_embeddings, train_labels, train_images: the same for the training samples (for
+            neighbour consistency); ``train_labels`` are the labels the model was trained with.
+        clean_labels: the training samples' true labels: the ones that differ from
+            ``train_labels`` are marked flipped, and the noise detector is scored on them.
+        name: the run's display name (default: the folder's name).
+        dataset_root: the folder ``csv`` paths are relative to (default: the CSV's folder).
+
+    Raises ``ImportInputError`` (a ``ValueError``) naming the file and the problem, before
+    anything is written: lengths that differ, NaN / infinite / zero rows, arrays that are not
+    2-D, an empty file, a single class, a file that is not what its suffix says. Image paths
+    that do not exist are only a warning (``UserWarning`` and ``imported.json``'s
+    ``warnings``); their thumbnails are placeholders.
+    """
+    out = Path(out)
+    _check_out(out)
+    splits = _read_splits(
+        embeddings=embeddings,
+        labels=labels,
+        images=images,
+        csv=csv,
+        train_embeddings=train_embeddings,
+        train_labels=train_labels,
+        train_images=train_images,
+        clean_labels=clean_labels,
+        dataset_root=dataset_root,
+    )
+    classes, codes = _encode(splits)
+    dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
+    if len(set(dims.values())) > 1:
+        raise ImportInputError(
+            "the embeddings have different dimensions: "
+            + ", ".join(f"{split} {dim}" for split, dim in dims.items())
+        )
+    problems = _missing_images(splits)
+    for problem in problems:
+        warnings.warn(problem, UserWarning, stacklevel=2)
+
+    noisy = None
+    if "train" in splits and splits["train"].clean is not None:
+        from dmlviz.data import NoisyLabels
+
+        observed, clean = codes["train"], codes["train_clean"]
+        flipped = observed != clean
+        noisy = NoisyLabels(observed, clean, flipped, float(flipped.mean()), "imported", 0)
+    config = {
+        "name": name or out.name,
+        "dataset": "imported",
+        "model": None,
+        "loss": None,
+        "embedding_dim": int(next(iter(dims.values()))),
+        "imported": True,
+        "sample_set": _fingerprint(splits),
+        "noise_rate": None if noisy is None else noisy.rate,
+        "noise_kind": None,
+        "preset_source": "imported",
+        "dmlviz_version": __version__,
+    }
+    info = {
+        "classes": [str(c) for c in classes],
+        "splits": {split: s.source for split, s in splits.items()},
+        "counts": {split: int(len(s.labels)) for split, s in splits.items()},
+        "warnings": problems,
+        "normalised": True,
+    }
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.importing-"))
+    try:
+        run = Run.create(staging, config)
+        for split, data in splits.items():
+            clean_codes = codes["train_clean"] if noisy is not None and split == "train" else None
+            run.save_embeddings(
+                split,
+                _unit_rows(data.embeddings),
+                codes[split] if clean_codes is None else clean_codes,
+            )
+            if data.paths is not None:
+                frame = pd.DataFrame({"path": data.paths})
+                if data.boxes is not None:
+                    frame = pd.concat([frame, data.boxes.reset_index(drop=True)], axis=1)
+                run._save_parquet(f"{IMAGES}/{split}.parquet", frame)
+        if noisy is not None:
+            run.save_labels(noisy)
+        atomic_write_json(staging / IMPORTED, info)
+        run.set_status("finished", imported=True)
+        if out.exists():
+            out.rmdir()  # checked empty above
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Run.load(out)
+
+
+def imported_info(run: Run) -> dict[str, Any] | None:
+    """``imported.json`` of an imported run (class names, sources, counts, warnings), else None."""
+    return run._read_json(IMPORTED, required=False)
+
+
+def is_imported(config: dict[str, Any]) -> bool:
+    """Whether a run config belongs to an imported run (no model, no training)."""
+    return bool(config.get("imported"))
+
+
+# -- what the dashboard reads: class names and thumbnails -----------------------------------------
+
+
+class ImportedImages:
+    """One split of an imported run, where a trained run has its dataset: ``labels``,
+    ``class_names``, ``sample_ids`` (the image paths, or ``row/<i>``) and ``image(i)`` for
+    thumbnails (``ValueError`` when the run stores no image paths, ``OSError`` when the file
+    cannot be read: the dashboard shows a placeholder)."""
+
+    def __init__(
+        self,
+        split: str,
+        labels: np.ndarray,
+        class_names: Sequence[str],
+        paths: np.ndarray | None = None,
+        boxes: np.ndarray | None = None,
+    ):
+        self.name = "imported"
+        self.split = split
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.class_names = list(class_names)
+        self.num_classes = len(self.class_names)
+        self.paths = paths
+        self.boxes = boxes
+        self.sample_ids = (
+            list(paths) if paths is not None else [f"row/{i}" for i in range(len(self.labels))]
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, i: int) -> Image.Image:
+        """Sample ``i``'s image (cropped to its box), at most ``THUMB_SIDE`` px a side."""
+        if self.paths is None:
+            raise ValueError("this imported run stores no image paths")
+        box = None if self.boxes is None else self.boxes[int(i)]
+        with Image.open(self.paths[int(i)]) as image:
+            if box is not None and not np.isnan(box).any():
+                x_1, x_2, y_1, y_2 = (float(v) for v in box)
+                image = image.crop((x_1, y_1, x_2, y_2))
+            else:
+                image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at a reduced size
+            image = image.convert("RGB") if image.mode not in ("RGB", "L") else image.copy()
+        image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        return image
+
+    def __repr__(self) -> str:
+        return (
+            f"ImportedImages(split={self.split!r}, n={len(self)}, images={self.paths is not None})"
+        )
+
+
+def imported_split(run: Run, split: str) -> ImportedImages:
+    """The ``ImportedImages`` of ``split`` of an imported run. Raises ``RunError`` when the
+    split has no embeddings or ``imported.json`` is missing."""
+    info = imported_info(run)
+    if info is None:
+        raise RunError(f"{run.path / IMPORTED} is missing: import the embeddings again")
+    _, labels = run.embeddings(split)
+    frame = run._read_parquet(f"{IMAGES}/{split}.parquet")
+    paths = boxes = None
+    if frame is not None:
+        if len(frame) != len(labels):
+            raise RunError(
+                f"{run.path / IMAGES / split}.parquet lists {len(frame)} images for "
+                f"{len(labels)} embeddings: import the embeddings again"
+            )
+        paths = frame["path"].to_numpy(dtype=str)
+        if all(c in frame for c in OML_BOX):
+            boxes = frame[list(OML_BOX)].to_numpy(dtype=np.float64)
+    return ImportedImages(split, labels, info["classes"], paths, boxes)
+
+
+# -- reading and checking the inputs ---------------------------------------------------------------
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ImportInputError(
+            f"{out} already exists and is not an empty folder; choose another --out or delete it"
+        )
+
+
+def _read_splits(
+    *,
+    embeddings,
+    labels,
+    images,
+    csv,
+    train_embeddings,
+    train_labels,
+    train_images,
+    clean_labels,
+    dataset_root,
+) -> dict[str, _Split]:
+    """Every split the inputs describe, read and checked for matching lengths."""
+    if csv is not None:
+        others = {
+            "labels": labels,
+            "images": images,
+            "train_labels": train_labels,
+            "train_images": train_images,
+        }
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise ImportInputError(
+                f"the CSV gives the labels and image paths: drop {', '.join(given)}"
+            )
+        splits = _csv_splits(csv, embeddings, train_embeddings, dataset_root)
+    else:
+        if labels is None:
+            raise ImportInputError("give the embeddings' labels (--labels) or an OML CSV (--csv)")
+        splits = {"test": _split(embeddings, labels, images)}
+        if (train_embeddings is None) != (train_labels is None):
+            raise ImportInputError(
+                "give --train-embeddings and --train-labels together (neighbour consistency "
+                "needs both)"
+            )
+        if train_embeddings is not None:
+            splits["train"] = _split(train_embeddings, train_labels, train_images)
+        elif train_images is not None:
+            raise ImportInputError("--train-images needs --train-embeddings and --train-labels")
+    if clean_labels is not None:
+        if "train" not in splits:
+            raise ImportInputError("--clean-labels are the train split's: give its embeddings too")
+        clean = read_labels(clean_labels)
+        _same_length(splits["train"].labels, clean, "train labels", clean_labels)
+        splits["train"].clean = clean
+        splits["train"].source["clean_labels"] = str(clean_labels)
+    evaluated = {
+        split: s.labels for split, s in splits.items() if split not in ("query", "gallery")
+    }
+    if "query" in splits:
+        evaluated["query and gallery"] = np.concatenate(
+            [splits["query"].labels, splits["gallery"].labels]
+        )
+    for split, values in evaluated.items():
+        observed = np.unique(values)
+        if len(observed) < 2:
+            raise ImportInputError(
+                f"every label of the {split} split is {observed[0].item()!r}: retrieval needs at least "
+                "two classes"
+            )
+    return splits
+
+
+def _split(embeddings, labels, images) -> _Split:
+    array = read_embeddings(embeddings)
+    label_values = read_labels(labels)
+    _same_length(array, label_values, f"embeddings {embeddings}", labels)
+    source = {"embeddings": str(embeddings), "labels": str(labels)}
+    paths = None
+    if images is not None:
+        paths = read_image_paths(images)
+        _same_length(array, paths, f"embeddings {embeddings}", images)
+        source["images"] = str(images)
+    return _Split(array, label_values, paths, source=source)
+
+
+def _csv_splits(csv, embeddings, train_embeddings, dataset_root) -> dict[str, _Split]:
+    rows = read_oml_csv(csv, dataset_root)
+    boxes = [c for c in OML_BOX if c in rows]
+    splits: dict[str, _Split] = {}
+    for split_name, file in (("validation", embeddings), ("train", train_embeddings)):
+        if file is None:
+            continue
+        part = rows[rows["split"] == split_name].reset_index(drop=True)
+        array = read_embeddings(file)
+        if len(part) != len(array):
+            raise ImportInputError(
+                f"{file} has {len(array)} rows but {csv} has {len(part)} {split_name} rows; "
+                f"the embeddings must be the CSV's {split_name} rows, in file order"
+            )
+        source = {"embeddings": str(file), "csv": str(csv)}
+        if split_name == "train":
+            labels = _as_label_values(part["label"])
+            splits["train"] = _Split(array, labels, part["path"].to_numpy(), None, source=source)
+            if boxes:
+                splits["train"].boxes = part[boxes]
+            continue
+        both = part["is_query"] & part["is_gallery"]
+        if both.all():
+            groups = {"test": np.ones(len(part), dtype=bool)}
+        elif not both.any():
+            groups = {
+                "query": part["is_query"].to_numpy(),
+                "gallery": part["is_gallery"].to_numpy(),
+            }
+        else:
+            raise ImportInputError(
+                f"{csv}: {int(both.sum())} validation rows are both query and gallery and "
+                f"{int((~both).sum())} only one of them; dmlviz evaluates either every row "
+                "against the rest (all both) or queries against a separate gallery (none both)"
+            )
+        labels = _as_label_values(part["label"])
+        for name, mask in groups.items():
+            selected = part[mask]
+            splits[name] = _Split(
+                array[mask],
+                labels[mask],
+                selected["path"].to_numpy(),
+                selected[boxes] if boxes else None,
+                source=dict(source),
+            )
+    return splits
+
+
+def _as_label_values(column: pd.Series) -> np.ndarray:
+    return as_labels(list(column))
+
+
+def _same_length(first: np.ndarray, second: np.ndarray, first_name: str, second_file) -> None:
+    if len(first) != len(second):
+        raise ImportInputError(
+            f"{first_name} has {len(first)} rows but {second_file} has {len(second)}; "
+            "they must list the same samples in the same order"
+        )
+
+
+def _encode(splits: dict[str, _Split]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One class list for every split (sorted: numerically when all labels are integers) and each
+    split's labels as int64 indices into it (``train_clean`` for the clean train labels)."""
+    values = {split: s.labels for split, s in splits.items()}
+    if "train" in splits and splits["train"].clean is not None:
+        values["train_clean"] = splits["train"].clean
+    if any(v.dtype.kind not in "iu" for v in values.values()):
+        values = {key: v.astype(str) for key, v in values.items()}
+    classes = np.unique(np.concatenate(list(values.values())))
+    return classes, {key: np.searchsorted(classes, v).astype(np.int64) for key, v in values.items()}
+
+
+def _missing_images(splits: dict[str, _Split]) -> list[str]:
+    problems = []
+    for split, data in splits.items():
+        if data.paths is None:
+            continue
+        missing = missing_files(data.paths)
+        if len(missing):
+            problems.append(
+                f"{len(missing)} of the {split} split's {len(data.paths)} image paths do not "
+                f"exist (first: {data.paths[missing[0]]}); their thumbnails are placeholders"
+            )
+    return problems
+
+
+def _fingerprint(splits: dict[str, _Split]) -> str:
+    """sha256 of each split's image paths (or, without images, its labels) in order: two imports
+    of the same samples share it, so the dashboard compares them query by query."""
+    digest = hashlib.sha256()
+    for split in sorted(splits):
+        data = splits[split]
+        items = data.paths if data.paths is not None else data.labels.astype(str)
+        digest.update(json.dumps([split, data.paths is not None, list(map(str, items))]).encode())
+    return digest.hexdigest()
+
+
+def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    embeddings /= norms
+    return embeddings
