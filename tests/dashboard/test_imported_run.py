@@ -190,6 +190,7 @@ def test_query_against_gallery_pages(shop_runs, monkeypatch, page):
         assert html.count("dmlviz-card") >= 11 and "data:image/png;base64" in html
         assert not any("Ranked now from the embeddings" in c.value for c in app.caption)
     if page == "queries":
-        assert len(app.dataframe[0].value) == len(
-            Run.load(shop_runs / "shop").embeddings("query")[1]
-        )
+        queries = len(Run.load(shop_runs / "shop").embeddings("query")[1])
+        shown = next(m for m in app.metric if m.label == "Queries shown")
+        assert shown.value == f"{queries} / {queries}"  # every query is listed, a page at a time
+        assert len(app.dataframe[0].value) == min(queries, 50)
