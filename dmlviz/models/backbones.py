@@ -99,11 +99,14 @@ def build_resnet(
     import torchvision.models as tvm
 
     net = getattr(tvm, arch)(weights=None)
+    source = EmbeddingNet.weights_source
     if weights is not None:
         load_into(net, read_state_dict(weights), f"weights file {weights}", ignore=("fc.",))
+        source = f"file {weights}"
     elif pretrained:
         path = _torchvision_cache(arch)
         load_into(net, read_state_dict(path), f"torchvision's cached weights {path}", ("fc.",))
+        source = f"torchvision {arch} IMAGENET1K_V1 ({path})"
     if in_channels != 3:
         old = net.conv1
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -115,7 +118,9 @@ def build_resnet(
         net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
     )
     head = EmbeddingHead(RESNET_FEATURES[arch], embedding_dim, layer_norm)
-    return EmbeddingNet(backbone, build_pooling(pooling), head, freeze_bn=freeze_bn)
+    model = EmbeddingNet(backbone, build_pooling(pooling), head, freeze_bn=freeze_bn)
+    model.weights_source = source
+    return model
 
 
 def _torchvision_cache(arch: str) -> Path:

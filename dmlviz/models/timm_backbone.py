@@ -119,13 +119,16 @@ def build_timm(
     classifier = cfg.get("classifier") or ()
     ignore = tuple(classifier) if isinstance(classifier, (list, tuple)) else (classifier,)
     ignore = tuple(f"{c}." for c in ignore)
+    source = EmbeddingNet.weights_source
     if weights is not None:
         load_into(net, read_state_dict(weights), f"weights file {weights}", ignore)
+        source = f"file {weights}"
     elif pretrained:
         path, looked = cached_timm_file(cfg)
         if path is None:
             raise PretrainedWeightsError(_not_cached_message(name, cfg, looked))
         load_into(net, read_state_dict(path), f"timm's cached weights {path}", ignore)
+        source = f"timm {cfg.get('hf_hub_id') or cfg.get('url')} ({path})"
     data = data_config(name)
     channels, height, _ = data["input_size"]
     side = image_size or height
@@ -135,7 +138,9 @@ def build_timm(
     adapter = InputAdapter(in_channels, data["mean"], data["std"])
     pool = nn.Identity() if pooled else build_pooling(pooling)
     head = EmbeddingHead(net.num_features, embedding_dim, layer_norm)
-    return EmbeddingNet(TimmBackbone(net.train(), adapter, pooled), pool, head, freeze_bn=freeze_bn)
+    model = EmbeddingNet(TimmBackbone(net.train(), adapter, pooled), pool, head, freeze_bn)
+    model.weights_source = source
+    return model
 
 
 def _not_cached_message(name: str, cfg: dict, looked: list[str]) -> str:
