@@ -131,6 +131,11 @@ def build_timm(
         source = f"timm {cfg.get('hf_hub_id') or cfg.get('url')} ({path})"
     data = data_config(name)
     channels, height, _ = data["input_size"]
+    if cfg.get("fixed_input_size") and image_size not in (None, height):
+        raise ValueError(
+            f"image_size={image_size} does not fit timm:{name}: it takes {height} px images only "
+            f"(fixed_input_size in its pretrained config); set image_size {height} or leave it unset"
+        )
     side = image_size or height
     with torch.no_grad():
         probe = net.eval().forward_features(torch.zeros(1, channels, side, side))

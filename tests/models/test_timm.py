@@ -35,6 +35,8 @@ def test_a_token_model_keeps_timms_own_pooling():
     model = build_model("timm:vit_tiny_patch16_224", embedding_dim=8)
     assert isinstance(model.pool, torch.nn.Identity) and model.backbone.pooled
     assert model(torch.randn(1, 3, 224, 224)).shape == (1, 8)
+    with pytest.raises(ValueError, match="image_size=64 does not fit.*224 px images only"):
+        build_model("timm:vit_tiny_patch16_224", embedding_dim=8, image_size=64)
 
 
 def test_weights_file_loads_safetensors_and_pth_dropping_the_classifier(tmp_path):
