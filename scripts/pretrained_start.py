@@ -17,13 +17,16 @@ Writes ``<out>/results.csv`` (one row per run) and ``<out>/summary.md`` (mean an
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from dmlviz.runs import Run
-from dmlviz.train import finish_run, train
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's dmlviz
+
+from dmlviz.runs import Run  # noqa: E402
+from dmlviz.train import finish_run, train  # noqa: E402
 
 OMNIGLOT = "/work/shared/data/omniglot/images_background_small1.zip"
 LOSSES = ("contextual", "rll")
