@@ -47,11 +47,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for code, many types for a damaged file
+        first_line = str(error).splitlines()[0] if str(error) else ""
         raise PretrainedWeightsError(
-            f"weights file {path} was refused: torch.load(weights_only=True) cannot read it "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). Only "
-            "plain state dicts of tensors are loaded; a pickle that needs code is never run. "
-            "Save the weights with torch.save(model.state_dict(), file) or as .safetensors"
+            f"weights file {path} cannot be read with torch.load(weights_only=True) "
+            f"({type(error).__name__}: {first_line}): it is damaged, not a torch file, or a "
+            "pickle that needs code to load, which is never run. Save the weights with "
+            "torch.save(model.state_dict(), file) or as .safetensors"
         ) from None
     if isinstance(state, dict):
         for key in ("state_dict", "model", "state_dict_ema"):

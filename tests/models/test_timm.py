@@ -125,6 +125,9 @@ def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path):
     with pytest.raises(PretrainedWeightsError, match="unknown suffix '.npz'"):
         (tmp_path / "w.npz").write_bytes(b"")
         read_state_dict(tmp_path / "w.npz")
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(PretrainedWeightsError, match="junk.pth cannot be read.*damaged"):
+        read_state_dict(tmp_path / "junk.pth")
     with pytest.raises(PretrainedWeightsError, match="does not exist"):
         read_state_dict(tmp_path / "absent.pth")
 
@@ -138,7 +141,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with open(tmp_path / "evil.pth", "wb") as file:
         pickle.dump({"conv1.weight": _RunsCode()}, file)
-    with pytest.raises(PretrainedWeightsError, match="weights_only=True.*never run"):
+    with pytest.raises(
+        PretrainedWeightsError, match="weights_only=True.*needs code to load, which is never run"
+    ):
         build_model(f"timm:{NAME}", weights=tmp_path / "evil.pth")
     assert not (tmp_path / "PWNED").exists()
 
