@@ -14,7 +14,7 @@ under its own time limit and each failure recorded rather than fatal:
    ``dmlviz train`` on digits under torchrun.
 
 Results go to ``benchmarks/results/gpu.json`` and the "gpu" section of ``docs/performance.md``;
-the exit code is 1 when a check failed. ``--dry-run-cpu`` runs the same code on the CPU with tiny
+the exit code is 1 when a correctness check failed (a loss share over 5 % is reported, not failed). ``--dry-run-cpu`` runs the same code on the CPU with tiny
 sizes and writes to a temporary folder (a check of this script, not of a GPU).
 """
 
@@ -72,6 +72,11 @@ def _losses() -> dict:
     from dmlviz.losses.contextual import PRESETS
 
     return {"contextual": ContextualLoss(**PRESETS["224px"]), "rll": RankedListLoss()}
+
+
+def _short(text: str, lines: int = 4) -> str:
+    """The last ``lines`` lines of ``text`` on one line (a table cell in docs/performance.md)."""
+    return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -227,7 +232,7 @@ def loss_shares(device: str, sizes: Sizes, deadline: float) -> list[dict]:
                     "loss_ms": 1000 * value["median_s"],
                     "step_ms": 1000 * step_s,
                     "share": share,
-                    "ok": share < SHARE_TARGET,
+                    "under_5_percent": share < SHARE_TARGET,  # a target, not a failure
                 }
             )
         _free(device)
@@ -286,7 +291,7 @@ def torchrun_check(device: str, sizes: Sizes, timeout: float, folder: Path) -> l
                 "check": "torchrun workers",
                 "exit_code": done.returncode,
                 "ranks_reported": len(found),
-                "error": done.stderr[-2000:],
+                "error": _short(done.stderr),
                 "ok": False,
             }
         )
@@ -316,7 +321,7 @@ def torchrun_check(device: str, sizes: Sizes, timeout: float, folder: Path) -> l
             "state": status.get("state"),
             "final_loss": records[-1]["loss"] if records else None,
             "map@r": records[-1].get("map@r") if records else None,
-            "error": done.stderr[-2000:] if done.returncode else "",
+            "error": _short(done.stderr) if done.returncode else "",
             "ok": done.returncode == 0 and status.get("state") == "finished",
         }
     )
@@ -381,7 +386,7 @@ def worker(folder: Path, dry_run: bool) -> int:
             {
                 "check": "global-batch loss",
                 "rank": rank,
-                "error": traceback.format_exc(),
+                "error": _short(traceback.format_exc()),
                 "ok": False,
             }
         )
@@ -399,7 +404,8 @@ def _part(name: str, results: dict, fn) -> None:
     try:
         results[name] = fn()
     except Exception:
-        results[name] = [{"check": name, "error": traceback.format_exc(), "ok": False}]
+        traceback.print_exc()
+        results[name] = [{"check": name, "error": _short(traceback.format_exc()), "ok": False}]
     bad = [row for row in results[name] if row.get("ok") is False]
     seconds = time.perf_counter() - started
     print(f"   {'FAILED' if bad else 'ok'} in {seconds:.1f} s", flush=True)
