@@ -95,7 +95,8 @@ def embed_untrained(
 
     ``config`` holds config keys (``dataset`` and ``model`` required, ``loss`` ignored). When
     ``embedding_dim`` is not given the head is the identity on the backbone's pooled features,
-    so the embeddings are the backbone's own features, L2-normalised. The run has ``loss`` None
+    so the embeddings are the backbone's own features, L2-normalised (with ``init_from``: that
+    run's trained head, e.g. to embed another dataset with it). The run has ``loss`` None
     and 0 epochs; ``dmlviz train --init-from`` can start from it."""
     from dmlviz import __version__
     from dmlviz.data import inject_label_noise
@@ -109,7 +110,7 @@ def embed_untrained(
         raise RunError(f"{out} already holds a run; choose another --out or delete it")
     if config.get("dataset") is None:
         raise ConfigError("dataset", None, "is required")
-    identity_head = config.get("embedding_dim") is None
+    identity_head = config.get("embedding_dim") is None and not config.get("init_from")
     full = resolve_config({**config, "loss": "contrastive"})  # any loss: it plays no part
     train_set = Run(out, full).dataset("train")
     full = {
