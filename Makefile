@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test lint format demo bench dashboard clean
+.PHONY: setup test lint format demo bench gpu-check dashboard clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -23,6 +23,11 @@ demo: setup
 
 bench: setup
 	@$(PY) benchmarks/run_all.py
+
+# On a GPU machine: CUDA tests, losses on CUDA vs CPU, ResNet-50 step time, torchrun (< 8 min).
+# Without CUDA it says so and exits 0.
+gpu-check: setup
+	@$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache

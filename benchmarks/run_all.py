@@ -29,7 +29,9 @@ def benchmark_scripts(only: list[str] | None = None) -> list[Path]:
     scripts = sorted(
         p for p in HERE.glob("*.py") if not p.name.startswith("_") and p != Path(__file__)
     )
-    scripts = [p for p in scripts if p.stem not in ("run_all", "contextual_transcription")]
+    scripts = [
+        p for p in scripts if p.stem not in ("run_all", "contextual_transcription", "gpu_check")
+    ]
     if only:
         unknown = sorted(set(only) - {p.stem for p in scripts})
         if unknown:

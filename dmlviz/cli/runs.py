@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dmlviz.cli import zero_shot
+
 # (column title, summary key, format)
 COLUMNS = (
     ("name", "name", "{}"),
@@ -46,10 +48,11 @@ def register(subparsers) -> None:
 
     embed = subparsers.add_parser(
         "embed",
-        help="write a run's embeddings of its train and test splits",
-        description="Embed the splits of RUN with its saved weights into RUN/embeddings/<split>.npz.",
+        help="write a run's embeddings, or a zero-shot baseline run (--dataset, --model)",
+        description="Embed the splits of RUN with its saved weights into RUN/embeddings/<split>.npz; "
+        "or, with --dataset and --out instead of RUN, embed a dataset with an untrained model.",
     )
-    embed.add_argument("run", type=Path, metavar="RUN", help="a run directory")
+    embed.add_argument("run", type=Path, nargs="?", metavar="RUN", help="a run directory")
     embed.add_argument(
         "--split",
         dest="splits",
@@ -59,6 +62,7 @@ def register(subparsers) -> None:
         "data: test, or query and gallery, and val when the run has one)",
     )
     embed.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    zero_shot.add_arguments(embed)
     embed.set_defaults(func=embed_command)
 
 
@@ -98,8 +102,13 @@ def list_runs(args: argparse.Namespace) -> int:
 
 
 def embed_command(args: argparse.Namespace) -> int:
-    """Write the embeddings of ``args.run``; returns the exit code."""
+    """Write the embeddings of ``args.run``, or a zero-shot baseline; returns the exit code."""
     from dmlviz.runs import Run
+
+    if (args.run is None) == (args.dataset is None):
+        raise ValueError("give a RUN to embed, or --dataset (and --out) for a zero-shot baseline")
+    if args.run is None:
+        return zero_shot.run(args)
     from dmlviz.train import embed_run, run_splits
 
     run = Run.load(args.run)

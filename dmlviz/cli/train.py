@@ -71,7 +71,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"action": argparse.BooleanOptionalAction, "help": "augment train images"},
     ),
     ("--num-workers", "num_workers", {"type": int, "help": "data-loading processes"}),
-    ("--model", "model", {"help": "mlp, convnet, resnet18 or resnet50"}),
+    (
+        "--model",
+        "model",
+        {"help": "mlp, convnet, resnet18, resnet50 or timm:<name> (any timm model)"},
+    ),
     ("--embedding-dim", "embedding_dim", {"type": int, "help": "length of the embeddings"}),
     ("--pooling", "pooling", {"help": "gem, avg or max (convolutional models)"}),
     (
@@ -89,8 +93,24 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "pretrained",
         {
             "action": argparse.BooleanOptionalAction,
-            "help": "start a ResNet from ImageNet weights (needs them downloaded once)",
+            "help": "start from ImageNet weights: torchvision's for resnet18/50, timm's for "
+            "timm:<name>; read from the local cache only, never downloaded",
         },
+    ),
+    (
+        "--weights",
+        "weights",
+        {"metavar": "FILE", "help": "start the backbone from a .safetensors or .pth state dict"},
+    ),
+    (
+        "--init-from",
+        "init_from",
+        {"metavar": "RUN", "help": "start from a finished run's backbone and head (fine-tune)"},
+    ),
+    (
+        "--projector-dim",
+        "projector_dim",
+        {"type": int, "help": "a training-only linear projector of this size for the loss"},
     ),
     ("--loss", "loss", {"help": "contextual, rll, contrastive, multisimilarity or triplet"}),
     (
@@ -171,6 +191,13 @@ def register(subparsers) -> None:
         help="loss settings and lr: tuned on validation where shipped (default), or the paper's; "
         "--lr, --loss-kwargs and --config override them",
     )
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="a paper's training recipe (docs/recipes.md): "
+        "contextual-224-{cub200,cars196,sop}, rll-{cub200,sop,inshop}; "
+        "--config and flags override it",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--no-eval", action="store_true", help="skip embedding and evaluating after training"
@@ -193,6 +220,10 @@ def run_train(args: argparse.Namespace) -> int:
     if ("loss_kwargs" in flags or "lr" in flags) and "preset_source" not in file_config:
         flags["preset_source"] = "user settings"
     config = {**file_config, **flags}
+    if args.recipe:
+        from dmlviz.presets.recipes import recipe_config
+
+        config = {**recipe_config(args.recipe), **config}
     if args.preset == "paper" and not args.resume and config.get("dataset") and config.get("loss"):
         config = {**_paper_settings(config["dataset"], config["loss"]), **config}
     out = args.out or _default_out(config, args.resume)

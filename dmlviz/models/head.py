@@ -54,7 +54,10 @@ class EmbeddingNet(nn.Module):
 
     Training gives ``backbone`` + ``pool`` one learning rate and ``head`` another. With
     ``freeze_bn`` every BatchNorm layer stays in eval mode with fixed statistics and weights.
+    ``weights_source`` says where the starting weights came from (for the run's config).
     """
+
+    weights_source = "random initialisation"
 
     def __init__(
         self, backbone: nn.Module, pool: nn.Module, head: EmbeddingHead, freeze_bn: bool = False

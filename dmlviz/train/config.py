@@ -39,6 +39,10 @@ BASE_CONFIG: dict[str, Any] = {
     "freeze_bn": False,
     "layer_norm": False,
     "pretrained": False,
+    "weights": None,  # a .safetensors/.pth state dict of the backbone (instead of pretrained)
+    "init_from": None,  # a finished run whose backbone and head start this one (fine-tuning)
+    "projector_dim": None,  # a training-only linear projector the loss sees (contextual R224)
+    "recipe": None,  # the paper recipe the settings came from (dmlviz.presets.recipes)
     # loss
     "loss": None,
     "loss_kwargs": {},
@@ -121,9 +125,18 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "csv": {**_IMAGE_SETS, "model": "resnet18"},
 }
 
-# Written by train(), never set by the user: versions, and how the data was split (the layout's
-# name, e.g. "train/test folders", and how many test classes also occur in train).
-RECORDED_KEYS = ("dmlviz_version", "torch_version", "split_layout", "test_classes_in_train")
+# What a run started with init_from takes from the run it starts from, unless set.
+INHERITED_KEYS = ("model", "embedding_dim", "pooling", "layer_norm", "image_size", "in_channels")
+# Written by train(), never set by the user: versions, where the starting weights came from, and
+# how the data was split (the layout's name, e.g. "train/test folders", and how many test classes
+# also occur in train).
+RECORDED_KEYS = (
+    "dmlviz_version",
+    "torch_version",
+    "weights_source",
+    "split_layout",
+    "test_classes_in_train",
+)
 # May differ when resuming a run; everything else must match its config.json.
 RESUMABLE_CHANGES = (
     "epochs",
@@ -180,15 +193,51 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(key, None, "is required")
     _check_keys(config)
     full = default_config(config["dataset"], config["loss"])
+    if config.get("init_from") and not all(key in config for key in INHERITED_KEYS):
+        full.update(_init_from_settings(config["init_from"]))
     full.update(copy.deepcopy(config))
-    return validate_config(full)
+    return validate_config(_model_defaults(full, given=config))
+
+
+def _model_defaults(config: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults that follow the chosen model where the user (``given``) set none: no ImageNet
+    weights for a model without any or when other weights (``weights``, ``init_from``) start it;
+    BatchNorm frozen only when the model starts from trained weights; a timm model's own input
+    size."""
+    from dmlviz.models import check_model_name, has_pretrained, model_image_size
+
+    try:
+        check_model_name(config["model"])
+    except ValueError:
+        return config  # validate_config names the bad model
+    other_weights = bool(config["weights"] or config["init_from"])
+    if "pretrained" not in given and (other_weights or not has_pretrained(config["model"])):
+        config["pretrained"] = False
+    if "freeze_bn" not in given and not (config["pretrained"] or other_weights):
+        config["freeze_bn"] = False
+    if given.get("image_size") is None and "init_from" not in given:
+        config["image_size"] = model_image_size(config["model"]) or config["image_size"]
+    return config
+
+
+def _init_from_settings(path: str) -> dict[str, Any]:
+    """The model settings of the run ``path`` that a run starting from its weights inherits."""
+    from dmlviz.runs import Run
+
+    try:
+        source = Run.load(path).config
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            "init_from", path, f"must be a finished run directory ({error})"
+        ) from None
+    return {key: source[key] for key in INHERITED_KEYS if key in source}
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Check every value of a full config; returns it unchanged or raises ``ConfigError``."""
     from dmlviz.data import DATASETS, NOISE_KINDS, TEST_ROOT_DATASETS
     from dmlviz.losses import LOSSES, build
-    from dmlviz.models import MODELS, POOLINGS, PRETRAINED
+    from dmlviz.models import POOLINGS, PRETRAINED, check_model_name, has_pretrained
 
     _check_keys(config)
     missing = [key for key in BASE_CONFIG if key not in config]
@@ -196,7 +245,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(missing[0], None, "is missing (start from default_config)")
     c = config
     _choice(c, "dataset", DATASETS)
-    _choice(c, "model", MODELS)
+    try:
+        check_model_name(c["model"])
+    except ValueError as error:
+        raise ConfigError("model", c["model"], str(error).split("; ", 1)[-1]) from None
     _choice(c, "loss", LOSSES)
     _choice(c, "pooling", POOLINGS)
     _choice(c, "noise_kind", NOISE_KINDS)
@@ -204,7 +256,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _choice(c, "schedule", SCHEDULES)
     _choice(c, "amp", AMP_MODES)
     _choice(c, "preset_source", PRESET_SOURCES)
-    for key in ("name", "dataset_root", "test_root", "protocol"):
+    for key in ("name", "dataset_root", "test_root", "protocol", "weights", "init_from", "recipe"):
         if c[key] is not None and not isinstance(c[key], str):
             raise ConfigError(key, c[key], "must be a string or None")
     if c["test_root"] is not None and c["dataset"] not in TEST_ROOT_DATASETS:
@@ -223,7 +275,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         _integer(c, key, minimum=1)
     for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every", "val_fold"):
         _integer(c, key, minimum=0)
-    for key in ("image_size", "in_channels", "batches_per_epoch", "num_threads"):
+    for key in ("image_size", "in_channels", "batches_per_epoch", "num_threads", "projector_dim"):
         if c[key] is not None:
             _integer(c, key, minimum=1)
     if c["batch_size"] < 2:
@@ -254,11 +306,19 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         _number(c, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
     elif c["val_fold"]:
         raise ConfigError("val_fold", c["val_fold"], "needs val_fraction (the fold's size)")
-    if c["pretrained"] and c["model"] not in PRETRAINED:
+    for key in ("pretrained", "weights"):
+        if c[key] and not has_pretrained(c["model"]):
+            raise ConfigError(
+                key,
+                c[key],
+                f"ImageNet weights exist for {', '.join(PRETRAINED)} and timm:<name>, "
+                f"not {c['model']}",
+            )
+    if c["weights"] and c["pretrained"]:
+        raise ConfigError("weights", c["weights"], "replaces pretrained weights: set one of them")
+    if c["init_from"] and (c["weights"] or c["pretrained"]):
         raise ConfigError(
-            "pretrained",
-            True,
-            f"ImageNet weights exist for {', '.join(PRETRAINED)}, not {c['model']}",
+            "init_from", c["init_from"], "brings its own weights: unset pretrained and weights"
         )
     if not isinstance(c["loss_kwargs"], dict):
         raise ConfigError("loss_kwargs", c["loss_kwargs"], 'must be a dict such as {"k": 4}')

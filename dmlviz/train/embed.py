@@ -1,8 +1,10 @@
-"""Embeddings of whole splits: for evaluation during training and for a finished run's files."""
+"""Embeddings of whole splits: for evaluation during training, for a finished run's files, and
+for an untrained model's zero-shot baseline run."""
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,3 +87,62 @@ def finish_run(run: Run, device: str | None = None) -> dict[str, Any] | None:
 
     evaluate_run(run)
     return run.eval_metrics("test")
+
+
+def embed_untrained(
+    config: dict[str, Any], out: str | Path, device: str | None = None
+) -> tuple[Run, dict[str, Any] | None]:
+    """Write a run directory ``out`` for ``config``'s model as it starts, without training (a
+    zero-shot baseline): its weights, clean labels, embeddings of every split and evaluation, so
+    the dashboard can compare it with trained runs. Returns the run and its test metrics.
+
+    ``config`` holds config keys (``dataset`` and ``model`` required, ``loss`` ignored). When
+    ``embedding_dim`` is not given the head is the identity on the backbone's pooled features,
+    so the embeddings are the backbone's own features, L2-normalised (with ``init_from``: that
+    run's trained head, e.g. to embed another dataset with it). The run has ``loss`` None
+    and 0 epochs; ``dmlviz train --init-from`` can start from it."""
+    from dmlviz import __version__
+    from dmlviz.data import inject_label_noise
+    from dmlviz.models.head import EmbeddingHead
+    from dmlviz.runs import Run, RunError
+    from dmlviz.train.config import ConfigError, resolve_config
+    from dmlviz.train.start import starting_model
+
+    out = Path(out)
+    if (out / "config.json").exists():
+        raise RunError(f"{out} already holds a run; choose another --out or delete it")
+    if config.get("dataset") is None:
+        raise ConfigError("dataset", None, "is required")
+    identity_head = config.get("embedding_dim") is None and not config.get("init_from")
+    full = resolve_config({**config, "loss": "contrastive"})  # any loss: it plays no part
+    train_set = Run(out, full).dataset("train")
+    full = {
+        **full,
+        "name": full["name"] or out.name,
+        "in_channels": train_set.in_channels,
+        "image_size": full["image_size"] or train_set.image_size,
+    }
+    model = starting_model(full, Run(out, full).model_kwargs())
+    if identity_head:
+        features = model.head.linear.in_features
+        model.head = EmbeddingHead(features, features, full["layer_norm"])
+        with torch.no_grad():
+            model.head.linear.weight.copy_(torch.eye(features))
+            model.head.linear.bias.zero_()
+    full = {
+        **full,
+        "loss": None,
+        "loss_kwargs": {},
+        "epochs": 0,
+        "embedding_dim": model.embedding_dim,
+        "preset_source": "user settings",
+        "weights_source": model.weights_source,
+        "dmlviz_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    labels = np.asarray(train_set.labels)
+    run = Run.create(out, full)
+    run.save_labels(inject_label_noise(labels, 0.0, num_classes=train_set.num_classes))
+    run.save_model(model)
+    run.set_status("finished", epoch=0, epochs=0)
+    return run, finish_run(run, device)

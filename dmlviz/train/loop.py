@@ -33,12 +33,14 @@ from dmlviz.data import MPerClassBatchSampler, inject_label_noise, split_layout
 from dmlviz.evaluate import retrieval_metrics
 from dmlviz.losses import build
 from dmlviz.models import build_model
+from dmlviz.models.projector import ProjectedLoss
 from dmlviz.runs import Run, RunError, remove_stale_temporaries
 from dmlviz.runs.run import TrainingLock, check_new_run_folder
 from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
 from dmlviz.train.embed import compute_embeddings, run_splits
+from dmlviz.train.start import starting_model
 
 NOISE_FEATURE_SIZE = 16  # nearest_class noise compares images pooled to at most 16 x 16 px
 POSTFIX_EVERY_S = 0.5
@@ -133,7 +135,8 @@ def _train(
     if run is None:
         config = _complete_config(config, out, train_set, held_out)
         # built before the folder is written, so missing ImageNet weights leave nothing behind
-        model = build_model(**Run(out, config).model_kwargs(), pretrained=config["pretrained"])
+        model = starting_model(config, Run(out, config).model_kwargs())
+        config = {**config, "weights_source": model.weights_source}
         if main:
             lock.acquire()
             run = Run.create(out, config)
@@ -188,14 +191,18 @@ def _train(
     channels_last = device.type == "cuda" and config["model"] != "mlp"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = build(config["loss"], **config["loss_kwargs"]).to(device)
-    optimizer = _optimizer(config, model)
+    loss_fn = build(config["loss"], **config["loss_kwargs"])
+    if config["projector_dim"]:
+        loss_fn = ProjectedLoss(loss_fn, config["embedding_dim"], config["projector_dim"])
+    loss_fn = loss_fn.to(device)
+    optimizer = _optimizer(config, model, loss_fn)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
     dtype = amp_dtype(config["amp"], device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     start_epoch = 0
     if state is not None:
         model.load_state_dict(state["model"])
+        loss_fn.load_state_dict(state.get("loss", {}))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -284,7 +291,7 @@ def _train(
                 "epoch": epoch,
                 "step": epoch * steps_per_epoch,
                 "loss": mean_loss,
-                "lr": optimizer.param_groups[-1]["lr"],
+                "lr": optimizer.param_groups[1]["lr"],
                 "backbone_lr": optimizer.param_groups[0]["lr"],
                 "images_per_s": images_seen / seconds,
                 "seconds": seconds,
@@ -292,7 +299,7 @@ def _train(
             if eval_sets and (epoch % config["eval_every"] == 0 or epoch == epochs):
                 record.update(_evaluate(model, eval_sets, device, config))
             if main:
-                _checkpoint(run, record, model, optimizer, scheduler, scaler, epochs)
+                _checkpoint(run, record, model, optimizer, scheduler, scaler, epochs, loss_fn)
             done = epoch  # saved: an interruption from here on keeps this epoch
             if main:
                 if writer is not None:
@@ -436,13 +443,18 @@ def _image_features(dataset) -> np.ndarray:
     return torch.cat(rows).numpy()
 
 
-def _optimizer(config: dict[str, Any], model) -> torch.optim.Optimizer:
-    """AdamW or SGD (momentum 0.9, Nesterov) with a backbone group and a head group."""
+def _optimizer(config: dict[str, Any], model, loss_fn) -> torch.optim.Optimizer:
+    """AdamW or SGD (momentum 0.9, Nesterov) with a backbone group and a head group, and a
+    projector group at twice the head's lr when the loss has one (the contextual R224 recipe)."""
     backbone_lr = config["backbone_lr"] or config["lr"]
     groups = [
         {"params": model.backbone_parameters(), "lr": backbone_lr, "name": "backbone"},
         {"params": model.head_parameters(), "lr": config["lr"], "name": "head"},
     ]
+    if list(loss_fn.parameters()):
+        groups.append(
+            {"params": list(loss_fn.parameters()), "lr": 2 * config["lr"], "name": "projector"}
+        )
     if config["optimizer"] == "sgd":
         return torch.optim.SGD(
             groups,
@@ -490,7 +502,9 @@ def _evaluate(
     return record
 
 
-def _checkpoint(run: Run, record, model, optimizer, scheduler, scaler, epochs: int) -> None:
+def _checkpoint(
+    run: Run, record, model, optimizer, scheduler, scaler, epochs: int, loss_fn
+) -> None:
     """Write the epoch's files in an order that survives a crash between any two of them.
 
     The trainer state carries the weights too, so it alone restarts training; metrics past its
@@ -501,6 +515,7 @@ def _checkpoint(run: Run, record, model, optimizer, scheduler, scaler, epochs: i
         {
             "epoch": record["epoch"],
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "loss": {k: v.detach().cpu() for k, v in loss_fn.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),

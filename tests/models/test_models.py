@@ -1,7 +1,5 @@
 """Models: shapes and unit norm for every registered model, pooling, frozen BatchNorm, pretrained."""
 
-import urllib.error
-
 import pytest
 import torch
 
@@ -29,7 +27,7 @@ def test_every_model_gives_unit_norm_embeddings(name):
 
 
 def test_unknown_model_and_bad_arguments_say_what_is_allowed():
-    with pytest.raises(ValueError, match="model='vit'.*mlp, convnet, resnet18, resnet50"):
+    with pytest.raises(ValueError, match="model='vit'.*mlp, convnet, resnet18, resnet50 or timm:"):
         build_model("vit")
     with pytest.raises(ValueError, match="pooling='mean'.*gem, avg, max"):
         build_model("convnet", pooling="mean")
@@ -37,7 +35,7 @@ def test_unknown_model_and_bad_arguments_say_what_is_allowed():
         build_model("convnet", embedding_dim=0)
     with pytest.raises(ValueError, match="needs image_size"):
         build_model("mlp")
-    with pytest.raises(ValueError, match="ImageNet weights exist for resnet18, resnet50"):
+    with pytest.raises(ValueError, match="ImageNet weights exist for resnet18, resnet50 and timm"):
         build_model("convnet", pretrained=True)
 
 
@@ -78,31 +76,40 @@ def test_layer_norm_head():
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 8)
 
 
-def test_missing_pretrained_weights_say_how_to_continue(monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+def test_missing_pretrained_weights_say_where_and_how_to_continue(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache: nothing is downloaded
     with pytest.raises(PretrainedWeightsError, match="--no-pretrained.*pretrained=False") as info:
         build_model("resnet18", pretrained=True)
-    assert "resnet18-f37072fd.pth" in str(info.value)
+    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in str(info.value)
+    assert "--weights FILE" in str(info.value)
     assert isinstance(info.value, ValueError)  # the CLI reports it as a usage error
 
 
-def test_pretrained_weights_load_and_grey_input_sums_rgb_filters(monkeypatch):
+def test_cached_pretrained_weights_load_and_grey_input_sums_rgb_filters(tmp_path, monkeypatch):
     import torchvision
 
     torch.manual_seed(1)
     reference = torchvision.models.resnet18().state_dict()
-    monkeypatch.setattr(
-        "torchvision.models._api.load_state_dict_from_url", lambda *a, **k: reference
-    )
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(reference, tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
     model = build_model("resnet18", in_channels=1, pretrained=True)
     conv1 = model.backbone[0].weight
     torch.testing.assert_close(conv1, reference["conv1.weight"].sum(dim=1, keepdim=True))
     torch.testing.assert_close(
         model.backbone[4][0].conv1.weight, reference["layer1.0.conv1.weight"]
     )
+
+
+def test_old_resnet_runs_keep_their_weight_names():
+    """Runs written before timm came in hold torchvision layer names under ``backbone.<i>``."""
+    keys = set(build_model("resnet18", embedding_dim=8).state_dict())
+    assert {
+        "backbone.0.weight",
+        "backbone.4.0.conv1.weight",
+        "pool.p",
+        "head.linear.weight",
+    } <= keys
 
 
 def test_under_autocast_only_the_backbone_runs_in_reduced_precision():

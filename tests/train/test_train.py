@@ -174,14 +174,9 @@ def test_tensorboard_scalars_when_installed(tmp_path, monkeypatch):
 
 
 def test_missing_imagenet_weights_leave_no_run_behind(tmp_path, monkeypatch):
-    import urllib.error
-
     from dmlviz.models import PretrainedWeightsError
 
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-cache"))  # never downloaded
     config = {**TINY, "loss": "rll", "model": "resnet18", "pretrained": True}
     with pytest.raises(PretrainedWeightsError, match="--no-pretrained"):
         train(config, tmp_path / "r", progress=False)
