@@ -9,6 +9,8 @@ A sweep folder holds one run per combination and::
     .folder.flock    the OS file lock (``filelock``) held by that process while it lives
     .cancel/<run>    one empty file per run whose cancellation was requested
     runs.csv, summary.csv, summary.md   the reports (``dmlviz.experiments.reports``)
+    experiment.json  a noise-lab experiment's spec, pid and command (``...experiments.launcher``)
+    sweep.log        that experiment's output
 
 The OS lock excludes a second writer and dies with its holder. ``folder.lock`` is kept for what an
 OS lock cannot do: name the owner to another process (the dashboard stops a detached experiment
@@ -38,6 +40,8 @@ CANCEL_DIR = ".cancel"
 RUNS_CSV = "runs.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
+EXPERIMENT_FILE = "experiment.json"
+LOG_FILE = "sweep.log"
 LOCK_TOKEN_ENV = "DMLVIZ_SWEEP_LOCK_TOKEN"  # lets a launcher hand its lock to the sweep it starts
 HANDOVER_S = 30.0  # how long a process given a token waits for its launcher to let the lock go
 

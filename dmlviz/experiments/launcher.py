@@ -23,9 +23,11 @@ from typing import Any
 import psutil
 
 from dmlviz.experiments.folder import (
+    EXPERIMENT_FILE,
     HELD_FILE,
     LOCK_FILE,
     LOCK_TOKEN_ENV,
+    LOG_FILE,
     SPEC_FILE,
     FolderBusyError,
     FolderLock,
@@ -39,12 +41,7 @@ from dmlviz.experiments.folder import (
     request_cancel,
 )
 from dmlviz.experiments.spec import experiment_problems, is_name
-from dmlviz.experiments.state import (
-    EXPERIMENT_FILE,
-    LOG_FILE,
-    experiment_state,
-    read_experiment,
-)
+from dmlviz.experiments.state import experiment_state, read_experiment
 from dmlviz.runs import atomic_write_json, run_folders
 
 _PROCESSES: dict[str, subprocess.Popen] = {}  # experiments this process started, to reap them

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import (
+    EXPERIMENT_FILE,
+    LOG_FILE,
     SPEC_FILE,
     cancel_requested,
     lock_is_live,
@@ -21,9 +23,6 @@ from dmlviz.experiments.folder import (
 )
 from dmlviz.experiments.spec import combinations, run_name
 from dmlviz.runs import Run, RunError, is_run
-
-EXPERIMENT_FILE = "experiment.json"
-LOG_FILE = "sweep.log"
 
 
 def experiment_state(folder: str | Path) -> dict[str, Any]:

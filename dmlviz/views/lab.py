@@ -126,8 +126,7 @@ def form_spec(
 def folder_problems(runs_dir: str | Path, name: str) -> list[str]:
     """Why an experiment named ``name`` cannot start in ``runs_dir`` (empty when it can): the
     folder is being written by a live process, or already holds an experiment or a sweep."""
-    from dmlviz.experiments.folder import SPEC_FILE, lock_is_live, read_lock
-    from dmlviz.experiments.state import EXPERIMENT_FILE
+    from dmlviz.experiments.folder import EXPERIMENT_FILE, SPEC_FILE, lock_is_live, read_lock
 
     folder = Path(runs_dir) / name
     owner = read_lock(folder)

@@ -9,9 +9,14 @@ import time
 
 import pytest
 
-from dmlviz.experiments.folder import LOCK_FILE, process_start_time, read_progress
+from dmlviz.experiments.folder import (
+    EXPERIMENT_FILE,
+    LOCK_FILE,
+    process_start_time,
+    read_progress,
+)
 from dmlviz.experiments.launcher import cancel_experiment
-from dmlviz.experiments.state import EXPERIMENT_FILE, experiment_state
+from dmlviz.experiments.state import experiment_state
 
 
 @pytest.fixture

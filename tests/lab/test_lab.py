@@ -6,7 +6,13 @@ import time
 import pytest
 
 from dmlviz.experiments.estimate import estimate_seconds
-from dmlviz.experiments.folder import LOCK_FILE, FolderBusyError, read_lock, read_progress
+from dmlviz.experiments.folder import (
+    EXPERIMENT_FILE,
+    LOCK_FILE,
+    FolderBusyError,
+    read_lock,
+    read_progress,
+)
 from dmlviz.experiments.launcher import (
     cancel_experiment,
     list_experiments,
@@ -14,7 +20,7 @@ from dmlviz.experiments.launcher import (
     start_experiment,
 )
 from dmlviz.experiments.spec import experiment_problems as validate_spec
-from dmlviz.experiments.state import EXPERIMENT_FILE, experiment_state
+from dmlviz.experiments.state import experiment_state
 from dmlviz.runs import Run
 
 SPEC = {
