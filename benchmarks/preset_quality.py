@@ -3,7 +3,7 @@
 For digits (MLP, the ``samples`` protocol) and Omniglot (small convnet trained from scratch,
 characters split in half, from ``../shared/data/omniglot``) and each loss: the paper defaults and the
 shipped preset (``dmlviz/presets/<dataset>.json``, found by ``dmlviz tune``), each at 0 % and 40 %
-symmetric label noise (``dmlviz.tune.compare_presets``):
+symmetric label noise (``dmlviz.experiments.compare.compare_presets``):
 
 * ``val_map@r``: mean MAP@R over the validation folds of the train split that the search used
   (class-disjoint for Omniglot, folds of each digit's train images for digits), retrained with
@@ -25,7 +25,8 @@ from pathlib import Path
 
 from _common import machine_info, parse_args, write_result
 
-from dmlviz.tune import SEARCH_SPACES, compare_presets
+from dmlviz.experiments.compare import compare_presets
+from dmlviz.experiments.tune import SEARCH_SPACES
 
 REPO = Path(__file__).resolve().parents[1]
 OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot" / "images_background_small1.zip"

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import CONFIG, METRICS, STUDY_FILE, Run, RunError, embeddings_file
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import noisiest_run
 from dmlviz.views.lens import LENS_CSS
@@ -57,8 +57,8 @@ def _run(path: str, stamp: tuple) -> Run:
 
 
 def load_run(path: str) -> Run:
-    """The run at ``path`` (its config re-read when ``config.json`` changes)."""
-    return _run(path, views_data.file_stamp(path, "config.json"))
+    """The run at ``path`` (its config re-read when its config changes)."""
+    return _run(path, views_data.file_stamp(path, CONFIG))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -72,7 +72,7 @@ def _dataset(path: str, split: str, stamp: tuple) -> tuple[Any, str | None]:
 def dataset(path: str, split: str) -> tuple[Any, str | None]:
     """``(dataset, None)`` of a run's split for class names and thumbnails, or ``(None, reason)``
     when its data cannot be loaded here (e.g. the images are on another machine)."""
-    return _dataset(path, split, views_data.file_stamp(path, "config.json"))
+    return _dataset(path, split, views_data.file_stamp(path, CONFIG))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -82,7 +82,7 @@ def _thumbs(path: str, split: str, stamp: tuple) -> ThumbnailCache:
 
 def thumbnails(path: str, split: str) -> ThumbnailCache:
     """The thumbnail cache of a run's split (placeholders when its data cannot be loaded)."""
-    return _thumbs(path, split, views_data.file_stamp(path, "config.json"))
+    return _thumbs(path, split, views_data.file_stamp(path, CONFIG))
 
 
 def class_names(path: str, split: str) -> list[str] | None:
@@ -107,7 +107,7 @@ def _embeddings(path: str, split: str, stamp: tuple):
 
 def embeddings(path: str, split: str):
     """``(embeddings, clean labels)`` of a run's split (shared read-only across sessions)."""
-    return _embeddings(path, split, views_data.file_stamp(path, f"embeddings/{split}.npz"))
+    return _embeddings(path, split, views_data.file_stamp(path, embeddings_file(split)))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -128,20 +128,20 @@ def _training_metrics(path: str, stamp: tuple) -> pd.DataFrame:
 
 def training_metrics(path: str) -> pd.DataFrame:
     """A run's ``metrics.jsonl`` as a frame."""
-    return _training_metrics(path, views_data.file_stamp(path, "metrics.jsonl"))
+    return _training_metrics(path, views_data.file_stamp(path, METRICS))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _study(folder: str, stamp: tuple) -> tuple[pd.DataFrame, dict[str, float]]:
-    from dmlviz.tune import param_importances, study_table
+    from dmlviz.views.tuning import param_importances, study_table
 
     return study_table(folder), param_importances(folder)
 
 
 def tuning_study(folder: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
-    """``(trials, importances)`` of the tuning study in ``folder`` (``dmlviz.tune.study_table``
-    and ``param_importances``), re-read when ``study.db`` changes."""
-    return _study(str(folder), views_data.file_stamp(folder, "study.db"))
+    """``(trials, importances)`` of the tuning study in ``folder`` (``dmlviz.views.tuning.study_table``
+    and ``param_importances``), re-read when the study changes."""
+    return _study(str(folder), views_data.file_stamp(folder, STUDY_FILE))
 
 
 # -- shared state and widgets ---------------------------------------------------------------------

@@ -891,8 +891,8 @@ def label_noise_lab() -> list[Cell]:
 
             from dmlviz.data import inject_label_noise, load_dataset
             from dmlviz.evaluate import evaluate_run
-            from dmlviz.lab import comparison_text
-            from dmlviz.sweep import summarize
+            from dmlviz.experiments.reports import summarize
+            from dmlviz.views.lab import comparison_text
             from dmlviz.train import default_config, embed_run, train
 
             torch.set_num_threads(1)

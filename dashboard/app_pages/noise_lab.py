@@ -1,6 +1,6 @@
 """Noise lab: start a label-noise experiment, watch it train, compare the losses when it is done.
 
-The experiment runs as its own process (``dmlviz sweep``, started by ``dmlviz.lab``) in a folder
+The experiment runs as its own process (``dmlviz sweep``, started by ``dmlviz.experiments.launcher``) in a folder
 below the runs folder. This page only reads that folder, so closing the browser or restarting the
 dashboard loses nothing: reopening the page shows where each experiment stands.
 """
@@ -10,7 +10,9 @@ import os
 import streamlit as st
 import ui
 
-from dmlviz import lab
+from dmlviz.experiments import launcher as lab
+from dmlviz.experiments.estimate import estimate_seconds
+from dmlviz.experiments.state import experiment_state
 from dmlviz.views import lab as views
 from dmlviz.views.style import MISSING, loss_name
 
@@ -34,7 +36,7 @@ with st.spinner("Loading the training code..."):
 
 runs_dir = ui.runs_dir()
 experiments = [str(folder) for folder in lab.list_experiments(runs_dir)]
-states = {folder: lab.experiment_state(folder) for folder in experiments}
+states = {folder: experiment_state(folder) for folder in experiments}
 
 # -- the form ---------------------------------------------------------------------------------------
 
@@ -143,7 +145,7 @@ with st.expander(":material/add_circle: New experiment", expanded=not experiment
     if not problems:
         try:
             with st.spinner("Timing a few training steps on this machine..."):
-                seconds = lab.estimate_seconds(spec)
+                seconds = estimate_seconds(spec)
         except Exception as error:  # the dataset cannot be read from that folder: say why
             problems.append(f"cannot read {dataset} from {root}: {error}")
         else:
@@ -188,7 +190,7 @@ st.caption(f"{views.spec_caption(state['spec'])} · `{folder}`")
 
 def live_view(folder: str) -> None:
     """Progress and controls; re-drawn every few seconds while the experiment runs."""
-    state = lab.experiment_state(folder)
+    state = experiment_state(folder)
     st.markdown(f"{views.phase_badge(state)} {views.status_line(state)}")
     st.progress(views.overall_fraction(state))
     small = {"width": "small"}
@@ -272,7 +274,7 @@ if not state["done"] or frame.empty:
     st.info("No finished run in this experiment yet.")
     st.stop()
 with st.container(border=True):
-    st.markdown(lab.comparison_text(frame))
+    st.markdown(views.comparison_text(frame))
 figures = views.comparison_figures(frame)
 for column, (index, figure) in zip(st.columns(len(figures)), enumerate(figures), strict=True):
     column.plotly_chart(figure, key=f"lab_compare_{index}")

@@ -1,8 +1,8 @@
 """``dmlviz demo``: a small digits sweep, then the dashboard on it (``make demo``).
 
 The first call trains contextual, RLL and multi-similarity at 0, 20 and 40 % symmetric label
-noise (one seed; under 3 minutes on a 2-core CPU); later calls reuse the finished runs and open
-the dashboard at once.
+noise (one seed; how long it takes is ``dmlviz.experiments.spec.DEMO_TIME``); later calls reuse the
+finished runs and open the dashboard at once.
 """
 
 from __future__ import annotations
@@ -43,14 +43,10 @@ def register(subparsers) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Train (or reuse) the demo sweep, then serve the dashboard until Ctrl-C."""
-    from dmlviz.sweep import (
-        SUMMARY_MD,
-        demo_spec,
-        install_sigterm_handler,
-        is_complete,
-        outdated,
-        run_sweep,
-    )
+    from dmlviz.experiments.folder import SUMMARY_MD
+    from dmlviz.experiments.reports import is_complete
+    from dmlviz.experiments.runner import install_sigterm_handler, run_sweep
+    from dmlviz.experiments.spec import demo_spec, outdated
 
     spec = demo_spec(quick=args.quick)
     spec.jobs = args.jobs

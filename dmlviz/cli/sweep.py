@@ -18,7 +18,7 @@ def register(subparsers) -> None:
             "finished runs are skipped, interrupted ones continue from their last epoch."
         ),
     )
-    parser.add_argument("--dataset", required=True, help="digits, omniglot, cub200, ...")
+    parser.add_argument("--dataset", help="digits, omniglot, cub200, ... (required without --spec)")
     parser.add_argument(
         "--losses",
         default="contextual,rll,multisimilarity",
@@ -34,7 +34,14 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help="epochs per run (default: the dataset's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
     parser.add_argument("--no-umap", action="store_true", help="PCA maps only (no UMAP)")
-    parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
+    parser.add_argument(
+        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
+    )
+    parser.add_argument(
+        "--test-root",
+        metavar="DIR",
+        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
+    )
     parser.add_argument(
         "--protocol",
         help="class split (digits: samples (training default) or classes); see dmlviz train",
@@ -45,27 +52,41 @@ def register(subparsers) -> None:
         default="tuned",
         help="each loss's settings: tuned on validation where shipped (default), or the paper's",
     )
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        metavar="FILE",
+        help="a JSON sweep spec (sweep.json's keys, or a noise-lab experiment.json) instead of "
+        "the options above",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
     parser.set_defaults(func=run_sweep_command)
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     """Run the sweep the arguments describe; exit code 1 when a run failed."""
-    from dmlviz.sweep import SweepSpec, install_sigterm_handler, run_sweep
+    from dmlviz.experiments.runner import install_sigterm_handler, run_sweep
+    from dmlviz.experiments.spec import SweepSpec, read_spec_file
 
-    spec = SweepSpec(
-        dataset=args.dataset,
-        losses=parse_list(args.losses, "--losses", str),
-        noise_rates=parse_list(args.noise, "--noise", float),
-        seeds=parse_list(args.seeds, "--seeds", int),
-        noise_kind=args.noise_kind,
-        epochs=args.epochs,
-        jobs=args.jobs,
-        umap=not args.no_umap,
-        dataset_root=args.root,
-        protocol=args.protocol,
-        presets=args.preset,
-    )
+    if args.spec is not None:
+        spec = read_spec_file(args.spec)
+    elif args.dataset is None:
+        raise ValueError("argument --dataset is required (or give a --spec file)")
+    else:
+        spec = SweepSpec(
+            dataset=args.dataset,
+            losses=parse_list(args.losses, "--losses", str),
+            noise_rates=parse_list(args.noise, "--noise", float),
+            seeds=parse_list(args.seeds, "--seeds", int),
+            noise_kind=args.noise_kind,
+            epochs=args.epochs,
+            jobs=args.jobs,
+            umap=not args.no_umap,
+            dataset_root=args.dataset_root,
+            test_root=args.test_root,
+            protocol=args.protocol,
+            presets=args.preset,
+        )
     install_sigterm_handler()
     frame = run_sweep(spec, args.out, log=lambda message: print(message, flush=True))
     print((args.out / "summary.md").read_text())

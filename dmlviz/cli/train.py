@@ -210,7 +210,7 @@ def register(subparsers) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, embed and evaluate as the arguments say; returns the exit code."""
-    from dmlviz.runs import DiskFullError, Run
+    from dmlviz.runs import CONFIG, DiskFullError, Run
     from dmlviz.train import ConfigError, finish_run, train
 
     file_config = _read_config_file(args.config) if args.config else {}
@@ -234,7 +234,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         run = train(config or None, out, resume=args.resume, progress=not args.no_progress)
     except (DiskFullError, BrokenPipeError) as error:
-        if not (Path(out) / "config.json").exists():
+        if not (Path(out) / CONFIG).exists():
             raise
         resume = f"dmlviz train --resume --out {out}"
         if isinstance(error, DiskFullError):

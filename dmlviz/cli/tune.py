@@ -43,7 +43,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--noise", type=float, default=0.0, metavar="RATE", help="tune under this label noise"
     )
-    parser.add_argument("--root", metavar="DIR", help="the dataset's folder")
+    parser.add_argument(
+        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
+    )
+    parser.add_argument(
+        "--test-root",
+        metavar="DIR",
+        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
+    )
     parser.add_argument(
         "--protocol",
         help="train/test class split (default: the dataset's, as dmlviz train uses)",
@@ -59,7 +66,7 @@ def register(subparsers) -> None:
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run or resume the search; prints the best setting."""
-    from dmlviz.tune import tune
+    from dmlviz.experiments.tune import tune
 
     out = args.out or Path("runs") / f"tune-{args.dataset}-{args.loss}"
     tune(
@@ -72,7 +79,8 @@ def run_tune(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         seed=args.seed,
         noise_rate=args.noise,
-        root=args.root,
+        root=args.dataset_root,
+        test_root=args.test_root,
         protocol=args.protocol,
         write_to_package=args.write_preset,
         log=lambda message: print(message, flush=True),

@@ -1,4 +1,10 @@
-"""The run directory: the one place that reads and writes ``runs/<name>/``. Format: docs/run-format.md."""
+"""The run directory: the one place that reads and writes ``runs/<name>/``. Format: docs/run-format.md.
+
+``run.py``: ``Run``, one run folder's files; ``walk.py``: which folders are runs and the one walk
+that finds them; ``atomic.py``: writes that a reader never sees half done; ``readers.py``: the
+files ``dmlviz import`` reads (arrays, labels, image lists, OML tables), checked; ``imported.py``:
+a run made of embeddings computed elsewhere; ``export.py``: a run's embeddings as those files.
+"""
 
 from dmlviz.runs.atomic import (
     DiskFullError,
@@ -6,25 +12,47 @@ from dmlviz.runs.atomic import (
     atomic_write_json,
     atomic_write_text,
     atomic_writer,
+    file_mode,
     remove_stale_temporaries,
 )
 from dmlviz.runs.imported import ImportedImages, import_embeddings, imported_info
 from dmlviz.runs.readers import ImportInputError
-from dmlviz.runs.run import BrokenRun, Run, RunError, find_runs
+from dmlviz.runs.run import CONFIG, METRICS, BrokenRun, Run, RunError, find_runs
+from dmlviz.runs.walk import (
+    STUDY_FILE,
+    SUMMARY_FILES,
+    embeddings_file,
+    is_run,
+    projection_file,
+    run_folders,
+    split_files,
+    study_folders,
+)
 
 __all__ = [
+    "CONFIG",
+    "METRICS",
+    "STUDY_FILE",
     "BrokenRun",
     "DiskFullError",
     "ImportInputError",
     "ImportedImages",
     "Run",
+    "SUMMARY_FILES",
     "RunError",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "atomic_writer",
+    "embeddings_file",
+    "file_mode",
     "find_runs",
+    "is_run",
+    "projection_file",
     "remove_stale_temporaries",
     "import_embeddings",
     "imported_info",
+    "run_folders",
+    "split_files",
+    "study_folders",
 ]

@@ -157,14 +157,7 @@ class Run:
             return False
         if status.get("host") not in (None, socket.gethostname()):
             return False
-        try:
-            started = psutil.Process(pid).create_time()
-        except psutil.NoSuchProcess:
-            return True
-        except psutil.Error:
-            return False
-        recorded = status.get("pid_started")
-        return isinstance(recorded, (int, float)) and abs(started - recorded) > 1.0
+        return process_alive(pid, status.get("pid_started")) is False
 
     # -- weights and trainer state --------------------------------------------------------------
 
@@ -575,33 +568,37 @@ class BrokenRun:
         return self.path.name
 
 
-_RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
-
-
 def find_runs(root: str | Path) -> list[Run | BrokenRun]:
-    """Every run below ``root`` (nested folders included, e.g. a sweep's output), sorted by path.
+    """Every run below ``root`` (``dmlviz.runs.walk.run_folders``: nested folders included, the
+    fold runs of a tuning study left out), sorted by path.
 
     Folders that hold run files but cannot be loaded come back as ``BrokenRun`` with the reason.
-    The trial runs of a tuning study (``trials/`` beside its ``study.db``) are left out: the study
-    is shown as a whole, and its dozens of short runs would crowd every list of runs.
     """
-    root = Path(root)
-    if not root.is_dir():
-        return []
+    from dmlviz.runs.walk import run_folders
+
     found: list[Run | BrokenRun] = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        subfolders[:] = [s for s in subfolders if not s.startswith(".")]
-        if "study.db" in files:
-            subfolders[:] = [s for s in subfolders if s != "trials"]
-        if not any(marker in files for marker in _RUN_MARKERS):
-            continue
-        subfolders[:] = []  # a run's own subfolders (eval/, projections/) are not runs
+    for folder in run_folders(root):
         try:
             found.append(Run.load(folder))
         except RunError as error:
-            found.append(BrokenRun(Path(folder), str(error)))
-    return sorted(found, key=lambda r: str(r.path))
+            found.append(BrokenRun(folder, str(error)))
+    return found
+
+
+def process_alive(pid: int, started: float | None = None) -> bool | None:
+    """Whether process ``pid`` still runs and, with ``started`` (its ``psutil`` start time, unix
+    time), is the same process and not a later one given the same pid; None when that cannot be
+    told (no permission). A zombie counts as gone unless other threads of it still run."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE and process.num_threads() <= 1:
+            return False
+        now = process.create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return None
+    return not isinstance(started, (int, float)) or abs(now - started) <= 1.0
 
 
 def check_new_run_folder(path: str | Path) -> None:

@@ -35,7 +35,7 @@ from dmlviz.losses import build
 from dmlviz.models import build_model
 from dmlviz.models.projector import ProjectedLoss
 from dmlviz.runs import Run, RunError, remove_stale_temporaries
-from dmlviz.runs.run import TrainingLock, check_new_run_folder
+from dmlviz.runs.run import LABELS, TrainingLock, check_new_run_folder
 from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
@@ -163,7 +163,7 @@ def _train(
             run.save_labels(noisy)
     elif len(noisy.observed) != len(train_set):
         raise RunError(
-            f"{run.path / 'labels.npz'} has {len(noisy.observed)} labels but the train split "
+            f"{run.path / LABELS} has {len(noisy.observed)} labels but the train split "
             f"has {len(train_set)} images: the dataset changed; retrain this run"
         )
     observed = torch.as_tensor(np.asarray(noisy.observed), dtype=torch.int64)

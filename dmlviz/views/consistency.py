@@ -108,9 +108,15 @@ def suspicious_samples(
 
 
 def precision_at(per_sample: pd.DataFrame, n: int) -> float | None:
-    """Share of truly flipped labels among the ``n`` most suspicious samples (None if empty)."""
-    top = per_sample.sort_values("noise_score", ascending=False, kind="stable").head(n)
-    return float(top["flipped"].mean()) if len(top) else None
+    """Share of truly flipped labels among the ``n`` most suspicious samples (None if empty):
+    ``dmlviz.evaluate.top_precision``, so samples tied at the cut count by their expected share,
+    as in the stored ``top_precision`` of the run's consistency summary."""
+    from dmlviz.evaluate import top_precision
+
+    if per_sample.empty or n < 1:
+        return None
+    count = min(int(n), len(per_sample))
+    return top_precision(per_sample["noise_score"].to_numpy(), per_sample["flipped"], count)
 
 
 def suspicious_gallery_html(table: pd.DataFrame, thumbnails: list[str]) -> str:

@@ -14,20 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dmlviz.runs import Run, RunError, find_runs
+from dmlviz.runs import (
+    SUMMARY_FILES,
+    Run,
+    RunError,
+    find_runs,
+    projection_file,
+    run_folders,
+    split_files,
+)
 from dmlviz.views.embedding_map import map_frame
 from dmlviz.views.runs import runs_overview
 
 SPLITS = ("test", "train", "val", "query", "gallery")
 MAP_METHODS = ("umap", "pca")
-# Files whose change alters a run's row in the runs table.
-SUMMARY_FILES = (
-    "config.json",
-    "status.json",
-    "metrics.jsonl",
-    "eval/test_metrics.json",
-    "eval/consistency.json",
-)
 
 
 def file_stamp(run_path: str | Path, *relative: str) -> tuple[int, ...]:
@@ -45,16 +45,7 @@ def file_stamp(run_path: str | Path, *relative: str) -> tuple[int, ...]:
 def runs_stamp(runs_dir: str | Path) -> tuple:
     """A cache key for everything ``list_runs`` reads below ``runs_dir``: the run folders found
     and the modification times of their summary files."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return ()
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
-        if "config.json" in files or "status.json" in files or "model.safetensors" in files:
-            subfolders[:] = []
-            found.append((folder, *file_stamp(folder, *SUMMARY_FILES)))
-    return tuple(found)
+    return tuple((str(f), *file_stamp(f, *SUMMARY_FILES)) for f in run_folders(runs_dir))
 
 
 def list_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -69,27 +60,14 @@ def embedded_splits(run: Run) -> list[str]:
 
 def map_methods(run: Run, split: str) -> list[str]:
     """The map methods stored for ``split`` (UMAP first). Only checks that the files exist."""
-    folder = run.path / "projections"
-    return [m for m in MAP_METHODS if (folder / f"{split}_{m}.npy").exists()]
+    return [m for m in MAP_METHODS if (run.path / projection_file(split, m)).exists()]
 
 
 def split_stamp(run_path: str | Path, split: str) -> tuple[int, ...]:
     """Cache key of everything the map, lens and queries pages read for one split."""
-    names = [
-        f"embeddings/{split}.npz",
-        f"eval/{split}_metrics.json",
-        f"eval/{split}_per_query.parquet",
-        f"eval/{split}_neighbours.npz",
-        "labels.npz",
-        "eval/consistency.parquet",
-    ]
-    names += [f"projections/{split}_{m}.npy" for m in MAP_METHODS]
+    names = list(split_files(split, MAP_METHODS))
     if split == "query":  # evaluated against the gallery, stored as test (``eval_split``)
-        names += [
-            "eval/test_metrics.json",
-            "eval/test_per_query.parquet",
-            "eval/test_neighbours.npz",
-        ]
+        names += [name for name in split_files("test", ()) if name.startswith("eval/test_")]
     return file_stamp(run_path, *names)
 
 

@@ -1,12 +1,14 @@
-"""The Noise lab page: the experiment form, the live progress table and the comparison figures.
+"""The Noise lab page: the experiment form, the live progress table, the comparison figures and text.
 
-The page starts, watches and cancels experiments through ``dmlviz.lab``; the functions here turn
-the form's raw inputs into a lab spec with readable problems, and ``experiment_state``'s dict into
-the tables, lines and figures the page shows.
+The page starts, watches and cancels experiments through ``dmlviz.experiments.launcher``; the
+functions here turn the form's raw inputs into a lab spec with readable problems,
+``experiment_state``'s dict into the tables, lines and figures the page shows, and a finished
+sweep's ``runs.csv`` into a plain-language comparison (``comparison_text``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmlviz.experiments.folder import RUNS_CSV
+from dmlviz.experiments.reports import summarize, tuning_warning
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import MISSING, loss_name
 
@@ -87,10 +91,10 @@ def form_spec(
     runs_dir: str | Path | None = None,
     presets: str = "tuned",
 ) -> tuple[dict[str, Any], list[str]]:
-    """``(spec, problems)``: the ``dmlviz.lab`` spec of the form's inputs, and every problem with
+    """``(spec, problems)``: the noise-lab spec of the form's inputs, and every problem with
     them as a message naming the field and the bad value (empty when the spec can start). With
     ``runs_dir``, a chosen experiment name is also checked against the folders there."""
-    from dmlviz.lab import validate_spec
+    from dmlviz.experiments.spec import experiment_problems
 
     rates, problems = parse_rates(rates_text)
     seeds, seed_problems = parse_seeds(seeds_text)
@@ -113,7 +117,7 @@ def form_spec(
         problems.append(f"dataset {dataset!r} is read from files on this machine: enter its folder")
     if (name or "").strip():
         spec["name"] = name.strip()
-    problems += validate_spec(spec)
+    problems += experiment_problems(spec)
     if runs_dir is not None and spec.get("name") and not problems:
         problems += folder_problems(runs_dir, spec["name"])
     return spec, problems
@@ -122,8 +126,7 @@ def form_spec(
 def folder_problems(runs_dir: str | Path, name: str) -> list[str]:
     """Why an experiment named ``name`` cannot start in ``runs_dir`` (empty when it can): the
     folder is being written by a live process, or already holds an experiment or a sweep."""
-    from dmlviz.lab import EXPERIMENT_FILE
-    from dmlviz.sweep import SPEC_FILE, lock_is_live, read_lock
+    from dmlviz.experiments.folder import EXPERIMENT_FILE, SPEC_FILE, lock_is_live, read_lock
 
     folder = Path(runs_dir) / name
     owner = read_lock(folder)
@@ -326,3 +329,85 @@ def comparison_figures(runs: pd.DataFrame) -> list[go.Figure]:
             metric_vs_noise(runs, "detector_auroc", "Noise-detector AUROC against label noise")
         )
     return figures
+
+
+def comparison_text(runs: str | Path | pd.DataFrame) -> str:
+    """A one-paragraph plain-language reading of a sweep's results (``runs.csv`` or its frame).
+
+    Says which loss lost the least MAP@R from the lowest to the highest noise rate and by how
+    much, how the others compare, how well neighbour consistency detected the flipped labels at
+    the highest rate, and adds a caveat when the seeds disagree by as much as the losses differ
+    (or when there is only one seed, or the losses were not tuned alike).
+    """
+    if not isinstance(runs, pd.DataFrame):
+        path = Path(runs)
+        runs = pd.read_csv(path / RUNS_CSV if path.is_dir() else path)
+    if runs.empty or "map@r" not in runs:
+        return "No finished runs yet: nothing to compare."
+    summary = summarize(runs)
+    if summary.empty:
+        return "No finished runs yet: nothing to compare."
+    kind = str(runs["noise_kind"].dropna().iloc[0]) if runs["noise_kind"].notna().any() else ""
+    low, high = summary["noise_rate"].min(), summary["noise_rate"].max()
+    sentences = []
+    if low == high:
+        ranked = summary.sort_values("map@r_mean", ascending=False)
+        parts = [f"{r['loss']} {r['map@r_mean']:.3f}" for r in ranked.to_dict("records")]
+        sentences.append(
+            f"At {_pct(low)} {kind} noise, test MAP@R is {', '.join(parts)} "
+            f"({ranked.iloc[0]['loss']} is best); add a second noise rate to see robustness."
+        )
+        gaps = ranked["map@r_mean"].diff().abs().dropna()
+        spread = summary["map@r_std"].max()
+    else:
+        drops = []
+        for loss, group in summary.groupby("loss", sort=False):
+            at = group.set_index("noise_rate")
+            if low in at.index and high in at.index:
+                start, end = at.loc[low, "map@r_mean"], at.loc[high, "map@r_mean"]
+                drops.append((start - end, loss, start, end))
+        if not drops:
+            return "No loss has finished runs at both the lowest and the highest noise rate yet."
+        drops.sort()
+        best_drop, best, start, end = drops[0]
+        sentences.append(
+            f"From {_pct(low)} to {_pct(high)} {kind} label noise, {best} lost the least test "
+            f"MAP@R ({start:.3f} → {end:.3f}, {_signed(-best_drop)})"
+        )
+        if len(drops) > 1:
+            others = ", ".join(f"{loss} {_signed(-drop)}" for drop, loss, _, _ in drops[1:])
+            sentences[-1] += f", ahead of {others}."
+        else:
+            sentences[-1] += "."
+        gaps = pd.Series([b[0] - a[0] for a, b in zip(drops, drops[1:], strict=False)])
+        spread = summary.loc[summary["noise_rate"].isin([low, high]), "map@r_std"].max()
+    at_high = summary[summary["noise_rate"] == high].dropna(subset=["detector_auroc_mean"])
+    if not at_high.empty:
+        parts = [f"{r['loss']} {r['detector_auroc_mean']:.2f}" for r in at_high.to_dict("records")]
+        sentences.append(
+            f"At {_pct(high)} noise, flagging training images whose neighbours disagree with their "
+            f"label found the flipped ones with AUROC {', '.join(parts)} (0.5 is chance)."
+        )
+    seeds = int(summary["seeds"].min())
+    if seeds < 2:
+        sentences.append(
+            "Each number comes from a single seed, so differences of a few hundredths may be "
+            "chance; run more seeds before drawing conclusions."
+        )
+    elif len(gaps) and not pd.isna(spread) and spread >= gaps.min():
+        sentences.append(
+            f"Caveat: the seeds disagree (standard deviation up to {spread:.3f}) by as much as "
+            f"the losses differ ({gaps.min():.3f}), so this ranking is not reliable; add seeds."
+        )
+    warning = tuning_warning(summary)
+    if warning:
+        sentences.append("Note: " + warning[0].upper() + warning[1:])
+    return " ".join(sentences)
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:g} %"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}".replace("-", "−") if not math.isnan(value) else "n/a"

@@ -122,7 +122,7 @@ def display_table(runs: pd.DataFrame) -> pd.DataFrame:
 def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -> go.Figure:
     """``metric`` against the label-noise rate, one line per loss: the mean over seeds with an
     error bar of one standard deviation (no bar with a single seed). Finished runs only."""
-    from dmlviz.sweep import summarize
+    from dmlviz.experiments.reports import summarize
 
     figure = go.Figure()
     needed = {"loss", "noise_rate", "state", "map@r", metric}
@@ -223,6 +223,8 @@ def training_curves(metrics: pd.DataFrame, loss: str | None = None) -> go.Figure
 
 def getting_started(runs_dir: str | Path) -> str:
     """Markdown telling a user with no runs in ``runs_dir`` exactly how to make some."""
+    from dmlviz.experiments.spec import DEMO_TIME
+
     runs_dir = Path(runs_dir)
     exists = runs_dir.is_dir()
     where = f"`{runs_dir}`" + ("" if exists else " (it does not exist yet)")
@@ -230,8 +232,8 @@ def getting_started(runs_dir: str | Path) -> str:
 No training runs found in {where}.
 
 **The quickest start** trains a small sweep on the bundled digits data (contextual, Ranked List
-Loss and multi-similarity at 0, 20 and 40 % label noise, a few minutes on a laptop CPU) and opens
-this dashboard on it:
+Loss and multi-similarity at 0, 20 and 40 % label noise, {DEMO_TIME}) and opens this dashboard on
+it:
 
 ```bash
 make demo            # or: dmlviz demo

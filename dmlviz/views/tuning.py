@@ -4,34 +4,22 @@ folder, each trial's validation MAP@R, the best trial and each hyperparameter's 
 from __future__ import annotations
 
 import json
-import os
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmlviz.tune import PRESET_JSON, STUDY_DB
+from dmlviz.experiments.tune import PRESET_JSON, STUDY_DB, choose_trial
+from dmlviz.runs import study_folders
 from dmlviz.views.style import annotate_empty, loss_color, loss_name
-
-_RUN_FILES = ("config.json", "status.json", "model.safetensors")
 
 
 def find_studies(runs_dir: str | Path) -> list[Path]:
-    """Every folder below ``runs_dir`` holding a tuning study (``study.db``), sorted by path. Run
-    folders and a study's own trials are not searched."""
-    root = Path(runs_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
-        if STUDY_DB in files:
-            found.append(Path(folder))
-            subfolders[:] = []
-        elif any(name in files for name in _RUN_FILES):
-            subfolders[:] = []
-    return found
+    """Every folder below ``runs_dir`` holding a tuning study (``study.db``), sorted by path
+    (``dmlviz.runs.study_folders``: run folders and a study's own fold runs are not searched)."""
+    return study_folders(runs_dir)
 
 
 def study_info(folder: str | Path) -> dict[str, Any]:
@@ -58,13 +46,15 @@ def best_trial(trials: pd.DataFrame) -> dict[str, Any] | None:
     highest validation MAP@R (None when no trial completed)."""
     if trials.empty or "value" not in trials:
         return None
-    if "confirmed" in trials and trials["confirmed"].notna().any():
-        confirmed = trials[trials["confirmed"].notna()]
-        return confirmed.loc[confirmed["confirmed"].astype(float).idxmax()].to_dict()
+    confirmed = {}
+    if "confirmed" in trials:
+        scored = trials[trials["confirmed"].notna()]
+        confirmed = dict(zip(scored["trial"], scored["confirmed"].astype(float), strict=True))
     done = trials[(trials["state"] == "complete") & trials["value"].notna()]
-    if done.empty:
+    number = choose_trial(confirmed, dict(zip(done["trial"], done["value"], strict=True)))
+    if number is None:
         return None
-    return done.loc[done["value"].idxmax()].to_dict()
+    return trials[trials["trial"] == number].iloc[0].to_dict()
 
 
 def chosen_scores(trials: pd.DataFrame, best: dict[str, Any]) -> tuple[float, float | None]:
@@ -217,3 +207,75 @@ def presets_display(datasets: list[str] | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(columns)).rename(columns=columns)
     frame["Loss"] = frame["Loss"].map(loss_name)
     return frame
+
+
+# -- reading a study ---------------------------------------------------------------------------------
+
+
+def load_study(out_dir: str | Path):
+    """The Optuna study stored in ``<out_dir>/study.db`` (``ValueError`` when there is none)."""
+    import optuna
+
+    path = Path(out_dir) / STUDY_DB
+    if not path.exists():
+        raise ValueError(f"{path} does not exist: run `dmlviz tune ... --out {out_dir}` first")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=None, storage=f"sqlite:///{path}")
+
+
+def study_table(out_dir: str | Path) -> pd.DataFrame:
+    """One row per trial of the study in ``out_dir``: trial, state (complete, pruned, ...), value
+    (mean validation MAP@R over the folds; None for a pruned trial), folds (how many were
+    scored), fold_mean (the mean over those, also for a pruned trial), confirmed (the mean over
+    its search and confirmation runs, for the confirmed trials; else None), seconds, then one
+    column per searched parameter (NaN where a trial lacks it)."""
+    from dmlviz.experiments.tune import FOLD_SCORES, confirmed_scores
+
+    study = load_study(out_dir)
+    confirmed = confirmed_scores(study)
+    rows = []
+    for trial in study.trials:
+        scores = trial.user_attrs.get(FOLD_SCORES, [])
+        seconds = None
+        if trial.datetime_start and trial.datetime_complete:
+            seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                "value": trial.value,
+                "folds": len(scores),
+                "fold_mean": sum(scores) / len(scores) if scores else trial.value,
+                "confirmed": _mean(confirmed.get(trial.number)),
+                "seconds": seconds,
+                **trial.params,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def param_importances(out_dir: str | Path) -> dict[str, float]:
+    """Each parameter's share of the variation in validation MAP@R (fANOVA, seeded), largest
+    first; empty when fewer than two trials completed."""
+    import optuna
+
+    study = load_study(out_dir)
+    complete = [
+        t
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and t.value is not None
+        and math.isfinite(t.value)
+    ]
+    if len(complete) < 2:
+        return {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError):
+        return {}
+    return {name: float(value) for name, value in importances.items()}
+
+
+def _mean(values: list[float] | None) -> float | None:
+    return sum(values) / len(values) if values else None

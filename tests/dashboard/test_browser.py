@@ -180,7 +180,8 @@ def test_map_to_query_lens_in_chromium(browser, server, tmp_path):
 @pytest.mark.slow
 def test_noise_lab_experiment_in_chromium(browser, tmp_path):
     """From an empty runs folder: the Noise lab's form, Start, live progress, the comparison."""
-    from dmlviz.lab import cancel_experiment, experiment_state
+    from dmlviz.experiments.launcher import cancel_experiment
+    from dmlviz.experiments.state import experiment_state
 
     runs = tmp_path / "runs"
     runs.mkdir()

@@ -9,8 +9,14 @@ import time
 
 import pytest
 
-from dmlviz.lab import EXPERIMENT_FILE, cancel_experiment, experiment_state
-from dmlviz.sweep import LOCK_FILE, process_start_time, read_progress
+from dmlviz.experiments.folder import (
+    EXPERIMENT_FILE,
+    LOCK_FILE,
+    process_start_time,
+    read_progress,
+)
+from dmlviz.experiments.launcher import cancel_experiment
+from dmlviz.experiments.state import experiment_state
 
 
 @pytest.fixture
@@ -138,8 +144,10 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
         app.button(key="lab_start").click().run()
         assert not app.exception, [e.value for e in app.exception]
         assert app.session_state["lab_folder"] == str(folder)
-        command = json.loads((folder / EXPERIMENT_FILE).read_text())["command"]
-        assert command[command.index("--preset") + 1] == "paper"
+        record = json.loads((folder / EXPERIMENT_FILE).read_text())
+        command = record["command"]  # the sweep reads its spec from the experiment's file
+        assert command[command.index("--spec") + 1] == str(folder / EXPERIMENT_FILE)
+        assert record["spec"]["presets"] == "paper"
         assert experiment_state(folder)["alive"]
 
         # progress: an epoch record, shown in the page's table

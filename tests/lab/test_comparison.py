@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dmlviz.lab import comparison_text
+from dmlviz.views.lab import comparison_text
 
 
 def _runs(drops, seeds=(0,), jitter=0.0, rates=(0.0, 0.4)):

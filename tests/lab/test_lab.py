@@ -5,18 +5,23 @@ import time
 
 import pytest
 
-from dmlviz.lab import (
+from dmlviz.experiments.estimate import estimate_seconds
+from dmlviz.experiments.folder import (
     EXPERIMENT_FILE,
+    LOCK_FILE,
+    FolderBusyError,
+    read_lock,
+    read_progress,
+)
+from dmlviz.experiments.launcher import (
     cancel_experiment,
-    estimate_seconds,
-    experiment_state,
     list_experiments,
     resume_experiment,
     start_experiment,
-    validate_spec,
 )
+from dmlviz.experiments.spec import experiment_problems as validate_spec
+from dmlviz.experiments.state import experiment_state
 from dmlviz.runs import Run
-from dmlviz.sweep import LOCK_FILE, FolderBusyError, read_lock, read_progress
 
 SPEC = {
     "dataset": "digits",
@@ -71,7 +76,9 @@ def test_start_watch_cancel_resume_finish(tmp_path):
     assert experiment.folder == folder and experiment.running()
     record = json.loads((folder / EXPERIMENT_FILE).read_text())
     assert record["pid"] == experiment.pid and record["command"][1:4] == ["-m", "dmlviz", "sweep"]
-    assert record["command"][-4:-2] == ["--preset", "paper"]
+    # the sweep reads its spec, presets included, from the experiment's file, not from options
+    assert record["command"][-4:-2] == ["--spec", str(folder / EXPERIMENT_FILE)]
+    assert record["spec"]["presets"] == "paper"
     assert read_lock(folder)["pid"] == experiment.pid
 
     with pytest.raises(FolderBusyError):  # one writer per folder

@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from dmlviz.sweep import LOCK_FILE, FolderBusyError, FolderLock, lock_is_live, read_lock
+from dmlviz.experiments.folder import (
+    LOCK_FILE,
+    FolderBusyError,
+    FolderLock,
+    lock_is_live,
+    read_lock,
+)
 
 
 def _dead_pid() -> int:
@@ -68,3 +74,22 @@ def test_a_token_hands_the_lock_to_another_process(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_lock_of_a_killed_holder_is_free_at_once(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from dmlviz.experiments.folder import FolderLock; "
+         f"FolderLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=os.getcwd(),
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusyError, match=f"in use by process {holder.pid}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs, the OS lets its file lock go
+        holder.wait()
+    assert read_lock(tmp_path)["pid"] == holder.pid  # the record stays, naming a dead process
+    FolderLock(tmp_path).acquire().release()
+    assert read_lock(tmp_path) is None

@@ -2,7 +2,7 @@
 
 import dmlviz.cli.dashboard as dashboard
 from dmlviz.cli import main
-from dmlviz.sweep import DEMO_LOSSES, DEMO_NOISE_RATES, demo_spec
+from dmlviz.experiments.spec import DEMO_LOSSES, DEMO_NOISE_RATES, demo_spec
 
 
 def test_the_demo_sweep_is_the_documented_one():

@@ -8,16 +8,12 @@ import pandas as pd
 import pytest
 
 from dmlviz.cli import main
+from dmlviz.experiments.folder import read_progress
+from dmlviz.experiments.reports import RUN_COLUMNS
+from dmlviz.experiments.runner import run_sweep
+from dmlviz.experiments.spec import SweepSpec, plan, spec_problems
 from dmlviz.presets import preset
 from dmlviz.runs import Run
-from dmlviz.sweep import (
-    RUN_COLUMNS,
-    SweepSpec,
-    plan,
-    read_progress,
-    run_sweep,
-    spec_problems,
-)
 
 
 def _spec(**changes):
@@ -156,7 +152,9 @@ def test_parallel_jobs_give_the_same_tables(tmp_path):
 
 
 def test_the_noise_lab_reads_a_command_line_sweep(sweep):
-    from dmlviz.lab import cancel_experiment, comparison_text, experiment_state
+    from dmlviz.experiments.launcher import cancel_experiment
+    from dmlviz.experiments.state import experiment_state
+    from dmlviz.views.lab import comparison_text
 
     out, _ = sweep
     cancel_experiment(out)  # a finished sweep has nothing to cancel
@@ -171,7 +169,7 @@ def test_the_noise_lab_reads_a_command_line_sweep(sweep):
 
 
 def test_a_folder_keeps_its_preset_kind(sweep, tmp_path):
-    from dmlviz.sweep import _check_folder
+    from dmlviz.experiments.spec import check_folder as _check_folder
 
     out, _ = sweep
     other = tmp_path / "copy"

@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from dmlviz.sweep import SweepSpec, run_name, summarize, summary_markdown, tuning_warning
+from dmlviz.experiments.reports import summarize, summary_markdown, tuning_warning
+from dmlviz.experiments.spec import SweepSpec, run_name
 
 
 def _runs(sources=None):

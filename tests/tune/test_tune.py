@@ -6,16 +6,15 @@ import pytest
 from shared_files import shared_path
 
 from dmlviz.cli import main
-from dmlviz.presets import preset
-from dmlviz.tune import (
+from dmlviz.experiments.tune import (
     SEARCH_SPACES,
     base_config,
     cross_validate,
-    param_importances,
     settings_of,
-    study_table,
     tune,
 )
+from dmlviz.presets import preset
+from dmlviz.views.tuning import param_importances, study_table
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +142,7 @@ def test_each_search_space_round_trips(loss):
     config = base_config("digits", loss)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
-    from dmlviz.tune import suggest
+    from dmlviz.experiments.tune import suggest
 
     chosen = suggest(trial, loss, config)
     assert settings_of(trial.params, config) == chosen
@@ -160,7 +159,7 @@ def test_cli_rejects_a_bad_budget(tmp_path, capsys):
 
 
 def test_compare_presets_scores_validation_folds_and_test_seeds_and_reuses_runs(tmp_path):
-    from dmlviz.tune import compare_presets, train_and_score
+    from dmlviz.experiments.compare import compare_presets, train_and_score
 
     rows = compare_presets("digits", ["triplet"], tmp_path, noise_rates=(0.4,), seeds=(0, 1),
                            epochs=1, log=None)  # fmt: skip

@@ -70,6 +70,29 @@ def test_precision_at(per_sample):
     )
 
 
+def test_precision_at_counts_ties_like_the_stored_summary():
+    from dmlviz.evaluate import neighbour_consistency, top_precision
+
+    # four samples tied at the cut, half of them flipped: the page and the evaluation agree on
+    # the expected share (not on whichever tied sample comes first by index)
+    table = pd.DataFrame(
+        {"noise_score": [0.9, 0.5, 0.5, 0.5, 0.5, 0.1], "flipped": [1, 0, 0, 1, 1, 0]}
+    ).astype({"flipped": bool})
+    expected = (1 + 1 * 2 / 4) / 2
+    assert precision_at(table, 2) == pytest.approx(expected)
+    assert precision_at(table, 2) == top_precision(table["noise_score"], table["flipped"], 2)
+    rng = np.random.default_rng(1)
+    clean = np.repeat(np.arange(4), 6)
+    embeddings = (rng.normal(size=(24, 8)) + 3 * np.eye(8)[clean]).astype(np.float32)
+    flipped = rng.random(24) < 0.3
+    observed = np.where(flipped, (clean + 1) % 4, clean)
+    result = neighbour_consistency(embeddings, observed, clean, flipped, k=2)
+    stored = result.summary["top_precision"]
+    assert result.per_sample["noise_score"].duplicated().any()  # ties at k = 2
+    shown = precision_at(result.per_sample, int(result.per_sample["flipped"].sum()))
+    assert shown == pytest.approx(stored)
+
+
 def test_across_runs_one_chart_per_metric():
     runs = pd.DataFrame(
         [

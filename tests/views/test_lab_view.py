@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from dmlviz.sweep import LOCK_FILE, process_start_time
+from dmlviz.experiments.folder import LOCK_FILE, process_start_time
 from dmlviz.views.lab import (
     can_resume,
     cancellable_runs,

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from dmlviz.runs import Run
-from dmlviz.tune import study_table
 from dmlviz.views.tuning import (
     best_settings,
     best_trial,
@@ -19,6 +18,7 @@ from dmlviz.views.tuning import (
     presets_display,
     study_info,
     study_label,
+    study_table,
     trials_display,
     trials_figure,
 )

@@ -34,20 +34,19 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from dmlviz.experiments.folder import FolderLock
 from dmlviz.runs import Run, atomic_write_json
+from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
 
-STUDY_DB = "study.db"
+STUDY_DB = STUDY_FILE
 PRESET_JSON = "preset.json"
-TRIALS_DIR = "trials"
+TRIALS_DIR, CONFIRM_DIR = STUDY_RUN_FOLDERS  # fold runs: not listed as runs (dmlviz.runs.walk)
 MIN_VAL_CLASSES = 2  # MAP@R over a single class is always 1: hold out at least two
 MAX_FOLDS = 4  # as Musgrave et al.: four class-disjoint folds of the train classes
 PRUNE_AFTER = 5  # trials that always run every fold before the median pruner starts
@@ -55,7 +54,6 @@ FOLD_SCORES = "fold_map@r"  # trial attribute: MAP@R of each fold run so far
 CONFIRM_TOP = 3  # best trials retrained with fresh seeds, beside the paper defaults
 CONFIRM_SEEDS = 50  # confirmation runs use seed + 50 + fold (the search: seed + fold)
 CONFIRMED = "confirm_map@r"  # study attribute: {trial number: MAP@R of each confirmation run}
-CONFIRM_DIR = "confirm"
 
 
 def _contextual(trial, config: dict[str, Any]) -> dict[str, Any]:
@@ -136,10 +134,14 @@ def settings_of(params: dict[str, Any], config: dict[str, Any]) -> dict[str, Any
 
 
 def default_val_fraction(
-    dataset: str, root: str | None = None, split_seed: int = 0, protocol: str | None = None
+    dataset: str,
+    root: str | None = None,
+    split_seed: int = 0,
+    protocol: str | None = None,
+    test_root: str | None = None,
 ) -> float:
     """A validation share holding 20 % of the train classes, and at least two of them."""
-    classes = _train_classes(dataset, root, split_seed, protocol)
+    classes = _train_classes(dataset, root, split_seed, protocol, test_root=test_root)
     if classes < MIN_VAL_CLASSES + 2:
         raise ValueError(
             f"{dataset} has {classes} train classes: too few to hold out {MIN_VAL_CLASSES} "
@@ -154,11 +156,13 @@ def fold_count(
     root: str | None = None,
     split_seed: int = 0,
     protocol: str | None = None,
+    test_root: str | None = None,
 ) -> int:
-    """How many disjoint validation folds of ``val_fraction`` the train split holds."""
+    """How many disjoint validation folds of ``val_fraction`` the train split holds (the train
+    split of ``root`` alone when ``test_root`` holds the test classes)."""
     from dmlviz.data.load import validation_folds
 
-    return validation_folds(dataset, val_fraction, root, protocol, split_seed)
+    return validation_folds(dataset, val_fraction, root, protocol, split_seed, test_root=test_root)
 
 
 def _train_classes(
@@ -167,11 +171,14 @@ def _train_classes(
     split_seed: int,
     protocol: str | None,
     val_fraction: float | None = None,
+    test_root: str | None = None,
 ) -> int:
+    """How many classes the train split holds (less a validation fold with ``val_fraction``)."""
     from dmlviz.data import load_dataset
 
+    extra = {"test_root": test_root} if test_root is not None else {}
     train = load_dataset(dataset, root=root, split="train", seed=split_seed, protocol=protocol,
-                         val_fraction=val_fraction)  # fmt: skip
+                         val_fraction=val_fraction, **extra)  # fmt: skip
     return train.num_classes
 
 
@@ -184,11 +191,13 @@ def base_config(
     noise_rate: float = 0.0,
     root: str | None = None,
     protocol: str | None = None,
+    test_root: str | None = None,
 ) -> dict[str, Any]:
     """The training config every trial starts from: the dataset's defaults and the loss's paper
     defaults, with ``val_fraction`` set (a fold's classes leave the train split) and a batch that
     fits the remaining train classes (``m_per_class`` kept, fewer classes per batch if needed).
-    ``protocol`` None is the dataset's default."""
+    ``protocol`` None is the dataset's default; ``test_root`` a second tree that tests (the
+    folds are then drawn from ``root``'s classes, all of which train)."""
     from dmlviz.data import PROTOCOLS
     from dmlviz.train import default_config
     from dmlviz.train.config import validate_config
@@ -201,7 +210,9 @@ def base_config(
     # Named, so the preset records the split it was tuned on: None means the dataset's first.
     config["protocol"] = protocol or config["protocol"] or PROTOCOLS[dataset][0]
     if val_fraction is None:
-        val_fraction = default_val_fraction(dataset, root, config["split_seed"], config["protocol"])
+        val_fraction = default_val_fraction(
+            dataset, root, config["split_seed"], config["protocol"], test_root
+        )
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
         raise ValueError(f"val_fraction {val_fraction!r} must be a number in (0, 1)")
     if not 0 < val_fraction < 1:
@@ -220,8 +231,10 @@ def base_config(
         config["epochs"] = epochs
     if root is not None:
         config["dataset_root"] = root
+    if test_root is not None:
+        config["test_root"] = test_root
     train_classes = _train_classes(
-        dataset, root, config["split_seed"], config["protocol"], val_fraction
+        dataset, root, config["split_seed"], config["protocol"], val_fraction, test_root
     )
     if config["batch_size"] // config["m_per_class"] > train_classes:
         config["batch_size"] = train_classes * config["m_per_class"]
@@ -241,14 +254,17 @@ def fold_config(config: dict[str, Any], fold: int) -> dict[str, Any]:
 
 def map_at_r(run: Run, split: str = "val") -> float:
     """MAP@R of a run's model on its ``split`` (default: its validation classes), each image
-    querying all the others of the split, by clean labels."""
+    querying all the others of the split, by clean labels; embedded on the device the run
+    trained on (its config's ``device``)."""
     import numpy as np
 
     from dmlviz.evaluate import retrieval_metrics
     from dmlviz.train import compute_embeddings
+    from dmlviz.train.device import pick_device
 
     dataset = run.dataset(split)
-    embeddings = compute_embeddings(run.load_model(), dataset, "cpu", batch_size=512)
+    device = pick_device(run.config.get("device"))
+    embeddings = compute_embeddings(run.load_model(device), dataset, device, batch_size=512)
     return float(retrieval_metrics(embeddings, np.asarray(dataset.labels)).metrics["map@r"])
 
 
@@ -287,6 +303,7 @@ def tune(
     root: str | None = None,
     protocol: str | None = None,
     write_to_package: bool = False,
+    test_root: str | None = None,
     log: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
     """Search ``budget`` trials (in total, across resumptions) and return the best preset entry.
@@ -296,20 +313,21 @@ def tune(
     best trial's mean over folds) and ``val_map@r_folds``, ``paper_val_map@r`` (trial 0, the paper
     defaults), ``epochs``, ``val_fraction``, ``seed``, ``noise_rate``, ``protocol``, ``command``)
     is written to ``<out>/preset.json`` and, with ``write_to_package``, into
-    ``dmlviz/presets/<dataset>.json``.
+    ``dmlviz/presets/<dataset>.json``. ``test_root``: see ``base_config``.
     """
     import optuna
 
     from dmlviz.presets import write_preset
-    from dmlviz.sweep import FolderLock
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"budget {budget!r} must be an integer >= 1 (the number of trials)")
     say = log or (lambda message: None)
     out = Path(out)
-    config = base_config(dataset, loss, epochs, val_fraction, seed, noise_rate, root, protocol)
+    config = base_config(
+        dataset, loss, epochs, val_fraction, seed, noise_rate, root, protocol, test_root
+    )
     available = fold_count(
-        dataset, config["val_fraction"], root, config["split_seed"], config["protocol"]
+        dataset, config["val_fraction"], root, config["split_seed"], config["protocol"], test_root
     )
     if folds is None:
         folds = min(MAX_FOLDS, available)
@@ -370,7 +388,7 @@ def tune(
         confirm(study, config, folds, out, say)
         entry = best_entry(study, config)
         entry["command"] = _command(dataset, loss, budget, folds, epochs, val_fraction, seed,
-                                    noise_rate, protocol, root)  # fmt: skip
+                                    noise_rate, protocol, root, test_root)  # fmt: skip
         atomic_write_json(out / PRESET_JSON, {"dataset": dataset, "loss": loss, **entry})
         say(
             f"chosen: trial {entry['trial']}, val MAP@R {entry['val_map@r']:.4f} over "
@@ -426,15 +444,25 @@ def confirmed_scores(study) -> dict[int, list[float]]:
     }
 
 
+def choose_trial(confirmed: dict[int, float | None], values: dict[int, float | None]) -> int | None:
+    """The number of the trial a search chooses: of the ``confirmed`` trials (number -> mean MAP@R
+    over its search and confirmation runs) the best, or while none is confirmed the completed
+    trial of best validation MAP@R (``values``: number -> value); ties go to the earlier trial,
+    None when there is neither. The one rule for the preset and the dashboard."""
+    for scores in (confirmed, values):
+        scored = {n: v for n, v in scores.items() if v is not None and math.isfinite(v)}
+        if scored:
+            return max(scored, key=lambda n: (scored[n], -n))
+    return None
+
+
 def best_entry(study, config: dict[str, Any]) -> dict[str, Any]:
     """The preset entry of the confirmed trial with the best mean over its search and
     confirmation runs (the search's best trial when none was confirmed); see ``tune``."""
     scores = confirmed_scores(study)
-    if scores:
-        number = max(scores, key=lambda n: (_mean(scores[n]), -n))
-        chosen_trial = next(t for t in study.trials if t.number == number)
-    else:
-        chosen_trial = study.best_trial
+    values = {t.number: t.value for t in study.trials if t.state.name == "COMPLETE"}
+    number = choose_trial({n: _mean(v) for n, v in scores.items()}, values)
+    chosen_trial = next(t for t in study.trials if t.number == number)
     runs = scores.get(chosen_trial.number) or chosen_trial.user_attrs.get(FOLD_SCORES, [])
     paper = scores.get(0)
     chosen = settings_of(chosen_trial.params, config)
@@ -485,11 +513,14 @@ def _command(
     noise_rate: float,
     protocol: str | None,
     root: str | None,
+    test_root: str | None = None,
 ) -> str:
-    """The ``dmlviz tune`` command line that repeats this search (the dataset root left out)."""
+    """The ``dmlviz tune`` command line that repeats this search (the dataset roots left out)."""
     words = ["dmlviz tune", f"--dataset {dataset}", f"--loss {loss}", f"--budget {budget}"]
     if root is not None:
-        words.append("--root DIR")  # where the dataset lies differs from machine to machine
+        words.append("--dataset-root DIR")  # where the dataset lies differs between machines
+    if test_root is not None:
+        words.append("--test-root DIR")
     words.append(f"--folds {folds}")
     optional = {"--epochs": epochs, "--val-fraction": val_fraction, "--protocol": protocol}
     words += [f"{flag} {value}" for flag, value in optional.items() if value is not None]
@@ -550,217 +581,3 @@ def _retire_stale_trials(study, out: Path) -> None:
         shutil.rmtree(out / TRIALS_DIR / f"trial-{trial.number:03d}", ignore_errors=True)
         if trial.params:
             study.enqueue_trial(trial.params)
-
-
-# -- a preset against the paper defaults, on validation and on test ---------------------------------
-
-
-def compare_presets(
-    dataset: str,
-    losses: list[str],
-    out: str | Path,
-    noise_rates: tuple[float, ...] = (0.0, 0.4),
-    seeds: tuple[int, ...] = (0, 1, 2),
-    kinds: tuple[str, ...] = ("paper", "tuned"),
-    val_seed: int = 100,
-    epochs: int | None = None,
-    root: str | None = None,
-    jobs: int = 1,
-    log: Callable[[str], None] | None = print,
-) -> list[dict[str, Any]]:
-    """Each loss's paper defaults against its shipped preset, at each noise rate: one row per
-    (loss, preset kind, noise rate) with ``dataset``, ``loss``, ``preset`` ("paper" or "tuned"),
-    ``source`` (what the tuned kind found: "tuned on validation", or "paper defaults" where no
-    search ran), ``noise_rate``, ``val_map@r`` (mean over the same validation folds the search
-    used, retrained with fresh seeds ``val_seed + fold``, so not the search's own selected score)
-    and ``val_map@r_folds``, ``test_map@r`` and ``test_map@r_std`` (trained on the whole train
-    split with each of ``seeds``, scored on the test split) and ``test_map@r_seeds``. ``kinds``
-    limits the preset kinds measured.
-
-    Noise flips the training labels only; validation and test are scored on clean labels. Runs go
-    to ``<out>/<loss>-<kind>-noise<rate%>/{fold-<f>,seed-<s>}`` and finished ones are reused, so
-    an interrupted comparison resumes. ``jobs`` trains that many runs in parallel processes.
-    """
-    from dmlviz.presets import preset
-    from dmlviz.train import default_config
-
-    say = log or (lambda message: None)
-    out = Path(out)
-    tasks, cells = [], []
-    for loss in losses:
-        tuned = preset(dataset, loss)
-        searched = tuned if tuned["source"] == "tuned on validation" else {}
-        base = base_config(dataset, loss, epochs, searched.get("val_fraction"), 0, 0.0, root,
-                           searched.get("protocol"))  # fmt: skip
-        folds = searched.get("folds") or min(
-            MAX_FOLDS,
-            fold_count(
-                dataset, base["val_fraction"], root, base["split_seed"], base["protocol"]
-            ),  # fmt: skip
-        )
-        for kind in kinds:
-            entry = preset(dataset, loss, kind=kind)
-            settings = {"loss_kwargs": entry["loss_kwargs"]}
-            if entry["lr"] is not None:
-                settings["lr"] = entry["lr"]
-            for rate in noise_rates:
-                folder = out / f"{loss}-{kind}-noise{rate * 100:g}"
-                noisy = {"noise_rate": float(rate), "preset_source": entry["source"]}
-                val = {**base, **settings, **noisy, "seed": val_seed, "noise_seed": val_seed}
-                test = default_config(dataset, loss, presets=kind)
-                test.update(noisy, protocol=base["protocol"], eval_every=0, tensorboard=False)
-                if epochs is not None:
-                    test["epochs"] = epochs
-                if root is not None:
-                    test["dataset_root"] = root
-                cell = {"dataset": dataset, "loss": loss, "preset": kind,
-                        "source": entry["source"], "noise_rate": float(rate), "folds": [],
-                        "seeds": []}  # fmt: skip
-                for fold in range(folds):
-                    tasks.append(
-                        (cell, "folds", fold_config(val, fold), folder / f"fold-{fold}", "val")
-                    )
-                for seed in seeds:
-                    config = {**test, "seed": seed, "noise_seed": seed}
-                    tasks.append((cell, "seeds", config, folder / f"seed-{seed}", "test"))
-                cells.append(cell)
-    if jobs > 1:
-        share = max(1, (os.cpu_count() or 1) // jobs)
-        for _, _, config, _, _ in tasks:
-            config["num_threads"] = min(config.get("num_threads") or share, share)
-    scores = _train_and_score_all([(c, f, split) for _, _, c, f, split in tasks], jobs, say)
-    for (cell, part, _, _, _), score in zip(tasks, scores, strict=True):
-        cell[part].append(score)
-    return [_comparison_row(cell) for cell in cells]
-
-
-def _comparison_row(cell: dict[str, Any]) -> dict[str, Any]:
-    import statistics
-
-    folds, seeds = cell.pop("folds"), cell.pop("seeds")
-    return {
-        **cell,
-        "val_map@r": round(statistics.fmean(folds), 4),
-        "val_map@r_folds": [round(v, 4) for v in folds],
-        "test_map@r": round(statistics.fmean(seeds), 4),
-        "test_map@r_std": round(statistics.stdev(seeds), 4) if len(seeds) > 1 else 0.0,
-        "test_map@r_seeds": [round(v, 4) for v in seeds],
-    }
-
-
-def _train_and_score_all(
-    tasks: list[tuple[dict[str, Any], Path, str]], jobs: int, say: Callable[[str], None]
-) -> list[float]:
-    """``train_and_score`` of every ``(config, folder, split)``, in order; ``jobs`` processes."""
-    if jobs == 1:
-        return [train_and_score(*task, say) for task in tasks]
-    import concurrent.futures
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [pool.submit(train_and_score, *task) for task in tasks]
-        scores = []
-        for (_, folder, split), future in zip(tasks, futures, strict=True):
-            scores.append(future.result())
-            say(f"{folder}: {split} MAP@R {scores[-1]:.4f}")
-        return scores
-
-
-def train_and_score(
-    config: dict[str, Any], folder: str | Path, split: str, log: Callable[[str], None] | None = None
-) -> float:
-    """Train ``config`` into ``folder`` (reusing a run that finished there with the same config;
-    anything else there is replaced) and return its MAP@R on ``split``."""
-    from dmlviz.train import resolve_config, train
-
-    folder = Path(folder)
-    config = {**config, "name": folder.name}
-    run = None
-    if (folder / "status.json").exists():
-        try:
-            done = Run.load(folder)
-            if done.status().get("state") == "finished" and _same_run(done.config, config):
-                run = done
-        except Exception:  # unreadable leftovers: train afresh below
-            run = None
-    if run is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        run = train(resolve_config(config), folder, progress=False)
-    score = map_at_r(run, split)
-    if log is not None:
-        log(f"{folder}: {split} MAP@R {score:.4f}")
-    return score
-
-
-def _same_run(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    from dmlviz.train.config import RECORDED_KEYS
-
-    ignored = {*RECORDED_KEYS, "num_threads", "image_size", "in_channels"}
-    return all(stored.get(k) == v for k, v in wanted.items() if k not in ignored)
-
-
-# -- views for the dashboard --------------------------------------------------------------------------
-
-
-def load_study(out_dir: str | Path):
-    """The Optuna study stored in ``<out_dir>/study.db`` (``ValueError`` when there is none)."""
-    import optuna
-
-    path = Path(out_dir) / STUDY_DB
-    if not path.exists():
-        raise ValueError(f"{path} does not exist: run `dmlviz tune ... --out {out_dir}` first")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=None, storage=f"sqlite:///{path}")
-
-
-def study_table(out_dir: str | Path) -> pd.DataFrame:
-    """One row per trial of the study in ``out_dir``: trial, state (complete, pruned, ...), value
-    (mean validation MAP@R over the folds; None for a pruned trial), folds (how many were
-    scored), fold_mean (the mean over those, also for a pruned trial), confirmed (the mean over
-    its search and confirmation runs, for the confirmed trials; else None), seconds, then one
-    column per searched parameter (NaN where a trial lacks it)."""
-    study = load_study(out_dir)
-    confirmed = confirmed_scores(study)
-    rows = []
-    for trial in study.trials:
-        scores = trial.user_attrs.get(FOLD_SCORES, [])
-        seconds = None
-        if trial.datetime_start and trial.datetime_complete:
-            seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
-        rows.append(
-            {
-                "trial": trial.number,
-                "state": trial.state.name.lower(),
-                "value": trial.value,
-                "folds": len(scores),
-                "fold_mean": sum(scores) / len(scores) if scores else trial.value,
-                "confirmed": _mean(confirmed.get(trial.number)),
-                "seconds": seconds,
-                **trial.params,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def param_importances(out_dir: str | Path) -> dict[str, float]:
-    """Each parameter's share of the variation in validation MAP@R (fANOVA, seeded), largest
-    first; empty when fewer than two trials completed."""
-    import optuna
-
-    study = load_study(out_dir)
-    complete = [
-        t
-        for t in study.trials
-        if t.state == optuna.trial.TrialState.COMPLETE
-        and t.value is not None
-        and math.isfinite(t.value)
-    ]
-    if len(complete) < 2:
-        return {}
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    try:
-        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    except (RuntimeError, ValueError):
-        return {}
-    return {name: float(value) for name, value in importances.items()}

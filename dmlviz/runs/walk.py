@@ -1,0 +1,78 @@
+"""Finding runs: the one rule for "is this folder a run", the one walk over a runs folder, and the
+names of the files a cache key of a run or of one of its splits watches.
+
+A run folder holds at least one run file (``config.json``, ``model.safetensors``,
+``metrics.jsonl``, ``status.json`` or ``trainer_state.pt``). The walk skips hidden folders, a
+run's own subfolders (``eval/``, ``projections/``) and the short runs a tuning study trains
+(``trials/`` and ``confirm/`` beside its ``study.db``): the study is shown as a whole, and its
+dozens of fold runs would crowd every list of runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from dmlviz.runs.run import CONFIG, LABELS, METRICS, MODEL, STATUS, TRAINER_STATE
+
+RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
+STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``)
+STUDY_RUN_FOLDERS = ("trials", "confirm")  # its fold runs, not runs of their own
+# The files whose change alters a run's row in a table of runs (``Run.summary``).
+SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json")
+
+
+def embeddings_file(split: str) -> str:
+    """The file holding ``split``'s embeddings, relative to the run folder."""
+    return f"embeddings/{split}.npz"
+
+
+def projection_file(split: str, method: str) -> str:
+    """The file holding ``split``'s ``method`` map (umap, pca), relative to the run folder."""
+    return f"projections/{split}_{method}.npy"
+
+
+def split_files(split: str, methods: tuple[str, ...] = ("umap", "pca")) -> tuple[str, ...]:
+    """Every file that holds something of ``split`` (embeddings, evaluation, labels, neighbour
+    consistency, the ``methods`` maps), relative to the run folder."""
+    names = [embeddings_file(split), f"eval/{split}_metrics.json",
+             f"eval/{split}_per_query.parquet", f"eval/{split}_neighbours.npz", LABELS,
+             "eval/consistency.parquet"]  # fmt: skip
+    return (*names, *(projection_file(split, method) for method in methods))
+
+
+def is_run(path: str | Path, files: list[str] | None = None) -> bool:
+    """Whether the folder ``path`` (whose file names are ``files`` when already listed) is a run."""
+    if files is None:
+        return any((Path(path) / marker).is_file() for marker in RUN_MARKERS)
+    return any(marker in files for marker in RUN_MARKERS)
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str], bool]]:
+    """``(folder, file names, is a run)`` for every folder the walk visits, sorted by path."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
+        if STUDY_FILE in files:
+            subfolders[:] = [s for s in subfolders if s not in STUDY_RUN_FOLDERS]
+        run = is_run(folder, files)
+        if run:
+            subfolders[:] = []
+        yield Path(folder), files, run
+
+
+def run_folders(root: str | Path) -> list[Path]:
+    """Every run folder below ``root`` (nested folders included, e.g. a sweep's), sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((folder for folder, _, run in _walk(root) if run), key=str)
+
+
+def study_folders(root: str | Path) -> list[Path]:
+    """Every folder below ``root`` holding a tuning study (``study.db``), sorted by path."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((folder for folder, files, run in _walk(root) if STUDY_FILE in files and not run),
+                  key=str)  # fmt: skip
