@@ -65,10 +65,11 @@ def test_notebook_matches_its_source(name):
 
 
 def test_an_edited_source_makes_its_notebook_stale(tmp_path):
-    name = NAMES[0]
-    stored = NOTEBOOKS / f"{name}.ipynb"
-    source = (NOTEBOOKS / f"{name}.py").read_text(encoding="utf-8")
-    edited = tmp_path / f"{name}.py"
+    source = (NOTEBOOKS / f"{NAMES[0]}.py").read_text(encoding="utf-8")
+    edited, stored = tmp_path / "edited.py", tmp_path / "stored.ipynb"
+    edited.write_text(source, encoding="utf-8")
+    jupytext.write(jupytext.read(edited), stored)
+    assert differences(edited, stored) == []
     edited.write_text(source.replace("# %% [markdown]\n# #", "# %% [markdown]\n# ##", 1))
     assert differences(edited, stored) == [
         f"cell 0 ({nbformat.read(stored, 4).cells[0].id}) differs"
