@@ -14,6 +14,7 @@ lint: setup
 format: setup
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
+	@$(PY) -m jupytext --quiet --update --to ipynb notebooks/*.py  # the notebooks from their sources
 
 test: lint
 	@$(PY) -m pytest -q --nbmake tests notebooks

@@ -1,0 +1,170 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4 · Explore your own embeddings
+#
+# You already have a model: from pytorch-metric-learning, Open Metric Learning, timm,
+# CLIP or production. dmlviz trains nothing here. It takes the model's embeddings as
+# plain files, plus the labels and the image paths, and shows where retrieval fails:
+# the **worst queries** and the **training labels that look wrong**.
+#
+# The "model trained elsewhere" below is scikit-learn's PCA of the digits' pixels (any
+# array of one row per image would do). Some of its training labels are deliberately
+# wrong: in real data you do not know which ones, and finding them is the point.
+
+# %%
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from IPython.display import HTML, display
+from sklearn.decomposition import PCA
+
+from dmlviz.data import inject_label_noise, load_dataset
+from dmlviz.evaluate import evaluate_run
+from dmlviz.runs import import_embeddings
+from dmlviz.views.consistency import suspicious_gallery_html, suspicious_samples
+from dmlviz.views.lens import (
+    LENS_CSS,
+    query_card_html,
+    ranked_list,
+    ranked_strip_html,
+    stored_ranking,
+)
+from dmlviz.views.thumbs import ThumbnailCache
+
+WORK = Path(tempfile.mkdtemp(prefix="dmlviz-notebook-04-"))
+print("files and runs go to", WORK)
+
+# %% [markdown]
+# ## The files a user brings
+#
+# For each split: an `(n, d)` array of embeddings (`.npy` here; `.npz`, `.safetensors`,
+# `.pt` and `.parquet` work too), one label per line, and one image path per line
+# (relative to the list's folder). We write them from the digits: the embeddings are a
+# 32-dimensional PCA fitted on the training images, and 15 % of the training labels are
+# flipped to another digit, the way a careless annotator would.
+
+# %%
+files = WORK / "files"
+pca = None
+truth = {}
+for split in ("train", "test"):
+    data = load_dataset("digits", split=split)
+    pixels = data.images.reshape(len(data), -1).numpy()
+    pca = pca or PCA(32, random_state=0).fit(pixels)
+    np.save(WORK / f"{split}.npy", pca.transform(pixels))
+    (files / split).mkdir(parents=True, exist_ok=True)
+    for i in range(len(data)):
+        data.image(i).save(files / split / f"{i}.png")
+    (WORK / f"{split}_paths.txt").write_text(
+        "".join(f"files/{split}/{i}.png\n" for i in range(len(data)))
+    )
+    labels = data.labels
+    if split == "train":
+        noisy = inject_label_noise(labels, rate=0.15, seed=0, num_classes=data.num_classes)
+        labels, truth = noisy.observed, {"flipped": noisy.flipped}
+    (WORK / f"{split}_labels.txt").write_text("".join(f"digit {c}\n" for c in labels))
+print(sorted(p.name for p in WORK.iterdir()))
+print(
+    f"{truth['flipped'].sum()} of {len(truth['flipped'])} training labels are wrong (dmlviz is not told)"
+)
+
+# %% [markdown]
+# ## Import
+#
+# `import_embeddings` checks everything before it writes: equal lengths, finite 2-D
+# embeddings, at least two classes, files that are what their suffix says. It then
+# writes a run directory like a trained run's, marked *imported*: the embeddings
+# (stored with unit length: retrieval is by cosine similarity), the labels and the image
+# paths. The command line does the same:
+#
+# ```
+# dmlviz import --out runs/pca --embeddings test.npy --labels test_labels.txt --images test_paths.txt \
+#   --train-embeddings train.npy --train-labels train_labels.txt --train-images train_paths.txt
+# ```
+#
+# Then `evaluate_run` computes retrieval metrics per query on the test split and, on
+# the train split, the **neighbour consistency** of each image: the share of its 10
+# nearest neighbours that carry its label.
+
+# %%
+run = import_embeddings(
+    WORK / "runs" / "pca",
+    WORK / "test.npy",
+    WORK / "test_labels.txt",
+    images=WORK / "test_paths.txt",
+    train_embeddings=WORK / "train.npy",
+    train_labels=WORK / "train_labels.txt",
+    train_images=WORK / "train_paths.txt",
+    name="PCA of the pixels",
+)
+results = evaluate_run(run)
+print(f"test MAP@R {results['test']['map@r']:.3f}, R@1 {results['test']['recall@1']:.3f}")
+names = run.dataset("test").class_names
+
+# %% [markdown]
+# ## The worst queries
+#
+# Each test image is a query against the others. Its **AP@R** is 1 when the R images
+# of its class (R = how many there are) are its R nearest neighbours. The lowest AP@R
+# are the queries the model handles worst; the ranked list shows what it confused them
+# with (green frame: same class, red: another).
+
+# %%
+per_query = run.per_query("test").sort_values("ap@r")
+print(per_query[["query", "ap@r", "first_correct_rank"]].head(5).to_string(index=False))
+neighbours, similarities = run.neighbours("test")
+_, test_labels = run.embeddings("test")
+thumbs = ThumbnailCache(run.dataset("test"))
+worst = int(per_query["query"].iloc[0])
+ranking = stored_ranking(worst, neighbours, similarities, run.per_query("test"))
+ranked = ranked_list(ranking, test_labels, names, k=10)
+query = query_card_html(thumbs(worst), worst, names[test_labels[worst]])
+display(HTML(LENS_CSS + query + ranked_strip_html(ranked, thumbs.many(ranked["index"]))))
+
+# %% [markdown]
+# ## The suspicious labels
+#
+# A wrong training label disagrees with its neighbourhood: a 3 labelled "digit 8" sits
+# among 3s. Ranking the training images by that disagreement (`noise_score`, 1 minus
+# the consistency) lists the labels worth a second look. dmlviz was never told which
+# labels are wrong; since we know here, we can check how many of the top suspects are.
+
+# %%
+_, per_sample = run.consistency()
+train_names = run.dataset("train").class_names
+top = suspicious_samples(per_sample, train_names, n=int(truth["flipped"].sum()))
+hits = truth["flipped"][top["index"]].mean()
+print(
+    f"of the {len(top)} most suspicious training labels, {hits:.0%} are truly wrong "
+    f"(chance: {truth['flipped'].mean():.0%})"
+)
+top["flipped"] = truth["flipped"][top["index"]]  # for the orange frames below
+shown = top.head(18)
+display(
+    HTML(
+        LENS_CSS
+        + suspicious_gallery_html(shown, ThumbnailCache(run.dataset("train")).many(shown["index"]))
+    )
+)
+
+# %% [markdown]
+# When you do know the true labels (as the noise lab does), pass them as
+# `clean_labels=` (`--clean-labels`): the flipped ones are then marked on every page and
+# the detector's AUROC is computed. To see all of it in the dashboard:
+#
+# ```
+# dmlviz project <WORK>/runs/pca
+# dmlviz dashboard <WORK>/runs
+# ```
