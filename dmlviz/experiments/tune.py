@@ -43,6 +43,7 @@ from typing import Any
 from dmlviz.experiments.folder import FolderLock
 from dmlviz.runs import Run, atomic_write_json
 from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
+from dmlviz.validate import InvalidValue, check_number, is_number
 
 STUDY_DB = STUDY_FILE
 PRESET_JSON = "preset.json"
@@ -213,10 +214,7 @@ def base_config(
         val_fraction = default_val_fraction(
             dataset, root, config["split_seed"], config["protocol"], test_root
         )
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
-        raise ValueError(f"val_fraction {val_fraction!r} must be a number in (0, 1)")
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction {val_fraction!r} must be in (0, 1)")
+    check_number("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
     config.update(
         val_fraction=float(val_fraction),
         val_fold=0,
@@ -319,8 +317,7 @@ def tune(
 
     from dmlviz.presets import write_preset
 
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"budget {budget!r} must be an integer >= 1 (the number of trials)")
+    check_number("budget", budget, 1, integer=True)  # the number of trials
     say = log or (lambda message: None)
     out = Path(out)
     config = base_config(
@@ -331,10 +328,12 @@ def tune(
     )
     if folds is None:
         folds = min(MAX_FOLDS, available)
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 1 <= folds <= available:
-        raise ValueError(
-            f"folds {folds!r} is invalid: the train split of {dataset} holds {available} "
-            f"disjoint folds of val_fraction {config['val_fraction']:.3g}; use 1 to {available}"
+    if not is_number(folds, 1, available, integer=True):
+        raise InvalidValue(
+            "folds",
+            folds,
+            f"the train split of {dataset} holds {available} disjoint folds of val_fraction "
+            f"{config['val_fraction']:.3g}; use 1 to {available}",
         )
     settings = {
         "dataset": dataset,

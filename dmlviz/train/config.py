@@ -8,9 +8,10 @@ value it got and what is allowed.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from typing import Any
+
+from dmlviz.validate import InvalidValue, check_choice, check_flag, check_number
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
@@ -150,14 +151,13 @@ RESUMABLE_CHANGES = (
 )
 
 
-class ConfigError(ValueError):
-    """A bad config value; ``key``, ``value`` and ``allowed`` say which, what and what instead."""
+class ConfigError(InvalidValue):
+    """A bad config value; ``key`` (the argument's ``name``), ``value`` and ``allowed`` say which,
+    what and what instead."""
 
     def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(key, value, allowed)
         self.key = key
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{key}={value!r} is invalid: {allowed}")
 
 
 def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str, Any]:
@@ -269,8 +269,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if c["device"] is not None:
         _device_name(c["device"])
     for key in ("augment", "freeze_bn", "layer_norm", "pretrained", "compile", "tensorboard"):
-        if not isinstance(c[key], bool):
-            raise ConfigError(key, c[key], "must be true or false")
+        check_flag(key, c[key], error=ConfigError)
     for key in ("epochs", "batch_size", "m_per_class", "embedding_dim", "step_size"):
         _integer(c, key, minimum=1)
     for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every", "val_fold"):
@@ -361,35 +360,15 @@ def _check_keys(config: dict[str, Any]) -> None:
 
 
 def _choice(config: dict[str, Any], key: str, allowed) -> None:
-    if config[key] not in allowed:
-        raise ConfigError(key, config[key], f"choose one of {', '.join(allowed)}")
+    check_choice(key, config[key], allowed, error=ConfigError)
 
 
 def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(key, value, f"must be an integer >= {minimum}")
+    check_number(key, config[key], minimum, integer=True, error=ConfigError)
 
 
-def _number(
-    config: dict[str, Any],
-    key: str,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    value = config[key]
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ConfigError(key, value, f"must be a number in {span}")
+def _number(config: dict[str, Any], key: str, low: float | None = None, **bounds) -> None:
+    check_number(key, config[key], low, error=ConfigError, **bounds)
 
 
 def _device_name(name: str) -> None:

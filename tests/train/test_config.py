@@ -40,7 +40,7 @@ def test_default_digits_config_is_complete_and_small():
         ({"epochs": 2.5}, "epochs", "integer >= 1"),
         ({"m_per_class": 7}, "m_per_class", "must divide batch_size=60"),
         ({"m_per_class": 60}, "m_per_class", "fewer than 2 classes"),
-        ({"lr": 0}, "lr", r"number in \(0.0, inf\]"),
+        ({"lr": 0}, "lr", r"number in \(0.0, inf\)"),
         ({"optimizer": "adam"}, "optimizer", "adamw, sgd"),
         ({"schedule": "linear"}, "schedule", "cosine, step, constant"),
         ({"amp": "fp8"}, "amp", "auto, bf16, fp16, none"),
