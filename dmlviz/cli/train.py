@@ -217,15 +217,13 @@ def run_train(args: argparse.Namespace) -> int:
     flags = {key: getattr(args, key) for _, key, _ in OPTIONS if getattr(args, key) is not None}
     if "loss_kwargs" in flags and not isinstance(flags["loss_kwargs"], dict):
         raise ValueError(f"argument --loss-kwargs: {flags['loss_kwargs']!r} is not a JSON object")
-    if ("loss_kwargs" in flags or "lr" in flags) and "preset_source" not in file_config:
-        flags["preset_source"] = "user settings"
     config = {**file_config, **flags}
     if args.recipe:
         from dmlviz.presets.recipes import recipe_config
 
-        config = {**recipe_config(args.recipe), **config}
+        config = _under(recipe_config(args.recipe), config)
     if args.preset == "paper" and not args.resume and config.get("dataset") and config.get("loss"):
-        config = {**_paper_settings(config["dataset"], config["loss"]), **config}
+        config = _under(_paper_settings(config["dataset"], config["loss"]), config)
     out = args.out or _default_out(config, args.resume)
     if not args.resume:
         for key in ("dataset", "loss"):
@@ -264,6 +262,16 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"test MAP@R {metrics['map@r']:.4f}  R@1 {metrics['recall@1']:.4f}")
         print(f"embeddings written; see all runs with: dmlviz runs {run.path.parent}")
     return 0
+
+
+def _under(base: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` over ``base`` (a recipe or preset); ``base``'s preset_source goes when
+    ``config`` sets loss settings of its own, so resolve_config labels them user settings."""
+    from dmlviz.train.config import USER_SETTINGS
+
+    if any(key in config for key in USER_SETTINGS):
+        base = {key: value for key, value in base.items() if key != "preset_source"}
+    return {**base, **config}
 
 
 def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:

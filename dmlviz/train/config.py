@@ -16,7 +16,9 @@ from dmlviz.validate import InvalidValue, check_choice, check_flag, check_number
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
-PRESET_SOURCES = ("tuned on validation", "paper defaults", "user settings")
+USER = "user settings"
+PRESET_SOURCES = ("tuned on validation", "paper defaults", USER)
+USER_SETTINGS = ("loss_kwargs", "lr")  # a config setting either is labelled USER
 
 # What the user may set. Per-dataset values below override these.
 BASE_CONFIG: dict[str, Any] = {
@@ -185,7 +187,8 @@ def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str,
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill the keys ``config`` lacks from ``default_config(config["dataset"], config["loss"])``
-    and validate the result; returns a new dict."""
+    and validate the result; returns a new dict. ``preset_source`` is "user settings" when
+    ``config`` sets ``loss_kwargs`` or ``lr`` and does not say where they came from."""
     if not isinstance(config, dict):
         raise ConfigError("config", type(config).__name__, "must be a dict of settings")
     for key in ("dataset", "loss"):
@@ -196,6 +199,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("init_from") and not all(key in config for key in INHERITED_KEYS):
         full.update(_init_from_settings(config["init_from"]))
     full.update(copy.deepcopy(config))
+    if "preset_source" not in config and any(key in config for key in USER_SETTINGS):
+        full["preset_source"] = USER  # the caller's loss settings replace the preset's
     return validate_config(_model_defaults(full, given=config))
 
 

@@ -85,3 +85,13 @@ def test_pick_device():
         pick_device("gpu0")
     assert amp_dtype("auto", torch.device("cpu")) is None
     assert amp_dtype("fp16", torch.device("cuda")) is torch.float16
+
+
+def test_loss_settings_given_in_python_are_labelled_user_settings():
+    base = {"dataset": "digits", "loss": "rll"}
+    assert resolve_config(base)["preset_source"] == "tuned on validation"
+    assert resolve_config({**base, "lr": 0.01})["preset_source"] == "user settings"
+    given = resolve_config({**base, "loss_kwargs": {"margin": 0.3}})
+    assert given["preset_source"] == "user settings"
+    stated = {**base, "lr": 0.01, "preset_source": "paper defaults"}
+    assert resolve_config(stated)["preset_source"] == "paper defaults"  # said so: kept
