@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dmlviz.registry import backbone_help, loss_help
+
 
 def _json(text: str) -> Any:
     """``--loss-kwargs``'s value parsed as JSON (argparse names the option in the error)."""
@@ -74,7 +76,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "--model",
         "model",
-        {"help": "mlp, convnet, resnet18, resnet50 or timm:<name> (any timm model)"},
+        {"help": backbone_help()},
     ),
     ("--embedding-dim", "embedding_dim", {"type": int, "help": "length of the embeddings"}),
     ("--pooling", "pooling", {"help": "gem, avg or max (convolutional models)"}),
@@ -112,7 +114,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "projector_dim",
         {"type": int, "help": "a training-only linear projector of this size for the loss"},
     ),
-    ("--loss", "loss", {"help": "contextual, rll, contrastive, multisimilarity or triplet"}),
+    ("--loss", "loss", {"help": loss_help()}),
     (
         "--loss-kwargs",
         "loss_kwargs",

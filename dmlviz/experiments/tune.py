@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import FolderLock
+from dmlviz.registry import LOSSES, SearchSpace
 from dmlviz.runs import Run, atomic_write_json
 from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
 from dmlviz.validate import InvalidValue, check_number, is_number
@@ -57,57 +58,9 @@ CONFIRM_SEEDS = 50  # confirmation runs use seed + 50 + fold (the search: seed +
 CONFIRMED = "confirm_map@r"  # study attribute: {trial number: MAP@R of each confirmation run}
 
 
-def _contextual(trial, config: dict[str, Any]) -> dict[str, Any]:
-    # The three weights sum to 1 as in the 256 px recipe (0.4 / 0.5 / 0.1); under AdamW only
-    # their ratios matter, the learning rate sets the step.
-    ctx_weight = trial.suggest_float("ctx_weight", 0.05, 0.95)
-    reg_weight = trial.suggest_float("reg_weight", 0.0, 0.3)
-    return {
-        "k": trial.suggest_int("k", 2, max(2, config["m_per_class"])),
-        "eps": trial.suggest_float("eps", 0.005, 0.5, log=True),
-        "ctx_weight": ctx_weight,
-        "contrastive_weight": max(0.0, 1.0 - ctx_weight - reg_weight),
-        "reg_weight": reg_weight,
-    }
-
-
-def _rll(trial, config: dict[str, Any]) -> dict[str, Any]:
-    # Distances between unit vectors lie in [0, 2]: at alpha 2 every negative pair is active.
-    return {
-        "margin": trial.suggest_float("margin", 0.05, 1.0),
-        "alpha": trial.suggest_float("alpha", 0.8, 2.0),
-        "tn": trial.suggest_float("tn", 0.0, 20.0),
-    }
-
-
-def _multisimilarity(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "alpha": trial.suggest_float("alpha", 0.5, 10.0, log=True),
-        "beta": trial.suggest_float("beta", 10.0, 100.0, log=True),
-        "base": trial.suggest_float("base", 0.2, 1.2),
-    }
-
-
-def _contrastive(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "pos_margin": trial.suggest_float("pos_margin", 0.0, 0.6),
-        "neg_margin": trial.suggest_float("neg_margin", 0.6, 1.6),
-    }
-
-
-def _triplet(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {"margin": trial.suggest_float("margin", 0.01, 0.5, log=True)}
-
-
-# Each loss's search space: trial and base config -> loss_kwargs. The learning rate is searched
-# for every loss, from a tenth to ten times the dataset's default.
-SEARCH_SPACES: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
-    "contextual": _contextual,
-    "rll": _rll,
-    "multisimilarity": _multisimilarity,
-    "contrastive": _contrastive,
-    "triplet": _triplet,
-}
+# Each loss's search space (trial and base config -> loss_kwargs), as registered with the loss.
+# The learning rate is searched for every loss, from a tenth to ten times the dataset's default.
+SEARCH_SPACES: dict[str, SearchSpace] = {name: entry.search for name, entry in LOSSES.items()}
 
 
 def suggest(trial, loss: str, config: dict[str, Any]) -> dict[str, Any]:
