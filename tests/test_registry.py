@@ -4,6 +4,7 @@ views and the CLI all say what its entry says."""
 import json
 
 import pytest
+import torch
 
 from dmlviz.losses import build
 from dmlviz.presets import PAPER_DIR, preset
@@ -67,3 +68,21 @@ def test_tune_views_and_cli_read_the_registry():
     assert helps["train", "--model"] == backbone_help()
     assert all(name in loss_help() for name in LOSSES)
     assert all(name.rstrip(":") in backbone_help() for name in BACKBONES)
+
+
+def test_models_and_the_config_check_read_the_backbone_registry():
+    from dmlviz.models import MODELS, PRETRAINED, TIMM_PREFIX, build_model, has_pretrained
+    from dmlviz.train import ConfigError, resolve_config
+
+    assert BACKBONES[TIMM_PREFIX].prefix and [n for n, e in BACKBONES.items() if e.prefix] == [
+        TIMM_PREFIX
+    ]
+    assert list(MODELS) == [name for name in BACKBONES if name != TIMM_PREFIX]
+    assert tuple(name for name in MODELS if BACKBONES[name].pretrained) == PRETRAINED
+    for name in MODELS:
+        assert has_pretrained(name) == BACKBONES[name].pretrained
+        model = build_model(name, embedding_dim=8, in_channels=1, image_size=16)
+        assert model(torch.zeros(2, 1, 16, 16)).shape == (2, 8)
+    with pytest.raises(ConfigError, match="model='vit' is invalid: choose one of ") as info:
+        resolve_config({"dataset": "digits", "loss": "rll", "model": "vit"})
+    assert backbone_help() in info.value.allowed

@@ -252,8 +252,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _choice(c, "dataset", DATASETS)
     try:
         check_model_name(c["model"])
-    except ValueError as error:
-        raise ConfigError("model", c["model"], str(error).split("; ", 1)[-1]) from None
+    except InvalidValue as error:
+        raise ConfigError("model", c["model"], error.allowed) from None
+    except ValueError as error:  # a timm name timm does not know: its message says why
+        raise ConfigError("model", c["model"], str(error)) from None
     _choice(c, "loss", LOSSES)
     _choice(c, "pooling", POOLINGS)
     _choice(c, "noise_kind", NOISE_KINDS)
