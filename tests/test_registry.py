@@ -86,3 +86,19 @@ def test_models_and_the_config_check_read_the_backbone_registry():
     with pytest.raises(ConfigError, match="model='vit' is invalid: choose one of ") as info:
         resolve_config({"dataset": "digits", "loss": "rll", "model": "vit"})
     assert backbone_help() in info.value.allowed
+
+
+def test_the_loss_files_defaults_are_the_registered_ones():
+    import inspect
+
+    from dmlviz.losses import ContextualLoss, RankedListLoss
+    from dmlviz.losses.contextual import PRESETS
+
+    assert PRESETS["256px"] == LOSSES["contextual"].defaults
+    for name, cls in (("contextual", ContextualLoss), ("rll", RankedListLoss)):
+        signature = inspect.signature(cls)
+        defaults = dict(LOSSES[name].defaults)
+        if name == "rll":  # RankedListLoss(alpha=None) is 1 + margin / 2
+            assert signature.parameters["alpha"].default is None
+            assert defaults.pop("alpha") == 1 + defaults["margin"] / 2
+        assert {key: signature.parameters[key].default for key in defaults} == defaults
