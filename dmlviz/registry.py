@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dmlviz.validate import InvalidValue
+
 SearchSpace = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (optuna trial, config) -> kwargs
 
 
@@ -83,9 +85,9 @@ def register_backbone(**facts: Any) -> BackboneEntry:
 
 
 def loss_entry(name: str) -> LossEntry:
-    """The entry of loss ``name``; ``ValueError`` naming the choices for an unknown one."""
+    """The entry of loss ``name``; ``InvalidValue`` naming the choices for an unknown one."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(sorted(LOSSES))}")
+        raise InvalidValue("loss", name, f"unknown loss; choose one of {', '.join(LOSSES)}")
     return LOSSES[name]
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import FolderLock
-from dmlviz.registry import LOSSES, SearchSpace
+from dmlviz.registry import LOSSES, SearchSpace, loss_entry
 from dmlviz.runs import Run, atomic_write_json
 from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
 from dmlviz.validate import InvalidValue, check_number, is_number
@@ -156,10 +156,7 @@ def base_config(
     from dmlviz.train import default_config
     from dmlviz.train.config import validate_config
 
-    if loss not in SEARCH_SPACES:
-        raise ValueError(
-            f"no search space for loss {loss!r}; choose one of {', '.join(SEARCH_SPACES)}"
-        )
+    loss_entry(loss)  # an unknown loss: InvalidValue naming the choices
     config = default_config(dataset, loss, presets="paper")
     # Named, so the preset records the split it was tuned on: None means the dataset's first.
     config["protocol"] = protocol or config["protocol"] or PROTOCOLS[dataset][0]

@@ -33,7 +33,9 @@ def test_build_passes_hyperparameters():
 
 
 def test_unknown_names_and_arguments_raise_value_errors():
-    with pytest.raises(ValueError, match="unknown loss 'arcface'; choose one of contextual"):
+    with pytest.raises(
+        ValueError, match="loss='arcface' is invalid: unknown loss; choose one of contextual"
+    ):
         build("arcface")
     with pytest.raises(ValueError, match="bad hyperparameters for loss 'rll'"):
         build("rll", temperature=3)
