@@ -35,3 +35,9 @@ def test_losses_config_tune_and_cli_read_the_same(tmp_path, capsys):
         tune("digits", "rll", tmp_path / "t", budget=0, log=None)
     assert main(["evaluate", str(tmp_path), "--k", "0"]) == 2
     assert "--k=0 is invalid: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_a_bad_loss_hyperparameter_in_a_config_names_it_once():
+    with pytest.raises(ConfigError) as info:
+        resolve_config({"dataset": "digits", "loss": "contextual", "loss_kwargs": {"k": 0}})
+    assert str(info.value) == "loss_kwargs={'k': 0} is invalid: k must be an integer >= 2"

@@ -330,6 +330,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("loss_kwargs", c["loss_kwargs"], 'must be a dict such as {"k": 4}')
     try:
         build(c["loss"], **c["loss_kwargs"])
+    except InvalidValue as error:  # one hyperparameter: say which and what it allows
+        raise ConfigError(
+            "loss_kwargs", c["loss_kwargs"], f"{error.name} {error.allowed}"
+        ) from None
     except (TypeError, ValueError) as error:
         raise ConfigError("loss_kwargs", c["loss_kwargs"], str(error)) from None
     return config
