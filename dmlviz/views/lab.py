@@ -18,11 +18,12 @@ import plotly.graph_objects as go
 
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
+from dmlviz.experiments.spec import DEMO_LOSSES
 from dmlviz.validate import problem
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import MISSING, loss_name
 
-DEFAULT_LOSSES = ("contextual", "rll", "multisimilarity")  # the two studied losses and a baseline
+DEFAULT_LOSSES = tuple(DEMO_LOSSES)  # the two studied losses and a baseline, as the demo
 DEFAULT_RATES = "0, 0.2, 0.4"
 DEFAULT_SEEDS = "0"
 NEEDS_NO_ROOT = ("digits",)  # bundled with scikit-learn; every other dataset is read from a folder
