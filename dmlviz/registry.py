@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dmlviz.validate import InvalidValue
@@ -55,7 +55,7 @@ class BackboneEntry:
     help: str
     pretrained: bool  # ImageNet weights exist (read from the local cache only)
     image_size: str  # the input side it takes, in words, for the CLI help and docs
-    prefix: bool = field(default=False)
+    prefix: bool = False
 
     def load(self) -> Callable[..., Any]:
         """The factory (a function), imported now."""
