@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import dmlviz
+from dmlviz.validate import InvalidValue, is_number
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501  # Streamlit's own default
@@ -160,8 +161,8 @@ def open_when_up(url: str, process: subprocess.Popen | None = None, timeout: flo
 
 def check_port(host: str, port: int) -> None:
     """Raise ``ValueError`` naming the port when ``host:port`` cannot be bound (e.g. in use)."""
-    if not 1 <= port <= 65535:
-        raise ValueError(f"--port must be between 1 and 65535, got {port}")
+    if not is_number(port, 1, 65535, integer=True):
+        raise InvalidValue("--port", port, "must be between 1 and 65535")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

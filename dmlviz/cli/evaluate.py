@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dmlviz.validate import check_number
+
 
 def register(subparsers) -> None:
     """Add the ``evaluate`` and ``project`` commands."""
@@ -60,10 +62,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from dmlviz.evaluate import evaluate_run
     from dmlviz.runs import Run
 
-    if args.k < 1:
-        raise ValueError(f"argument --k: must be a positive integer, got {args.k}")
-    if args.top_k < 1:
-        raise ValueError(f"argument --top-k: must be a positive integer, got {args.top_k}")
+    check_number("--k", args.k, 1, integer=True)
+    check_number("--top-k", args.top_k, 1, integer=True)
     runs = [Run.load(path) for path in args.runs]
     for run in runs:
         results = evaluate_run(run, k=args.k, top_k=args.top_k)
@@ -83,10 +83,8 @@ def project_command(args: argparse.Namespace) -> int:
             f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
         )
     splits = _split_list(args.splits, "--splits") if args.splits else None
-    if args.n_neighbors < 2:
-        raise ValueError(f"argument --n-neighbors: must be at least 2, got {args.n_neighbors}")
-    if not 0.0 <= args.min_dist <= 1.0:
-        raise ValueError(f"argument --min-dist: must be in [0, 1], got {args.min_dist}")
+    check_number("--n-neighbors", args.n_neighbors, 2, integer=True)
+    check_number("--min-dist", args.min_dist, 0, 1)
     runs = [Run.load(path) for path in args.runs]
     for run in runs:
         outcome = project_run(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dmlviz.experiments.spec import DEMO_LOSSES
+
 
 def register(subparsers) -> None:
     """Add the ``sweep`` command."""
@@ -19,10 +21,9 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--dataset", help="digits, omniglot, cub200, ... (required without --spec)")
+    losses = ",".join(DEMO_LOSSES)
     parser.add_argument(
-        "--losses",
-        default="contextual,rll,multisimilarity",
-        help="comma-separated losses (default contextual,rll,multisimilarity)",
+        "--losses", default=losses, help=f"comma-separated losses (default {losses})"
     )
     parser.add_argument(
         "--noise", default="0", metavar="RATES", help="comma-separated noise rates in [0, 1)"

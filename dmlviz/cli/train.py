@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dmlviz.registry import backbone_help, loss_help
+
 
 def _json(text: str) -> Any:
     """``--loss-kwargs``'s value parsed as JSON (argparse names the option in the error)."""
@@ -74,7 +76,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "--model",
         "model",
-        {"help": "mlp, convnet, resnet18, resnet50 or timm:<name> (any timm model)"},
+        {"help": backbone_help()},
     ),
     ("--embedding-dim", "embedding_dim", {"type": int, "help": "length of the embeddings"}),
     ("--pooling", "pooling", {"help": "gem, avg or max (convolutional models)"}),
@@ -112,7 +114,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "projector_dim",
         {"type": int, "help": "a training-only linear projector of this size for the loss"},
     ),
-    ("--loss", "loss", {"help": "contextual, rll, contrastive, multisimilarity or triplet"}),
+    ("--loss", "loss", {"help": loss_help()}),
     (
         "--loss-kwargs",
         "loss_kwargs",
@@ -217,15 +219,13 @@ def run_train(args: argparse.Namespace) -> int:
     flags = {key: getattr(args, key) for _, key, _ in OPTIONS if getattr(args, key) is not None}
     if "loss_kwargs" in flags and not isinstance(flags["loss_kwargs"], dict):
         raise ValueError(f"argument --loss-kwargs: {flags['loss_kwargs']!r} is not a JSON object")
-    if ("loss_kwargs" in flags or "lr" in flags) and "preset_source" not in file_config:
-        flags["preset_source"] = "user settings"
     config = {**file_config, **flags}
     if args.recipe:
         from dmlviz.presets.recipes import recipe_config
 
-        config = {**recipe_config(args.recipe), **config}
+        config = _under(recipe_config(args.recipe), config)
     if args.preset == "paper" and not args.resume and config.get("dataset") and config.get("loss"):
-        config = {**_paper_settings(config["dataset"], config["loss"]), **config}
+        config = _under(_paper_settings(config["dataset"], config["loss"]), config)
     out = args.out or _default_out(config, args.resume)
     if not args.resume:
         for key in ("dataset", "loss"):
@@ -264,6 +264,16 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"test MAP@R {metrics['map@r']:.4f}  R@1 {metrics['recall@1']:.4f}")
         print(f"embeddings written; see all runs with: dmlviz runs {run.path.parent}")
     return 0
+
+
+def _under(base: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` over ``base`` (a recipe or preset); ``base``'s preset_source goes when
+    ``config`` sets loss settings of its own, so resolve_config labels them user settings."""
+    from dmlviz.train.config import USER_SETTINGS
+
+    if any(key in config for key in USER_SETTINGS):
+        base = {key: value for key, value in base.items() if key != "preset_source"}
+    return {**base, **config}
 
 
 def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:

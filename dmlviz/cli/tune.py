@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dmlviz.registry import loss_help
+
 
 def register(subparsers) -> None:
     """Add the ``tune`` command."""
@@ -24,9 +26,7 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")
-    parser.add_argument(
-        "--loss", required=True, help="contextual, rll, multisimilarity, contrastive or triplet"
-    )
+    parser.add_argument("--loss", required=True, help=loss_help())
     parser.add_argument("--budget", type=int, default=20, help="trials in total (default 20)")
     parser.add_argument(
         "--folds",

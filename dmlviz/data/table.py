@@ -10,6 +10,9 @@ itself, whose folder is then the root.
 The train rows train. The validation rows are searched query against gallery when the flags
 split them (split names "query" and "gallery"), or every image against the others when every
 validation row is both (split name "test").
+
+``read_table`` is the one reader of this format: the ``csv`` dataset and ``dmlviz import --csv``
+(``dmlviz.runs.readers``) both read it, with the same checks.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ TABLE = "df.csv"
 REQUIRED = ("label", "path", "split", "is_query", "is_gallery")
 BOX = ("x_1", "x_2", "y_1", "y_2")
 SPLITS = ("train", "validation")
-TRUE, FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+TRUE, FALSE = ("true", "1", "1.0", "yes", "t", "y"), ("false", "0", "0.0", "no", "f", "n")
 SHOWN_ROWS = 5  # bad rows named in an error
 HOW = "Write a CSV table of your images in Open Metric Learning's format."
 LAYOUT = (
@@ -40,7 +43,8 @@ LAYOUT = (
     "  paths relative to the root; split train or validation"
 )
 
-_TABLES: dict[Path, tuple[tuple[int, int], Path, pd.DataFrame]] = {}  # read once per file version
+# Read once per file version and way of reading it.
+_TABLES: dict[tuple[Path, Path | None, bool], tuple[tuple[int, int], Path, pd.DataFrame]] = {}
 
 
 def list_table(root: Path | None, split: str, protocol: str, seed: int, download: bool) -> Listing:
@@ -86,10 +90,15 @@ def table_layout(root: Path | None, test_root: Path | None = None) -> SplitLayou
     return SplitLayout("csv split column, query/gallery flags", ("query", "gallery"))
 
 
-def read_table(root: Path | str | None) -> tuple[Path, pd.DataFrame]:
-    """``(folder the paths are relative to, validated table)``; the flags become bools and the
-    box columns (when present) floats, NaN where a row has no box. Raises
-    ``DatasetFormatError`` naming the row and the column of the first problem."""
+def read_table(
+    root: Path | str | None, base: Path | str | None = None, images: bool = True
+) -> tuple[Path, pd.DataFrame]:
+    """``(folder the paths are relative to, validated table)``; the flags become bools (False on
+    train rows) and the box columns (when present) floats, NaN where a row has no box. ``base``
+    is that folder (default: the CSV's); ``images`` False skips the check that every path names
+    a file (``dmlviz import`` works without the images). Raises ``DatasetFormatError`` naming
+    the row and the column of the first problem (and ``DatasetNotFoundError`` without a table);
+    the table returned is shared: copy it before changing it."""
     if root is None:
         raise missing("csv", None, HOW, LAYOUT)
     root = Path(root).expanduser()
@@ -98,13 +107,14 @@ def read_table(root: Path | str | None) -> tuple[Path, pd.DataFrame]:
         raise missing("csv", root, HOW, LAYOUT)
     stat = path.stat()
     version = (stat.st_size, stat.st_mtime_ns)
-    cached = _TABLES.get(path)
+    key = (path, None if base is None else Path(base), images)
+    cached = _TABLES.get(key)
     if cached is not None and cached[0] == version:
         return cached[1], cached[2]
-    base = path.parent
-    table = _validate(path, base, _read(path))
-    _TABLES[path] = (version, base, table)
-    return base, table
+    folder = path.parent if base is None else Path(base).expanduser()
+    table = _validate(path, folder, _read(path), images)
+    _TABLES[key] = (version, folder, table)
+    return folder, table
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -119,7 +129,7 @@ def _read(path: Path) -> pd.DataFrame:
     return table
 
 
-def _validate(path: Path, base: Path, table: pd.DataFrame) -> pd.DataFrame:
+def _validate(path: Path, base: Path, table: pd.DataFrame, images: bool) -> pd.DataFrame:
     """The checks of ``read_table``, column by column."""
     for column in REQUIRED:
         if column not in table:
@@ -146,8 +156,9 @@ def _validate(path: Path, base: Path, table: pd.DataFrame) -> pd.DataFrame:
         _check(path, table, bad, column, "is not a boolean (True or False)")
         table[column] = text.isin(TRUE) & validation
     _check_flags(path, table, validation)
-    exists = np.fromiter(((base / p).is_file() for p in table["path"]), bool, len(table))
-    _check(path, table, ~exists, "path", f"names no file (paths are relative to {base})")
+    if images:
+        exists = np.fromiter(((base / p).is_file() for p in table["path"]), bool, len(table))
+        _check(path, table, ~exists, "path", f"names no file (paths are relative to {base})")
     if given:
         _check_boxes(path, base, table)
     return table

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import SPEC_FILE
+from dmlviz.validate import is_number, number_range, problem
 
 # Settings that must stay the same when a sweep folder is reused.
 FIXED_SETTINGS = (
@@ -128,55 +129,55 @@ def spec_problems(spec: SweepSpec) -> list[str]:
     """Every problem with ``spec`` as a readable message (empty when it is valid)."""
     from dmlviz.data import DATASETS, NOISE_KINDS, PROTOCOLS
     from dmlviz.losses import LOSSES
-
-    problems = []
-    if spec.dataset not in DATASETS:
-        problems.append(f"dataset {spec.dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
-    if not spec.losses:
-        problems.append("the list of losses is empty; name at least one")
-    unknown = [loss for loss in spec.losses if loss not in LOSSES]
-    if unknown:
-        problems.append(
-            f"unknown loss {', '.join(map(repr, unknown))}; choose from {', '.join(LOSSES)}"
-        )
-    if len(set(spec.losses)) != len(spec.losses):
-        problems.append(f"losses {spec.losses} name a loss twice")
-    if not spec.noise_rates:
-        problems.append("the list of noise rates is empty; give at least one, e.g. 0")
-    for rate in spec.noise_rates:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            problems.append(f"noise rate {rate!r} is outside [0, 1) (0.2 means 20 % of labels)")
-    if len(set(spec.noise_rates)) != len(spec.noise_rates):
-        problems.append(f"noise rates {spec.noise_rates} repeat a rate")
-    if not spec.seeds:
-        problems.append("the list of seeds is empty; give at least one, e.g. 0")
-    for seed in spec.seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            problems.append(f"seed {seed!r} must be an integer >= 0")
-    if len(set(spec.seeds)) != len(spec.seeds):
-        problems.append(f"seeds {spec.seeds} repeat a seed")
-    if spec.noise_kind not in NOISE_KINDS:
-        problems.append(
-            f"noise kind {spec.noise_kind!r} is unknown; choose one of {', '.join(NOISE_KINDS)}"
-        )
-    if spec.epochs is not None and (not isinstance(spec.epochs, int) or spec.epochs < 1):
-        problems.append(f"epochs {spec.epochs!r} must be an integer >= 1")
-    if isinstance(spec.jobs, bool) or not isinstance(spec.jobs, int) or spec.jobs < 1:
-        problems.append(f"jobs {spec.jobs!r} must be an integer >= 1")
-    allowed = PROTOCOLS.get(spec.dataset, ())
-    if spec.protocol is not None and allowed and spec.protocol not in allowed:
-        problems.append(
-            f"protocol {spec.protocol!r} is unknown for {spec.dataset}; choose one of "
-            f"{', '.join(allowed)}"
-        )
     from dmlviz.presets import KINDS
 
+    problems = []
+
+    def bad(name: str, value: object, allowed: str) -> None:
+        problems.append(problem(name, value, allowed))
+
+    if spec.dataset not in DATASETS:
+        bad("dataset", spec.dataset, f"choose one of {', '.join(DATASETS)}")
+    if not spec.losses:
+        bad("losses", spec.losses, "name at least one loss")
+    for loss in spec.losses:
+        if loss not in LOSSES:
+            bad("loss", loss, f"choose one of {', '.join(LOSSES)}")
+    if len(set(spec.losses)) != len(spec.losses):
+        bad("losses", spec.losses, "name each loss once")
+    if not spec.noise_rates:
+        bad("noise_rates", spec.noise_rates, "give at least one, e.g. 0")
+    for rate in spec.noise_rates:
+        if not is_number(rate, 0, 1, high_open=True):
+            bad(
+                "noise_rate",
+                rate,
+                f"must be {number_range(0, 1, high_open=True)} (0.2: 20 % of labels)",
+            )
+    if len(set(spec.noise_rates)) != len(spec.noise_rates):
+        bad("noise_rates", spec.noise_rates, "give each rate once")
+    if not spec.seeds:
+        bad("seeds", spec.seeds, "give at least one, e.g. 0")
+    for seed in spec.seeds:
+        if not is_number(seed, 0, integer=True):
+            bad("seed", seed, f"must be {number_range(0, None, integer=True)}")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        bad("seeds", spec.seeds, "give each seed once")
+    if spec.noise_kind not in NOISE_KINDS:
+        bad("noise_kind", spec.noise_kind, f"choose one of {', '.join(NOISE_KINDS)}")
+    if spec.epochs is not None and not is_number(spec.epochs, 1, integer=True):
+        bad("epochs", spec.epochs, f"must be {number_range(1, None, integer=True)}")
+    if not is_number(spec.jobs, 1, integer=True):
+        bad("jobs", spec.jobs, f"must be {number_range(1, None, integer=True)}")
+    allowed = PROTOCOLS.get(spec.dataset, ())
+    if spec.protocol is not None and allowed and spec.protocol not in allowed:
+        bad("protocol", spec.protocol, f"choose one of {', '.join(allowed)} for {spec.dataset}")
     if spec.presets not in KINDS:
-        problems.append(f"presets {spec.presets!r} is unknown; choose one of {', '.join(KINDS)}")
+        bad("presets", spec.presets, f"choose one of {', '.join(KINDS)}")
     for key in ("dataset_root", "test_root"):
         root = getattr(spec, key)
         if root is not None and not Path(root).exists():
-            problems.append(f"{key.replace('_', ' ')} {root} does not exist")
+            bad(key, str(root), "does not exist")
     return problems
 
 
@@ -209,18 +210,22 @@ def experiment_problems(spec: dict[str, Any]) -> list[str]:
     if missing:
         return [f"the spec lacks {', '.join(missing)}"]
     unknown = sorted(set(spec) - set(SweepSpec.__dataclass_fields__) - {"name"})
-    problems = [f"unknown setting {key!r}" for key in unknown]
+    problems = [problem(key, spec[key], "unknown setting") for key in unknown]
     for key in ("losses", "noise_rates", "seeds"):
         if key in spec and not isinstance(spec[key], (list, tuple)):
-            problems.append(f"{key} must be a list, not {type(spec[key]).__name__}")
+            problems.append(problem(key, spec[key], "must be a list"))
     if problems:
         return problems
     problems += spec_problems(SweepSpec.from_dict(spec))
     name = spec.get("name")
     if name is not None and not is_name(name):
         problems.append(
-            f"experiment name {name!r} may hold only letters, digits, '.', '_' and '-', and must "
-            "start with a letter or digit"
+            problem(
+                "name",
+                name,
+                "may hold only letters, digits, '.', '_' and '-', and must start with a letter "
+                "or digit",
+            )
         )
     return problems
 

@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import FolderLock
+from dmlviz.registry import LOSSES, SearchSpace, loss_entry
 from dmlviz.runs import Run, atomic_write_json
 from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
+from dmlviz.validate import InvalidValue, check_number, is_number
 
 STUDY_DB = STUDY_FILE
 PRESET_JSON = "preset.json"
@@ -56,57 +58,9 @@ CONFIRM_SEEDS = 50  # confirmation runs use seed + 50 + fold (the search: seed +
 CONFIRMED = "confirm_map@r"  # study attribute: {trial number: MAP@R of each confirmation run}
 
 
-def _contextual(trial, config: dict[str, Any]) -> dict[str, Any]:
-    # The three weights sum to 1 as in the 256 px recipe (0.4 / 0.5 / 0.1); under AdamW only
-    # their ratios matter, the learning rate sets the step.
-    ctx_weight = trial.suggest_float("ctx_weight", 0.05, 0.95)
-    reg_weight = trial.suggest_float("reg_weight", 0.0, 0.3)
-    return {
-        "k": trial.suggest_int("k", 2, max(2, config["m_per_class"])),
-        "eps": trial.suggest_float("eps", 0.005, 0.5, log=True),
-        "ctx_weight": ctx_weight,
-        "contrastive_weight": max(0.0, 1.0 - ctx_weight - reg_weight),
-        "reg_weight": reg_weight,
-    }
-
-
-def _rll(trial, config: dict[str, Any]) -> dict[str, Any]:
-    # Distances between unit vectors lie in [0, 2]: at alpha 2 every negative pair is active.
-    return {
-        "margin": trial.suggest_float("margin", 0.05, 1.0),
-        "alpha": trial.suggest_float("alpha", 0.8, 2.0),
-        "tn": trial.suggest_float("tn", 0.0, 20.0),
-    }
-
-
-def _multisimilarity(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "alpha": trial.suggest_float("alpha", 0.5, 10.0, log=True),
-        "beta": trial.suggest_float("beta", 10.0, 100.0, log=True),
-        "base": trial.suggest_float("base", 0.2, 1.2),
-    }
-
-
-def _contrastive(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "pos_margin": trial.suggest_float("pos_margin", 0.0, 0.6),
-        "neg_margin": trial.suggest_float("neg_margin", 0.6, 1.6),
-    }
-
-
-def _triplet(trial, config: dict[str, Any]) -> dict[str, Any]:
-    return {"margin": trial.suggest_float("margin", 0.01, 0.5, log=True)}
-
-
-# Each loss's search space: trial and base config -> loss_kwargs. The learning rate is searched
-# for every loss, from a tenth to ten times the dataset's default.
-SEARCH_SPACES: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
-    "contextual": _contextual,
-    "rll": _rll,
-    "multisimilarity": _multisimilarity,
-    "contrastive": _contrastive,
-    "triplet": _triplet,
-}
+# Each loss's search space (trial and base config -> loss_kwargs), as registered with the loss.
+# The learning rate is searched for every loss, from a tenth to ten times the dataset's default.
+SEARCH_SPACES: dict[str, SearchSpace] = {name: entry.search for name, entry in LOSSES.items()}
 
 
 def suggest(trial, loss: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -202,10 +156,7 @@ def base_config(
     from dmlviz.train import default_config
     from dmlviz.train.config import validate_config
 
-    if loss not in SEARCH_SPACES:
-        raise ValueError(
-            f"no search space for loss {loss!r}; choose one of {', '.join(SEARCH_SPACES)}"
-        )
+    loss_entry(loss)  # an unknown loss: InvalidValue naming the choices
     config = default_config(dataset, loss, presets="paper")
     # Named, so the preset records the split it was tuned on: None means the dataset's first.
     config["protocol"] = protocol or config["protocol"] or PROTOCOLS[dataset][0]
@@ -213,10 +164,7 @@ def base_config(
         val_fraction = default_val_fraction(
             dataset, root, config["split_seed"], config["protocol"], test_root
         )
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
-        raise ValueError(f"val_fraction {val_fraction!r} must be a number in (0, 1)")
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction {val_fraction!r} must be in (0, 1)")
+    check_number("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
     config.update(
         val_fraction=float(val_fraction),
         val_fold=0,
@@ -319,8 +267,7 @@ def tune(
 
     from dmlviz.presets import write_preset
 
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"budget {budget!r} must be an integer >= 1 (the number of trials)")
+    check_number("budget", budget, 1, integer=True)  # the number of trials
     say = log or (lambda message: None)
     out = Path(out)
     config = base_config(
@@ -331,10 +278,12 @@ def tune(
     )
     if folds is None:
         folds = min(MAX_FOLDS, available)
-    if isinstance(folds, bool) or not isinstance(folds, int) or not 1 <= folds <= available:
-        raise ValueError(
-            f"folds {folds!r} is invalid: the train split of {dataset} holds {available} "
-            f"disjoint folds of val_fraction {config['val_fraction']:.3g}; use 1 to {available}"
+    if not is_number(folds, 1, available, integer=True):
+        raise InvalidValue(
+            "folds",
+            folds,
+            f"the train split of {dataset} holds {available} disjoint folds of val_fraction "
+            f"{config['val_fraction']:.3g}; use 1 to {available}",
         )
     settings = {
         "dataset": dataset,

@@ -1,7 +1,5 @@
-"""Input checks shared by every loss: one clear ValueError per bad batch or bad hyperparameter."""
-
-import math
-import numbers
+"""The batch check shared by every loss: one clear ValueError per bad batch (hyperparameters are
+checked with ``dmlviz.validate``)."""
 
 import torch
 
@@ -36,38 +34,3 @@ def check_batch(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
         )
     if not torch.isfinite(embeddings).all():
         raise ValueError("embeddings contain NaN or infinite values")
-
-
-def check_number(
-    name: str,
-    value: object,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-    integer: bool = False,
-) -> None:
-    """Raise ``ValueError`` naming ``name``, ``value`` and the allowed range when ``value`` is outside it.
-
-    The range is ``[low, high]``; ``low_open`` / ``high_open`` exclude an end, ``None`` leaves it
-    unbounded (the value must be finite either way). ``integer`` requires an integer type. Bools
-    are refused.
-    """
-    kind = "an integer" if integer else "a number"
-    left = "(-inf" if low is None else f"{'(' if low_open else '['}{low:g}"
-    right = "inf)" if high is None else f"{high:g}{')' if high_open else ']'}"
-    ok = not isinstance(value, bool) and isinstance(
-        value, numbers.Integral if integer else numbers.Real
-    )
-    ok = ok and math.isfinite(value)
-    ok = ok and (low is None or (value > low if low_open else value >= low))
-    ok = ok and (high is None or (value < high if high_open else value <= high))
-    if not ok:
-        raise ValueError(f"{name} must be {kind} in {left}, {right}, got {value!r}")
-
-
-def check_choice(name: str, value: object, choices: tuple) -> None:
-    """Raise ``ValueError`` naming ``name`` and ``value`` when ``value`` is not one of ``choices``."""
-    if isinstance(value, bool) != any(isinstance(c, bool) for c in choices) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlviz.losses._batch import check_batch, check_number
+from dmlviz.losses._batch import check_batch
 from dmlviz.losses._products import gram, product
+from dmlviz.validate import check_number
 
 GAIN = 10.0  # slope of the straight-through Heaviside backward, as in the official code
 

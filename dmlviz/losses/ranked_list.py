@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmlviz.losses._batch import check_batch, check_choice, check_number
+from dmlviz.losses._batch import check_batch
 from dmlviz.losses._products import gram, product
+from dmlviz.validate import check_choice, check_flag, check_number
 
 FLOOR = 1e-12  # d = √max(2 - 2 e·e, FLOOR), so √ keeps a finite gradient at d = 0
 
@@ -65,7 +66,7 @@ class RankedListLoss(nn.Module):
         check_number("tp", tp, 0, None)
         check_number("imbalance", imbalance, 0, 1)
         check_choice("gradient", gradient, ("query", "symmetric"))
-        check_choice("detach_weights", detach_weights, (True, False))
+        check_flag("detach_weights", detach_weights)
         check_choice("query_weighting", query_weighting, ("uniform", "caffe"))
         self.margin = margin
         self.alpha = alpha

@@ -1,29 +1,24 @@
 """Embedding models: a backbone, global pooling and an L2-normalised embedding head.
 
 ``build_model(name, **kwargs)`` is the one way the trainer, the run directory and the notebooks
-create a model (timm's ``create_model`` style); ``MODELS`` lists the names, and ``timm:<name>``
-is any timm model as the backbone.
+create a model (timm's ``create_model`` style); the backbones and their facts (help, ImageNet
+weights) are ``dmlviz.registry``'s: ``MODELS`` are its fixed names, and ``timm:<name>`` is any timm
+model as the backbone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
-from dmlviz.models.backbones import build_convnet, build_mlp, build_resnet
 from dmlviz.models.head import POOLINGS, EmbeddingHead, EmbeddingNet, GeM
 from dmlviz.models.timm_backbone import PREFIX as TIMM_PREFIX
-from dmlviz.models.timm_backbone import build_timm, check_timm_name, data_config, timm_name
+from dmlviz.models.timm_backbone import check_timm_name, data_config, timm_name
 from dmlviz.models.weights import PretrainedWeightsError, read_state_dict
+from dmlviz.registry import BACKBONES, BackboneEntry, backbone_help
+from dmlviz.validate import InvalidValue, check_choice, check_number
 
-MODELS: dict[str, Callable[..., EmbeddingNet]] = {
-    "mlp": build_mlp,
-    "convnet": build_convnet,
-    "resnet18": partial(build_resnet, "resnet18"),
-    "resnet50": partial(build_resnet, "resnet50"),
-}
-PRETRAINED = ("resnet18", "resnet50")  # and every timm:<name>
+MODELS: dict[str, BackboneEntry] = {name: e for name, e in BACKBONES.items() if not e.prefix}
+PRETRAINED = tuple(name for name, entry in MODELS.items() if entry.pretrained)  # and timm:<name>
 
 
 def check_model_name(name) -> None:
@@ -31,9 +26,10 @@ def check_model_name(name) -> None:
     if isinstance(name, str) and timm_name(name) is not None:
         check_timm_name(timm_name(name))
     elif name not in MODELS:
-        raise ValueError(
-            f"model={name!r} is unknown; choose one of {', '.join(MODELS)} or timm:<name> "
-            "(any timm model, e.g. timm:resnet50, timm:vit_small_patch14_dinov2)"
+        raise InvalidValue(
+            "model",
+            name,
+            f"choose one of {backbone_help()}, e.g. timm:resnet50, timm:vit_small_patch14_dinov2",
         )
 
 
@@ -71,20 +67,17 @@ def build_model(
     ``PretrainedWeightsError`` (a ``ValueError``) saying which file is expected where.
     """
     check_model_name(name)
-    for key, value in (("embedding_dim", embedding_dim), ("in_channels", in_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key}={value!r} must be a positive integer")
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-    ):
-        raise ValueError(f"image_size={image_size!r} must be a positive integer or None")
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling={pooling!r} is unknown; choose one of {', '.join(POOLINGS)}")
+    check_number("embedding_dim", embedding_dim, 1, integer=True)
+    check_number("in_channels", in_channels, 1, integer=True)
+    if image_size is not None:
+        check_number("image_size", image_size, 1, integer=True)
+    check_choice("pooling", pooling, POOLINGS)
     if (pretrained or weights is not None) and not has_pretrained(name):
-        what = "pretrained=True" if pretrained else f"weights={str(weights)!r}"
-        raise ValueError(
-            f"{what}: ImageNet weights exist for {', '.join(PRETRAINED)} and timm:<name>, "
-            f"not {name!r}"
+        what, value = ("pretrained", True) if pretrained else ("weights", str(weights))
+        raise InvalidValue(
+            what,
+            value,
+            f"ImageNet weights exist for {', '.join(PRETRAINED)} and timm:<name>, not {name!r}",
         )
     kwargs = dict(
         embedding_dim=embedding_dim,
@@ -96,10 +89,10 @@ def build_model(
         pretrained=bool(pretrained),
     )
     if timm_name(name) is not None:
-        return build_timm(timm_name(name), weights=weights, **kwargs)
+        return BACKBONES[TIMM_PREFIX].load()(timm_name(name), weights=weights, **kwargs)
     if weights is not None:
         kwargs["weights"] = weights
-    return MODELS[name](**kwargs)
+    return MODELS[name].load()(**kwargs)
 
 
 __all__ = [

@@ -123,6 +123,16 @@ def build_resnet(
     return model
 
 
+def build_resnet18(**kwargs) -> EmbeddingNet:
+    """``build_resnet("resnet18", **kwargs)``."""
+    return build_resnet("resnet18", **kwargs)
+
+
+def build_resnet50(**kwargs) -> EmbeddingNet:
+    """``build_resnet("resnet50", **kwargs)``."""
+    return build_resnet("resnet50", **kwargs)
+
+
 def _torchvision_cache(arch: str) -> Path:
     """The cached file of torchvision's ImageNet weights of ``arch``; raises
     ``PretrainedWeightsError`` saying where it belongs and how to get it when it is absent."""

@@ -6,8 +6,11 @@ Two kinds, each a JSON file per dataset mapping a loss to its entry::
                     "reference": "...", "notes": "..."}, ...}
 
 * ``paper/<dataset>.json``: the loss's published settings (``source`` "paper defaults", with a
-  ``reference``), with the learning rate of dmlviz's model for that dataset. ``paper/defaults.json``
-  covers datasets without a file of their own; there ``lr`` is null, the trainer's default.
+  ``reference``), with the learning rate of dmlviz's model for that dataset. They are the
+  registered defaults of ``dmlviz.registry`` (the one source, which a test checks them against),
+  with the hyperparameter the paper ties to the batch (``per_class``) set to the dataset's images
+  per class. Datasets without a file of their own take the registry's defaults as they are, with
+  ``lr`` null, the trainer's default.
 * ``<dataset>.json``: settings found by ``dmlviz tune`` on validation classes (``source`` "tuned
   on validation", with the search's ``date``, ``budget`` (trials), ``folds``, ``val_map@r`` and
   ``paper_val_map@r``, ``epochs``, ``val_fraction`` and the ``command`` that ran it).
@@ -22,11 +25,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dmlviz.registry import LOSSES, loss_entry
 from dmlviz.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent
 PAPER_DIR = PRESETS_DIR / "paper"
-DEFAULTS = "defaults"
 KINDS = ("tuned", "paper")  # "tuned": tuned where a search ran, paper defaults elsewhere
 TUNED, PAPER = "tuned on validation", "paper defaults"
 SOURCES = (TUNED, PAPER)
@@ -66,20 +69,28 @@ def preset(
     in ``folder`` (default: the shipped tuned presets) and falls back to the paper defaults;
     "paper" takes the paper defaults. Unknown losses or kinds raise ``ValueError``.
     """
-    from dmlviz.losses import LOSSES
-
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(sorted(LOSSES))}")
+    loss_entry(loss)  # unknown losses: ValueError naming the choices
     if kind not in KINDS:
         raise ValueError(f"preset kind {kind!r} is unknown; choose one of {', '.join(KINDS)}")
     entry = load_presets(dataset, folder).get(loss) if kind == "tuned" else None
     if entry is None:
         entry = load_presets(dataset, PAPER_DIR).get(loss)
     if entry is None:
-        entry = load_presets(DEFAULTS, PAPER_DIR).get(loss)
-    if entry is None:
-        raise ValueError(f"no preset for loss {loss!r} in {preset_file(DEFAULTS, PAPER_DIR)}")
+        entry = registered_preset(loss)
     return {"dataset": dataset, "loss": loss, **json.loads(json.dumps(entry))}
+
+
+def registered_preset(loss: str) -> dict[str, Any]:
+    """The paper-defaults entry of ``loss`` straight from its registry entry (``lr`` null: the
+    trainer's default for the dataset)."""
+    registered = loss_entry(loss)
+    return {
+        "loss_kwargs": dict(registered.defaults),
+        "lr": None,
+        "source": PAPER,
+        "reference": registered.reference,
+        "notes": "lr null: the trainer's default for the dataset",
+    }
 
 
 def apply_preset(
@@ -121,11 +132,9 @@ def preset_table(datasets: tuple[str, ...] | None = None) -> list[dict[str, Any]
     """One flat row per (dataset, loss) that ships presets, for tables in the dashboard and docs:
     dataset, loss, source (of the preset used by default), lr, settings as text, and for tuned
     entries the search's date, budget, folds, val_map@r and paper_val_map@r."""
-    from dmlviz.losses import LOSSES
-
     if datasets is None:
         shipped = {p.stem for p in (*PRESETS_DIR.glob("*.json"), *PAPER_DIR.glob("*.json"))}
-        datasets = tuple(sorted(shipped - {DEFAULTS}))
+        datasets = tuple(sorted(shipped))
     rows = []
     for dataset in datasets:
         losses = {**load_presets(dataset, PAPER_DIR), **load_presets(dataset)}

@@ -27,7 +27,6 @@ from PIL import Image
 from dmlviz import __version__
 from dmlviz.runs.atomic import atomic_write_json
 from dmlviz.runs.readers import (
-    OML_BOX,
     ImportInputError,
     as_labels,
     missing_files,
@@ -40,6 +39,7 @@ from dmlviz.runs.run import Run, RunError
 
 IMPORTED = "imported.json"
 IMAGES = "images"  # images/<split>.parquet
+BOX = ("x_1", "x_2", "y_1", "y_2")  # crop box columns of images/<split>.parquet (the OML CSV's)
 THUMB_SIDE = 256  # px: imported images are shrunk to this before the thumbnail is made
 
 
@@ -254,8 +254,8 @@ def imported_split(run: Run, split: str) -> ImportedImages:
                 f"{len(labels)} embeddings: import the embeddings again"
             )
         paths = frame["path"].to_numpy(dtype=str)
-        if all(c in frame for c in OML_BOX):
-            boxes = frame[list(OML_BOX)].to_numpy(dtype=np.float64)
+        if all(c in frame for c in BOX):
+            boxes = frame[list(BOX)].to_numpy(dtype=np.float64)
     return ImportedImages(split, labels, info["classes"], paths, boxes)
 
 
@@ -347,7 +347,7 @@ def _split(embeddings, labels, images) -> _Split:
 
 def _csv_splits(csv, embeddings, train_embeddings, dataset_root) -> dict[str, _Split]:
     rows = read_oml_csv(csv, dataset_root)
-    boxes = [c for c in OML_BOX if c in rows]
+    boxes = [c for c in BOX if c in rows]
     splits: dict[str, _Split] = {}
     for split_name, file in (("validation", embeddings), ("train", train_embeddings)):
         if file is None:
@@ -366,20 +366,14 @@ def _csv_splits(csv, embeddings, train_embeddings, dataset_root) -> dict[str, _S
             if boxes:
                 splits["train"].boxes = part[boxes]
             continue
-        both = part["is_query"] & part["is_gallery"]
-        if both.all():
+        # the reader refuses a mix: every row both, or each row one of them
+        if (part["is_query"] & part["is_gallery"]).all():
             groups = {"test": np.ones(len(part), dtype=bool)}
-        elif not both.any():
+        else:
             groups = {
                 "query": part["is_query"].to_numpy(),
                 "gallery": part["is_gallery"].to_numpy(),
             }
-        else:
-            raise ImportInputError(
-                f"{csv}: {int(both.sum())} validation rows are both query and gallery and "
-                f"{int((~both).sum())} only one of them; dmlviz evaluates either every row "
-                "against the rest (all both) or queries against a separate gallery (none both)"
-            )
         labels = _as_label_values(part["label"])
         for name, mask in groups.items():
             selected = part[mask]

@@ -8,8 +8,9 @@ naming the file and what is wrong with it; nothing here writes anything.
 * labels: a ``.npy`` array (integers or strings), or a text/CSV file with one label per line or a
   ``label`` column.
 * image paths: a text file with one path per line, relative to that file's folder or absolute.
-* an Open Metric Learning CSV: ``label``, ``path``, ``split`` (train / validation), optional
-  ``is_query``, ``is_gallery``, ``category`` and the crop box ``x_1, x_2, y_1, y_2``.
+* an Open Metric Learning CSV: ``label``, ``path``, ``split`` (train / validation),
+  ``is_query``, ``is_gallery``, optional ``category`` and the crop box ``x_1, x_2, y_1, y_2``,
+  read by the ``csv`` dataset's reader (``dmlviz.data.table``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,6 @@ import pandas as pd
 
 EMBEDDING_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".parquet")
 EMBEDDINGS_KEY = "embeddings"  # the array to take from a file that holds several
-OML_REQUIRED = ("label", "path", "split")
-OML_SPLITS = ("train", "validation")
-OML_FLAGS = ("is_query", "is_gallery")
-OML_BOX = ("x_1", "x_2", "y_1", "y_2")
-_TRUE = {"true", "1", "yes", "t", "y", "1.0"}
-_FALSE = {"false", "0", "no", "f", "n", "0.0"}
 
 
 class ImportInputError(ValueError):
@@ -322,79 +317,21 @@ def missing_files(paths: np.ndarray) -> np.ndarray:
 
 
 def read_oml_csv(path: str | Path, dataset_root: str | Path | None = None) -> pd.DataFrame:
-    """The rows of an OML retrieval CSV as a frame with ``label`` (str), ``path`` (absolute,
+    """The rows of an OML retrieval CSV, read and checked by the ``csv`` dataset's reader
+    (``dmlviz.data.table.read_table``), as a frame with ``label`` (str), ``path`` (absolute,
     against ``dataset_root``, default the CSV's folder), ``split`` (train / validation),
-    ``is_query``, ``is_gallery`` (bool; True where the columns are absent) and, when the CSV has
-    them, ``category`` and the crop box ``x_1, x_2, y_1, y_2`` (int). Raises ``ImportInputError``
-    naming the line and the column of the first bad value."""
+    ``is_query``, ``is_gallery`` (bool) and, when the CSV has them, ``category`` and the crop
+    box ``x_1, x_2, y_1, y_2`` (float, NaN without a box). The images need not exist. Raises
+    ``ImportInputError`` naming the row, the line and the column of the first bad value."""
+    from dmlviz.data.table import read_table
+
     path = _existing(path)
     _text(path)  # empty and binary files get their own message
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ImportInputError(f"{path} is not a readable CSV ({error})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in OML_REQUIRED if c not in frame.columns]
-    if missing:
-        raise ImportInputError(
-            f"{path} lacks the column(s) {', '.join(missing)} (found: {', '.join(frame.columns)}); "
-            f"an OML CSV has {', '.join(OML_REQUIRED)} and optionally {', '.join(OML_FLAGS)}"
-        )
-    if frame.empty:
-        raise ImportInputError(f"{path} has a header but no rows")
-    lines = np.arange(len(frame)) + 2  # line 1 is the header
-
-    def fail(row: int, column: str, problem: str) -> None:
-        raise ImportInputError(f"{path} line {int(lines[row])}, column {column!r}: {problem}")
-
-    for column in ("label", "path"):
-        empty = np.flatnonzero(frame[column].str.strip() == "")
-        if len(empty):
-            fail(empty[0], column, "is empty")
-    split = frame["split"].str.strip()
-    bad = np.flatnonzero(~split.isin(OML_SPLITS))
-    if len(bad):
-        fail(bad[0], "split", f"{split.iat[bad[0]]!r} is not one of {', '.join(OML_SPLITS)}")
-    out = pd.DataFrame({"label": frame["label"].str.strip(), "split": split})
-    root = Path(dataset_root) if dataset_root is not None else path.parent
-    out["path"] = absolute_paths(list(frame["path"].str.strip()), root)
-    for flag in OML_FLAGS:
-        if flag not in frame:
-            out[flag] = True
-            continue
-        text = frame[flag].str.strip().str.lower()
-        known = text.isin(_TRUE | _FALSE) | ((split == "train") & (text == ""))
-        bad = np.flatnonzero(~known)  # train rows may leave the flags empty
-        if len(bad):
-            fail(bad[0], flag, f"{frame[flag].iat[bad[0]]!r} is not True or False")
-        out[flag] = text.isin(_TRUE).to_numpy()
-    if "category" in frame:
-        out["category"] = frame["category"].str.strip()
-    present = [c for c in OML_BOX if c in frame]
-    if present and len(present) < len(OML_BOX):
-        raise ImportInputError(
-            f"{path} has only part of the crop box ({', '.join(present)}); give all of "
-            f"{', '.join(OML_BOX)} or none"
-        )
-    if present:
-        for column in OML_BOX:
-            numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce")
-            bad = np.flatnonzero(numbers.isna() & (frame[column].str.strip() != ""))
-            if len(bad):
-                fail(bad[0], column, f"{frame[column].iat[bad[0]]!r} is not a number")
-            out[column] = numbers
-        boxed = out[list(OML_BOX)].notna()
-        partial = np.flatnonzero(boxed.any(axis=1) & ~boxed.all(axis=1))
-        if len(partial):
-            fail(partial[0], "x_1", "the crop box is only partly given on this row")
-        inverted = np.flatnonzero((out["x_2"] <= out["x_1"]) | (out["y_2"] <= out["y_1"]))
-        if len(inverted):
-            fail(inverted[0], "x_2", "the crop box needs x_1 < x_2 and y_1 < y_2")
-    validation = out["split"] == "validation"
-    neither = np.flatnonzero(validation & ~out["is_query"] & ~out["is_gallery"])
-    if len(neither):
-        fail(neither[0], "is_query", "a validation row must be a query, a gallery image or both")
-    return out
+        base, table = read_table(path, base=dataset_root, images=False)
+    except ValueError as error:  # DatasetFormatError, DatasetNotFoundError
+        raise ImportInputError(str(error)) from None
+    return table.assign(path=absolute_paths(list(table["path"]), base))
 
 
 # -- helpers ----------------------------------------------------------------------------------------

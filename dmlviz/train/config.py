@@ -8,14 +8,17 @@ value it got and what is allowed.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from typing import Any
+
+from dmlviz.validate import InvalidValue, check_choice, check_flag, check_number
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
-PRESET_SOURCES = ("tuned on validation", "paper defaults", "user settings")
+USER = "user settings"
+PRESET_SOURCES = ("tuned on validation", "paper defaults", USER)
+USER_SETTINGS = ("loss_kwargs", "lr")  # a config setting either is labelled USER
 
 # What the user may set. Per-dataset values below override these.
 BASE_CONFIG: dict[str, Any] = {
@@ -150,14 +153,13 @@ RESUMABLE_CHANGES = (
 )
 
 
-class ConfigError(ValueError):
-    """A bad config value; ``key``, ``value`` and ``allowed`` say which, what and what instead."""
+class ConfigError(InvalidValue):
+    """A bad config value; ``key`` (the argument's ``name``), ``value`` and ``allowed`` say which,
+    what and what instead."""
 
     def __init__(self, key: str, value: Any, allowed: str):
+        super().__init__(key, value, allowed)
         self.key = key
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{key}={value!r} is invalid: {allowed}")
 
 
 def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str, Any]:
@@ -185,7 +187,8 @@ def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str,
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Fill the keys ``config`` lacks from ``default_config(config["dataset"], config["loss"])``
-    and validate the result; returns a new dict."""
+    and validate the result; returns a new dict. ``preset_source`` is "user settings" when
+    ``config`` sets ``loss_kwargs`` or ``lr`` and does not say where they came from."""
     if not isinstance(config, dict):
         raise ConfigError("config", type(config).__name__, "must be a dict of settings")
     for key in ("dataset", "loss"):
@@ -196,6 +199,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("init_from") and not all(key in config for key in INHERITED_KEYS):
         full.update(_init_from_settings(config["init_from"]))
     full.update(copy.deepcopy(config))
+    if "preset_source" not in config and any(key in config for key in USER_SETTINGS):
+        full["preset_source"] = USER  # the caller's loss settings replace the preset's
     return validate_config(_model_defaults(full, given=config))
 
 
@@ -247,8 +252,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _choice(c, "dataset", DATASETS)
     try:
         check_model_name(c["model"])
-    except ValueError as error:
-        raise ConfigError("model", c["model"], str(error).split("; ", 1)[-1]) from None
+    except InvalidValue as error:
+        raise ConfigError("model", c["model"], error.allowed) from None
+    except ValueError as error:  # a timm name timm does not know: its message says why
+        raise ConfigError("model", c["model"], str(error)) from None
     _choice(c, "loss", LOSSES)
     _choice(c, "pooling", POOLINGS)
     _choice(c, "noise_kind", NOISE_KINDS)
@@ -269,8 +276,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if c["device"] is not None:
         _device_name(c["device"])
     for key in ("augment", "freeze_bn", "layer_norm", "pretrained", "compile", "tensorboard"):
-        if not isinstance(c[key], bool):
-            raise ConfigError(key, c[key], "must be true or false")
+        check_flag(key, c[key], error=ConfigError)
     for key in ("epochs", "batch_size", "m_per_class", "embedding_dim", "step_size"):
         _integer(c, key, minimum=1)
     for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every", "val_fold"):
@@ -324,6 +330,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("loss_kwargs", c["loss_kwargs"], 'must be a dict such as {"k": 4}')
     try:
         build(c["loss"], **c["loss_kwargs"])
+    except InvalidValue as error:  # one hyperparameter: say which and what it allows
+        raise ConfigError(
+            "loss_kwargs", c["loss_kwargs"], f"{error.name} {error.allowed}"
+        ) from None
     except (TypeError, ValueError) as error:
         raise ConfigError("loss_kwargs", c["loss_kwargs"], str(error)) from None
     return config
@@ -361,35 +371,15 @@ def _check_keys(config: dict[str, Any]) -> None:
 
 
 def _choice(config: dict[str, Any], key: str, allowed) -> None:
-    if config[key] not in allowed:
-        raise ConfigError(key, config[key], f"choose one of {', '.join(allowed)}")
+    check_choice(key, config[key], allowed, error=ConfigError)
 
 
 def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
-    value = config[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(key, value, f"must be an integer >= {minimum}")
+    check_number(key, config[key], minimum, integer=True, error=ConfigError)
 
 
-def _number(
-    config: dict[str, Any],
-    key: str,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    value = config[key]
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ConfigError(key, value, f"must be a number in {span}")
+def _number(config: dict[str, Any], key: str, low: float | None = None, **bounds) -> None:
+    check_number(key, config[key], low, error=ConfigError, **bounds)
 
 
 def _device_name(name: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from dmlviz.registry import LOSSES
 from dmlviz.views.style import loss_name
 
 EXPLAINED_LOSSES = ("contextual", "rll")
@@ -15,12 +16,12 @@ EXPLAINED_LOSSES = ("contextual", "rll")
 
 @dataclass(frozen=True)
 class Param:
-    """A slider for one hyperparameter: its range, step, default and a one-line meaning."""
+    """A slider for one hyperparameter: its range, step and a one-line meaning (its default is
+    the loss's registered one)."""
 
     name: str
     low: float
     high: float
-    default: float
     step: float
     help: str
     integer: bool = False
@@ -28,29 +29,29 @@ class Param:
 
 PARAMS: dict[str, tuple[Param, ...]] = {
     "contextual": (
-        Param("k", 2, 12, 4, 1, "neighbourhood size, counting the point itself", integer=True),
-        Param("eps", 0.0, 0.5, 0.05, 0.01, "slack on the k-th neighbour's squared distance"),
-        Param("ctx_weight", 0.0, 2.0, 0.4, 0.05, "weight of the contextual term (W vs labels)"),
-        Param("contrastive_weight", 0.0, 2.0, 0.5, 0.05, "weight of the contrastive hinge on S"),
-        Param("reg_weight", 0.0, 1.0, 0.1, 0.05, "weight of the batch-mean similarity regulariser"),
-        Param("rho", -1.0, 1.0, 0.25, 0.05, "target of the batch-mean cosine similarity"),
-        Param("pos_margin", -1.0, 1.0, 0.75, 0.05, "positives are pulled above this cosine"),
-        Param("neg_margin", -1.0, 1.0, 0.6, 0.05, "negatives are pushed below this cosine"),
+        Param("k", 2, 12, 1, "neighbourhood size, counting the point itself", integer=True),
+        Param("eps", 0.0, 0.5, 0.01, "slack on the k-th neighbour's squared distance"),
+        Param("ctx_weight", 0.0, 2.0, 0.05, "weight of the contextual term (W vs labels)"),
+        Param("contrastive_weight", 0.0, 2.0, 0.05, "weight of the contrastive hinge on S"),
+        Param("reg_weight", 0.0, 1.0, 0.05, "weight of the batch-mean similarity regulariser"),
+        Param("rho", -1.0, 1.0, 0.05, "target of the batch-mean cosine similarity"),
+        Param("pos_margin", -1.0, 1.0, 0.05, "positives are pulled above this cosine"),
+        Param("neg_margin", -1.0, 1.0, 0.05, "negatives are pushed below this cosine"),
     ),
     "rll": (
-        Param("margin", 0.0, 2.0, 0.4, 0.05, "m: positives are pulled within alpha - m"),
-        Param("alpha", 0.05, 2.0, 1.2, 0.05, "negatives closer than alpha are pushed out"),
-        Param("tn", 0.0, 50.0, 10.0, 1.0, "temperature of negative weights (high: hardest only)"),
-        Param("tp", 0.0, 50.0, 0.0, 1.0, "temperature of positive weights (0: all alike)"),
-        Param("imbalance", 0.0, 1.0, 0.5, 0.05, "lambda: weight of the negative part"),
+        Param("margin", 0.0, 2.0, 0.05, "m: positives are pulled within alpha - m"),
+        Param("alpha", 0.05, 2.0, 0.05, "negatives closer than alpha are pushed out"),
+        Param("tn", 0.0, 50.0, 1.0, "temperature of negative weights (high: hardest only)"),
+        Param("tp", 0.0, 50.0, 1.0, "temperature of positive weights (0: all alike)"),
+        Param("imbalance", 0.0, 1.0, 0.05, "lambda: weight of the negative part"),
     ),
 }
 
 
 def default_params(loss: str, loss_kwargs: dict | None = None) -> dict[str, float]:
     """Slider defaults for ``loss``: the run's own ``loss_kwargs`` where given (clipped to the
-    slider range), else the loss's defaults. For RLL an unset alpha becomes 1 + margin/2."""
-    values = {p.name: p.default for p in PARAMS[loss]}
+    slider range), else the loss's registered defaults. For RLL an unset alpha becomes 1 + margin/2."""
+    values = {p.name: float(LOSSES[loss].defaults[p.name]) for p in PARAMS[loss]}
     for param in PARAMS[loss]:
         given = (loss_kwargs or {}).get(param.name)
         if isinstance(given, (int, float)) and not isinstance(given, bool):

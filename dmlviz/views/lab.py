@@ -18,10 +18,12 @@ import plotly.graph_objects as go
 
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
+from dmlviz.experiments.spec import DEMO_LOSSES
+from dmlviz.validate import problem
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import MISSING, loss_name
 
-DEFAULT_LOSSES = ("contextual", "rll", "multisimilarity")  # the two studied losses and a baseline
+DEFAULT_LOSSES = tuple(DEMO_LOSSES)  # the two studied losses and a baseline, as the demo
 DEFAULT_RATES = "0, 0.2, 0.4"
 DEFAULT_SEEDS = "0"
 NEEDS_NO_ROOT = ("digits",)  # bundled with scikit-learn; every other dataset is read from a folder
@@ -53,7 +55,7 @@ def parse_rates(text: str) -> tuple[list[float], list[str]]:
         try:
             value = float(token.rstrip("%").strip())
         except ValueError:
-            problems.append(f"noise rate {token!r} is not a number (write e.g. 0.2 or 20%)")
+            problems.append(problem("noise_rate", token, "write a number, e.g. 0.2 or 20%"))
             continue
         rates.append(value / 100 if percent else value)
     return rates, problems
@@ -67,7 +69,7 @@ def parse_seeds(text: str) -> tuple[list[int], list[str]]:
         try:
             seeds.append(int(token))
         except ValueError:
-            problems.append(f"seed {token!r} is not a whole number")
+            problems.append(problem("seed", token, "write a whole number"))
     return seeds, problems
 
 
@@ -114,7 +116,13 @@ def form_spec(
     if root:
         spec["dataset_root"] = str(Path(root).expanduser())
     elif dataset not in NEEDS_NO_ROOT:
-        problems.append(f"dataset {dataset!r} is read from files on this machine: enter its folder")
+        problems.append(
+            problem(
+                "dataset_root",
+                None,
+                f"{dataset} is read from files on this machine: enter its folder",
+            )
+        )
     if (name or "").strip():
         spec["name"] = name.strip()
     problems += experiment_problems(spec)
@@ -149,7 +157,8 @@ def problems_markdown(problems: list[str]) -> str:
 
 def _sentence(text: str) -> str:
     text = " ".join(text.split()).replace("<", "&lt;")  # one line; "<root>" is not an HTML tag
-    text = text[:1].upper() + text[1:]
+    if "=" not in text.split(" ", 1)[0]:  # "noise_rate=1.5 is invalid: ..." keeps the key's case
+        text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
 
 

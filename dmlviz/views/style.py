@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-# One colour per loss, everywhere (tables, lines, legends); colour-blind-safe (Okabe-Ito).
-LOSS_COLORS: dict[str, str] = {
-    "contextual": "#0072B2",
-    "rll": "#E69F00",
-    "multisimilarity": "#009E73",
-    "contrastive": "#CC79A7",
-    "triplet": "#56B4E9",
-}
-EXTRA_COLORS = ("#D55E00", "#F0E442", "#000000", "#999999")
+from dmlviz.registry import LOSSES
 
-LOSS_NAMES: dict[str, str] = {
-    "contextual": "Contextual",
-    "rll": "Ranked List Loss",
-    "multisimilarity": "Multi-Similarity",
-    "contrastive": "Contrastive",
-    "triplet": "Triplet",
-}
+# One colour and one name per loss, everywhere (tables, lines, legends), as registered with it.
+LOSS_COLORS: dict[str, str] = {name: entry.color for name, entry in LOSSES.items()}
+EXTRA_COLORS = ("#D55E00", "#F0E442", "#000000", "#999999")
+LOSS_NAMES: dict[str, str] = {name: entry.display_name for name, entry in LOSSES.items()}
 
 CORRECT = "#1a9850"  # a neighbour with the query's clean label
 WRONG = "#d73027"  # a neighbour of another class

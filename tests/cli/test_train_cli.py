@@ -152,3 +152,12 @@ def test_runs_on_an_empty_or_missing_folder(tmp_path, capsys):
     assert "no runs below" in capsys.readouterr().out
     assert main(["runs", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_loss_settings_from_a_config_file_are_user_settings(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"dataset": "digits", "loss": "rll", "lr": 0.01}))
+    out = tmp_path / "r"
+    args = ["train", "--config", str(config), "--out", str(out), *FAST, "--epochs", "1"]
+    assert main([*args, "--no-eval"]) == 0
+    assert Run.load(out).config["preset_source"] == "user settings"

@@ -48,19 +48,22 @@ def test_form_explains_bad_input(lab_app, tmp_path):
     assert not app.button(key="lab_start").disabled
 
     app.text_input(key="lab_rates").set_value("0, abc, 1.5").run()
-    assert "Noise rate 'abc' is not a number" in _errors(app)
-    assert "Noise rate 1.5 is outside [0, 1)" in _errors(app)
+    assert "noise_rate='abc' is invalid: write a number" in _errors(app)
+    assert "noise_rate=1.5 is invalid: must be a number in [0, 1)" in _errors(app)
     assert app.button(key="lab_start").disabled
 
     app.text_input(key="lab_rates").set_value("0.2")
     app.multiselect(key="lab_losses").set_value([]).run()
-    assert "The list of losses is empty" in _errors(app) and "Noise rate" not in _errors(app)
+    assert "losses=[] is invalid" in _errors(app) and "noise_rate" not in _errors(app)
 
     app.multiselect(key="lab_losses").set_value(["rll"])
     app.selectbox(key="lab_dataset").set_value("folder").run()
-    assert "Dataset 'folder' is read from files on this machine: enter its folder" in _errors(app)
+    assert (
+        "dataset_root=None is invalid: folder is read from files on this machine: enter its folder"
+        in _errors(app)
+    )
     app.text_input(key="lab_root").set_value(str(tmp_path / "no-such-dir")).run()
-    assert f"Dataset root {tmp_path / 'no-such-dir'} does not exist" in _errors(app)
+    assert f"dataset_root='{tmp_path / 'no-such-dir'}' is invalid: does not exist" in _errors(app)
     assert app.button(key="lab_start").disabled
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -50,13 +50,13 @@ def test_validate_spec_explains_every_problem():
     assert validate_spec(SPEC) == []
     bad = {**SPEC, "losses": [], "noise_rates": [0.2, 1.0], "dataset_root": "/no/such/dir"}
     problems = " | ".join(validate_spec(bad))
-    assert "list of losses is empty" in problems
-    assert "noise rate 1.0 is outside [0, 1)" in problems
-    assert "dataset root /no/such/dir does not exist" in problems
-    assert validate_spec({**SPEC, "name": "../x"})[0].startswith("experiment name")
+    assert "losses=[] is invalid: name at least one loss" in problems
+    assert "noise_rate=1.0 is invalid: must be a number in [0, 1)" in problems
+    assert "dataset_root='/no/such/dir' is invalid: does not exist" in problems
+    assert validate_spec({**SPEC, "name": "../x"})[0].startswith("name='../x' is invalid")
     assert validate_spec({"dataset": "digits"}) == ["the spec lacks losses, noise_rates"]
-    assert validate_spec({**SPEC, "losses": "rll"}) == ["losses must be a list, not str"]
-    assert validate_spec({**SPEC, "colour": 1}) == ["unknown setting 'colour'"]
+    assert validate_spec({**SPEC, "losses": "rll"}) == ["losses='rll' is invalid: must be a list"]
+    assert validate_spec({**SPEC, "colour": 1}) == ["colour=1 is invalid: unknown setting"]
 
 
 def test_estimate_grows_with_epochs_and_runs():
@@ -65,7 +65,7 @@ def test_estimate_grows_with_epochs_and_runs():
     assert estimate_seconds({**SPEC, "epochs": 500}) > small
     assert estimate_seconds({**SPEC, "epochs": 5, "noise_rates": [0.0, 0.2, 0.4]}) > small
     assert estimate_seconds({**SPEC, "epochs": 5, "umap": True}) > small + 15
-    with pytest.raises(ValueError, match="unknown loss"):
+    with pytest.raises(ValueError, match="loss='nope' is invalid"):
         estimate_seconds({**SPEC, "losses": ["nope"]})
 
 

@@ -217,13 +217,13 @@ def test_bad_batches_raise_a_clear_value_error(embeddings, labels, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"k": 1}, r"k must be an integer in \[2, inf\), got 1"),
-        ({"k": 4.0}, "k must be an integer"),
-        ({"eps": -0.1}, r"eps must be a number in \[0, 4\], got -0.1"),
+        ({"k": 1}, "k=1 is invalid: must be an integer >= 2"),
+        ({"k": 4.0}, "k=4.0 is invalid: must be an integer"),
+        ({"eps": -0.1}, r"eps=-0.1 is invalid: must be a number in \[0, 4\]"),
         ({"ctx_weight": -1}, "ctx_weight"),
         ({"contrastive_weight": float("inf")}, "contrastive_weight"),
         ({"reg_weight": "0.1"}, "reg_weight"),
-        ({"rho": 1.5}, r"rho must be a number in \[-1, 1\], got 1.5"),
+        ({"rho": 1.5}, r"rho=1.5 is invalid: must be a number in \[-1, 1\]"),
         ({"pos_margin": 2}, "pos_margin"),
         ({"neg_margin": -2}, "neg_margin"),
     ],

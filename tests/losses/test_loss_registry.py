@@ -33,9 +33,11 @@ def test_build_passes_hyperparameters():
 
 
 def test_unknown_names_and_arguments_raise_value_errors():
-    with pytest.raises(ValueError, match="unknown loss 'arcface'; choose one of contextual"):
+    with pytest.raises(
+        ValueError, match="loss='arcface' is invalid: unknown loss; choose one of contextual"
+    ):
         build("arcface")
     with pytest.raises(ValueError, match="bad hyperparameters for loss 'rll'"):
         build("rll", temperature=3)
-    with pytest.raises(ValueError, match=r"k must be an integer in \[2, inf\), got 0"):
+    with pytest.raises(ValueError, match="k=0 is invalid: must be an integer >= 2"):
         build("contextual", k=0)

@@ -321,15 +321,18 @@ def test_bad_batches_raise_a_clear_value_error(embeddings, labels, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"margin": -0.1}, r"margin must be a number in \[0, 2\], got -0.1"),
-        ({"alpha": 0}, r"alpha must be a number in \(0, 2\], got 0"),
+        ({"margin": -0.1}, r"margin=-0.1 is invalid: must be a number in \[0, 2\]"),
+        ({"alpha": 0}, r"alpha=0 is invalid: must be a number in \(0, 2\]"),
         ({"alpha": 2.5}, "alpha"),
-        ({"tn": -1}, r"tn must be a number in \[0, inf\), got -1"),
+        ({"tn": -1}, r"tn=-1 is invalid: must be a number in \[0, inf\)"),
         ({"tp": float("nan")}, "tp"),
-        ({"imbalance": 1.5}, r"imbalance must be a number in \[0, 1\], got 1.5"),
-        ({"gradient": "both"}, "gradient must be one of 'query', 'symmetric'; got 'both'"),
-        ({"detach_weights": 1}, "detach_weights must be one of True, False; got 1"),
-        ({"query_weighting": "mean"}, "query_weighting must be one of 'uniform', 'caffe'"),
+        ({"imbalance": 1.5}, r"imbalance=1.5 is invalid: must be a number in \[0, 1\]"),
+        ({"gradient": "both"}, "gradient='both' is invalid: choose one of query, symmetric"),
+        ({"detach_weights": 1}, "detach_weights=1 is invalid: must be true or false"),
+        (
+            {"query_weighting": "mean"},
+            "query_weighting='mean' is invalid: choose one of uniform, caffe",
+        ),
     ],
 )
 def test_bad_hyperparameters_name_the_argument_value_and_range(kwargs, message):

@@ -281,12 +281,12 @@ def test_oml_csv_queries_against_a_gallery(tmp_path, files):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"split": "valid"}, "line 2, column 'split': 'valid' is not one of train, validation"),
-        ({"is_query": "maybe"}, "line 2, column 'is_query': 'maybe' is not True or False"),
-        ({"label": ""}, "line 2, column 'label': is empty"),
+        ({"split": "valid"}, r"line 2\), column 'split': 'valid' is not train or validation"),
+        ({"is_query": "maybe"}, r"line 2\), column 'is_query': 'maybe' is not a boolean"),
+        ({"label": ""}, r"line 2\), column 'label': '' is empty"),
         (
             {"is_query": "False", "is_gallery": "False"},
-            "line 2, column 'is_query': a validation row",
+            r"line 2\), column 'is_query': 'False' and is_gallery are both False",
         ),
     ],
 )
@@ -304,7 +304,7 @@ def test_oml_csv_bad_value_names_line_and_column(tmp_path, files, change, messag
 def test_oml_csv_missing_column_and_wrong_row_count(tmp_path, files):
     csv = _oml(tmp_path)
     pd.read_csv(csv).drop(columns=["split"]).to_csv(tmp_path / "nosplit.csv", index=False)
-    with pytest.raises(ImportInputError, match="lacks the column.*split"):
+    with pytest.raises(ImportInputError, match="column 'split' is missing"):
         import_embeddings(tmp_path / "run", files["embeddings"], csv=tmp_path / "nosplit.csv")
     np.save(tmp_path / "short.npy", _embeddings()[0][:10])
     with pytest.raises(ImportInputError, match="has 10 rows but .* has 24 validation rows"):
@@ -449,3 +449,17 @@ def test_cli_bad_input_exits_2_with_the_message(tmp_path, files, capsys):
         "dmlviz import: error: every label of the test split is 'same'" in capsys.readouterr().err
     )
     assert not (tmp_path / "x").exists()
+
+
+def test_oml_csv_is_checked_by_the_csv_datasets_reader(tmp_path, files):
+    from dmlviz.data import DatasetFormatError, load_dataset
+
+    csv = _oml(tmp_path, box=True)
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame.loc[0, "x_1"] = "-2"  # a check the import's own reader did not make
+    frame.to_csv(csv, index=False)
+    message = r"row 1 \(line 2\), column 'x_1': '-2' is not a whole number of pixels"
+    with pytest.raises(ImportInputError, match=message):
+        import_embeddings(tmp_path / "run", files["embeddings"], csv=csv)
+    with pytest.raises(DatasetFormatError, match=message):
+        load_dataset("csv", root=csv)

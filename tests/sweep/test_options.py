@@ -50,7 +50,7 @@ def test_a_sweep_passes_its_test_root_to_every_run(tmp_path):
     assert spec_problems(spec) == []
     assert {c["test_root"] for c in plan(spec)} == {str(test)}
     missing = SweepSpec("folder", ["rll"], [0.0], dataset_root=str(train), test_root="nowhere")
-    assert spec_problems(missing) == ["test root nowhere does not exist"]
+    assert spec_problems(missing) == ["test_root='nowhere' is invalid: does not exist"]
 
 
 def test_tune_counts_folds_and_train_classes_of_the_tree_that_trains(tmp_path):

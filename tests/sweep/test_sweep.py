@@ -104,19 +104,21 @@ def test_bad_specs_are_explained():
     problems = " | ".join(
         spec_problems(_spec(losses=["nope"], noise_rates=[1.0, -0.1], seeds=[], jobs=0))
     )
-    assert "unknown loss 'nope'" in problems
-    assert "noise rate 1.0 is outside [0, 1)" in problems and "-0.1" in problems
-    assert "seeds is empty" in problems and "jobs 0" in problems
-    assert "list of losses is empty" in spec_problems(_spec(losses=[]))[0]
+    assert "loss='nope' is invalid: choose one of contextual" in problems
+    assert (
+        "noise_rate=1.0 is invalid: must be a number in [0, 1)" in problems and "-0.1" in problems
+    )
+    assert "seeds=[] is invalid" in problems and "jobs=0 is invalid" in problems
+    assert "losses=[] is invalid: name at least one loss" in spec_problems(_spec(losses=[]))[0]
     assert "protocol" in spec_problems(_spec(protocol="nope"))[0]
-    assert "presets 'best' is unknown" in spec_problems(_spec(presets="best"))[0]
+    assert "presets='best' is invalid" in spec_problems(_spec(presets="best"))[0]
 
 
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--losses", "contextual,nope"], "unknown loss 'nope'"),
-        (["--noise", "0,1.5"], "noise rate 1.5 is outside [0, 1)"),
+        (["--losses", "contextual,nope"], "loss='nope' is invalid"),
+        (["--noise", "0,1.5"], "noise_rate=1.5 is invalid: must be a number in [0, 1)"),
         (["--noise", ","], "argument --noise: the list is empty"),
         (["--seeds", "0,x"], "argument --seeds: 'x' is not an integer"),
         (["--noise", "a"], "argument --noise: 'a' is not a number"),

@@ -40,7 +40,7 @@ def test_default_digits_config_is_complete_and_small():
         ({"epochs": 2.5}, "epochs", "integer >= 1"),
         ({"m_per_class": 7}, "m_per_class", "must divide batch_size=60"),
         ({"m_per_class": 60}, "m_per_class", "fewer than 2 classes"),
-        ({"lr": 0}, "lr", r"number in \(0.0, inf\]"),
+        ({"lr": 0}, "lr", r"number in \(0.0, inf\)"),
         ({"optimizer": "adam"}, "optimizer", "adamw, sgd"),
         ({"schedule": "linear"}, "schedule", "cosine, step, constant"),
         ({"amp": "fp8"}, "amp", "auto, bf16, fp16, none"),
@@ -85,3 +85,13 @@ def test_pick_device():
         pick_device("gpu0")
     assert amp_dtype("auto", torch.device("cpu")) is None
     assert amp_dtype("fp16", torch.device("cuda")) is torch.float16
+
+
+def test_loss_settings_given_in_python_are_labelled_user_settings():
+    base = {"dataset": "digits", "loss": "rll"}
+    assert resolve_config(base)["preset_source"] == "tuned on validation"
+    assert resolve_config({**base, "lr": 0.01})["preset_source"] == "user settings"
+    given = resolve_config({**base, "loss_kwargs": {"margin": 0.3}})
+    assert given["preset_source"] == "user settings"
+    stated = {**base, "lr": 0.01, "preset_source": "paper defaults"}
+    assert resolve_config(stated)["preset_source"] == "paper defaults"  # said so: kept

@@ -123,7 +123,7 @@ def test_cross_validation_stops_when_told(tmp_path):
 def test_bad_fold_counts_say_how_many_fit(tmp_path):
     with pytest.raises(ValueError, match="digits holds 5 disjoint folds .* use 1 to 5"):
         tune("digits", "rll", tmp_path / "t", budget=1, folds=6, epochs=1, log=None)
-    with pytest.raises(ValueError, match="folds 0 is invalid"):
+    with pytest.raises(ValueError, match="folds=0 is invalid"):
         tune("digits", "rll", tmp_path / "t", budget=1, folds=0, epochs=1, log=None)
 
 
@@ -155,7 +155,7 @@ def test_cli_rejects_a_bad_budget(tmp_path, capsys):
     code = main(["tune", "--dataset", "digits", "--loss", "rll", "--budget", "0",
                  "--out", str(tmp_path / "t")])  # fmt: skip
     assert code == 2
-    assert "budget 0 must be an integer >= 1" in capsys.readouterr().err
+    assert "budget=0 is invalid: must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_compare_presets_scores_validation_folds_and_test_seeds_and_reuses_runs(tmp_path):

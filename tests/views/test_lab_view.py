@@ -33,11 +33,11 @@ def test_parse_rates_and_seeds():
     assert parse_rates("0 20% ; 40 %") == ([0.0, 0.2, 0.4], [])
     rates, problems = parse_rates("0, abc")
     assert rates == [0.0] and problems == [
-        "noise rate 'abc' is not a number (write e.g. 0.2 or 20%)"
+        "noise_rate='abc' is invalid: write a number, e.g. 0.2 or 20%"
     ]
     assert parse_rates("") == ([], [])
     assert parse_seeds("0 1,2") == ([0, 1, 2], [])
-    assert parse_seeds("0, 1.5")[1] == ["seed '1.5' is not a whole number"]
+    assert parse_seeds("0, 1.5")[1] == ["seed='1.5' is invalid: write a whole number"]
 
 
 def test_form_spec_builds_the_lab_spec():
@@ -56,21 +56,23 @@ def test_form_spec_builds_the_lab_spec():
     }
     spec, _ = form_spec("digits", ["rll"], "0", "0", name=" mine ")
     _, problems = form_spec("digits", ["rll"], "0", "0", presets="best")
-    assert problems == ["presets 'best' is unknown; choose one of tuned, paper"]
+    assert problems == ["presets='best' is invalid: choose one of tuned, paper"]
     assert spec["name"] == "mine"
 
 
 def test_form_spec_explains_every_problem(tmp_path):
     _, problems = form_spec("digits", [], "0, abc, 1.5", "x", "symmetric", 2)
     text = " | ".join(problems)
-    assert "'abc' is not a number" in text and "noise rate 1.5 is outside [0, 1)" in text
-    assert "seed 'x' is not a whole number" in text and "list of losses is empty" in text
+    assert "noise_rate='abc' is invalid" in text and "noise_rate=1.5 is invalid: must" in text
+    assert "seed='x' is invalid: write a whole number" in text and "losses=[] is invalid" in text
     _, problems = form_spec("folder", ["rll"], "0", "0")
-    assert problems == ["dataset 'folder' is read from files on this machine: enter its folder"]
+    assert problems == [
+        "dataset_root=None is invalid: folder is read from files on this machine: enter its folder"
+    ]
     _, problems = form_spec("folder", ["rll"], "0", "0", root=str(tmp_path / "nope"))
-    assert problems == [f"dataset root {tmp_path / 'nope'} does not exist"]
+    assert problems == [f"dataset_root='{tmp_path / 'nope'}' is invalid: does not exist"]
     _, problems = form_spec("digits", ["rll"], "0", "0", name="../up")
-    assert problems[0].startswith("experiment name '../up'")
+    assert problems[0].startswith("name='../up' is invalid")
     markdown = problems_markdown(["the list of losses is empty; name at least one"])
     assert markdown == "- The list of losses is empty; name at least one."
     assert problems_markdown(["no images. Layout:\n  <root>/<class>"]) == (
