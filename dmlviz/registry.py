@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dmlviz.validate import InvalidValue
@@ -29,7 +29,9 @@ SearchSpace = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (optuna trial, 
 class LossEntry:
     """A loss's facts. ``defaults`` are its constructor arguments as the paper sets them;
     ``per_class`` names the one the papers set to the images per class of a batch
-    (``m_per_class``), which the paper presets of each dataset follow."""
+    (``m_per_class``), which the paper presets of each dataset follow; ``follows`` maps a default
+    that the paper derives from another argument to that argument: when a caller sets the
+    argument, the loss derives the default again instead of taking the registered value."""
 
     name: str
     factory: str
@@ -40,6 +42,7 @@ class LossEntry:
     color: str
     help: str
     per_class: str | None = None
+    follows: dict[str, str] = field(default_factory=dict)
 
     def load(self) -> Callable[..., Any]:
         """The factory (a class or function), imported now."""
@@ -167,6 +170,7 @@ register_loss(
     defaults={"margin": 0.4, "alpha": 1.2, "tn": 10.0, "tp": 0.0, "imbalance": 0.5},
     reference="Wang et al., TPAMI 2021 (RLL-Simpler), released SOP config: alpha 1.2 = 1 + m/2, "
     "m 0.4, T_n 10, T_p 0 (docs/rll.md 1.8)",
+    follows={"alpha": "margin"},  # RankedListLoss(margin=m) takes alpha = 1 + m / 2
     search=_rll_space,
     display_name="Ranked List Loss",
     color="#E69F00",

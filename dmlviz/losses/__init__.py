@@ -20,8 +20,9 @@ def build(name: str, **kwargs) -> torch.nn.Module:
     (not (n, d) floats and n integer labels, or NaN values) raises ``ValueError`` for every loss.
     """
     entry = loss_entry(name)
+    defaults = {k: v for k, v in entry.defaults.items() if entry.follows.get(k) not in kwargs}
     try:
-        loss = entry.load()(**{**entry.defaults, **kwargs})
+        loss = entry.load()(**{**defaults, **kwargs})
     except TypeError as error:
         raise ValueError(f"bad hyperparameters for loss {name!r}: {error}") from None
     if not isinstance(loss, (ContextualLoss, RankedListLoss)):  # a baseline: check its batch too

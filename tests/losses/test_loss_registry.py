@@ -41,3 +41,10 @@ def test_unknown_names_and_arguments_raise_value_errors():
         build("rll", temperature=3)
     with pytest.raises(ValueError, match="k=0 is invalid: must be an integer >= 2"):
         build("contextual", k=0)
+
+
+def test_rll_built_with_a_margin_derives_alpha_from_it_as_the_paper_does():
+    assert build("rll").alpha == 1.2  # the registered paper default, 1 + 0.4 / 2
+    rll = build("rll", margin=0.6)
+    assert rll.alpha is None  # RankedListLoss takes 1 + margin / 2 = 1.3
+    assert build("rll", margin=0.6, alpha=1.5).alpha == 1.5
