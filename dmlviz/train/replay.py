@@ -21,6 +21,7 @@ from dmlviz.train.embed import compute_embeddings
 
 PROBE_TRAIN = 2000  # train images followed at most
 PROBE_TEST = 2000  # test images followed at most
+CACHE_BYTES = 64 * 2**20  # a probe split whose images fit in this is held in memory as a tensor
 
 
 def choose_probe(flipped: np.ndarray, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +82,8 @@ class Replay:
                 "test_labels": np.asarray(test_labels, dtype=np.int64),
             }
             run.save_replay_probe(**probe)
-        train_probe = Subset(train_set, probe["train_index"].tolist())
-        test_probe = Subset(test_set, probe["test_index"].tolist()) if test_set else None
+        train_probe = _probe_images(train_set, probe["train_index"])
+        test_probe = _probe_images(test_set, probe["test_index"]) if test_set else None
         batch_size = 512 if config["model"] in ("mlp", "convnet") else 128
         return cls(run, train_probe, test_probe, every, batch_size, config["num_workers"])
 
@@ -93,11 +94,37 @@ class Replay:
     def snapshot(self, model: torch.nn.Module, epoch: int, device: torch.device) -> None:
         """Embed the probe set with ``model`` and store it as the snapshot after ``epoch``."""
 
-        def embed(dataset):
-            return compute_embeddings(model, dataset, device, self.batch_size, self.workers)
+        def embed(images):
+            if isinstance(images, torch.Tensor):  # held in memory: no data loader to go through
+                return _embed_tensor(model, images, device, self.batch_size)
+            return compute_embeddings(model, images, device, self.batch_size, self.workers)
 
         train = embed(self.train_probe)
         test = np.zeros((0, train.shape[1]), np.float32)
         if self.test_probe is not None:
             test = embed(self.test_probe)
         self.run.save_replay_snapshot(epoch, train, test)
+
+
+def _probe_images(dataset, index: np.ndarray) -> torch.Tensor | Subset:
+    """The probe's images of ``dataset`` as one tensor when they fit in ``CACHE_BYTES`` (small
+    images: a snapshot then costs a forward pass and nothing else), else a ``Subset`` to load."""
+    subset = Subset(dataset, index.tolist())
+    if not len(subset) or subset[0][0].numel() * 4 * len(subset) > CACHE_BYTES:
+        return subset
+    return torch.stack([subset[i][0] for i in range(len(subset))])
+
+
+def _embed_tensor(
+    model: torch.nn.Module, images: torch.Tensor, device: torch.device, batch_size: int
+) -> np.ndarray:
+    """``compute_embeddings`` of images already in memory: (n, d) float32, the model's training
+    mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            chunks = [model(batch.to(device)).float().cpu() for batch in images.split(batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks).numpy()
