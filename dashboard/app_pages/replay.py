@@ -16,8 +16,8 @@ st.title("Training replay")
 st.caption(
     "Early in training a network learns what most images share and keeps an image with a "
     "**flipped** label near its true class; later it may *memorise* the wrong label and drag the "
-    "image to the class it was told. Orange points are flipped images, their lines the way they "
-    "came over the last snapshots. A loss resists label noise when this happens late or never."
+    "image to the class it was told. Orange crosses are flipped images, their lines the way they "
+    "came since the last snapshots. A loss resists label noise when this happens late or never."
 )
 path, row = ui.current_run()
 runs, _ = ui.all_runs()
@@ -73,7 +73,14 @@ for run_path, run_row in shown:
 epochs = all_epochs([data for _, _, data in replays])
 controls = st.columns([4, 1])
 epoch = controls[0].select_slider("Epoch", options=epochs, value=epochs[-1], key="replay_epoch")
-trail = controls[1].number_input("Trail (snapshots)", 0, 10, 3, key="replay_trail")
+trail = controls[1].number_input(
+    "Trail (snapshots)",
+    0,
+    10,
+    1,
+    key="replay_trail",
+    help="How many earlier snapshots each flipped image's line goes back through.",
+)
 
 columns = st.columns(len(replays))
 for column, (run_path, run_row, data) in zip(columns, replays, strict=True):

@@ -96,7 +96,7 @@ def replay_map(
     height: int = 480,
 ) -> go.Figure:
     """The aligned map at ``epoch`` (its last snapshot at or before it): clean probe images as
-    small dots in their clean class's colour, flipped ones as orange points with a trail through
+    dots in their clean class's colour, flipped ones as orange crosses with a trail through
     their places at the ``trail`` snapshots before. An empty figure with a note before the
     layout exists."""
     figure = go.Figure()
@@ -124,8 +124,8 @@ def replay_map(
         name = class_names[label] if class_names and label < len(class_names) else str(label)
         figure.add_trace(go.Scattergl(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=name,
-            marker=dict(size=4, color=class_color(label, len(classes)), opacity=0.55),
-            hoverinfo="skip", legendgroup="classes",
+            marker=dict(size=5, color=class_color(label, len(classes)), opacity=0.8),
+            hoverinfo="skip",
         ))  # fmt: skip
     rows = np.flatnonzero(flipped)
     if len(rows):
@@ -135,7 +135,7 @@ def replay_map(
         ys = np.concatenate([path[:, :, 1].T, np.full((len(rows), 1), np.nan)], axis=1).ravel()
         figure.add_trace(go.Scattergl(
             x=xs, y=ys, mode="lines", name="trail", line=dict(color=NOISY, width=1),
-            opacity=0.45, hoverinfo="skip", showlegend=False,
+            opacity=0.35, hoverinfo="skip", showlegend=False,
         ))  # fmt: skip
         text = [
             f"train #{data.probe['train_index'][r]}: clean {clean[r]}, trained as {observed[r]}"
@@ -143,7 +143,7 @@ def replay_map(
         ]
         figure.add_trace(go.Scattergl(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="flipped label",
-            marker=dict(size=6, color=NOISY, line=dict(width=0.5, color="#333")),
+            marker=dict(size=5, color=NOISY, symbol="x", opacity=0.9),
             text=text, hovertemplate="%{text}<extra></extra>",
         ))  # fmt: skip
     return figure
