@@ -48,8 +48,8 @@ def snapshot_metrics(
 
 def evaluate_replay(run: Run, k: int = 10) -> pd.DataFrame | None:
     """Compute ``snapshot_metrics`` for every stored snapshot of ``run`` and store the table
-    (``eval/replay.parquet``, one row per epoch, ``REPLAY_COLUMNS``); returns it, or None when
-    the run recorded no replay."""
+    (``eval/replay.parquet``, one row per epoch, ``REPLAY_COLUMNS``) and its ``replay_summary``
+    (``eval/replay.json``); returns the table, or None when the run recorded no replay."""
     probe = run.replay_probe()
     epochs = run.replay_epochs()
     if probe is None or not epochs:
@@ -61,7 +61,7 @@ def evaluate_replay(run: Run, k: int = 10) -> pd.DataFrame | None:
         train, test = run.replay_snapshot(epoch)
         rows.append({"epoch": epoch, **snapshot_metrics(train, test, probe, k)})
     frame = pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))
-    run.save_replay_metrics(frame)
+    run.save_replay_metrics(frame, replay_summary(frame))
     return frame
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from dmlviz.evaluate.replay import replay_summary
 from dmlviz.experiments.folder import (
     RUNS_CSV,
     SUMMARY_CSV,
@@ -74,9 +73,7 @@ def runs_table(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
         }
         if is_run(out / name):
             try:
-                run = Run.load(out / name)
-                row.update(run.summary())
-                row.update(replay_summary(run.replay_metrics()))
+                row.update(Run.load(out / name).summary())
             except RunError as error:
                 row["state"] = f"broken: {error}"
             row["name"] = name

@@ -8,7 +8,7 @@ naming the file and what to do. Files (see docs/run-format.md)::
     eval/<split>_metrics.json  eval/<split>_per_query.parquet  eval/<split>_neighbours.npz
     eval/consistency.json  eval/consistency.parquet
     projections/<split>_<method>.npy  projections/<split>_<method>.json
-    replay/probe.npz  replay/epoch_<NNNN>.npz  eval/replay.parquet
+    replay/probe.npz  replay/epoch_<NNNN>.npz  eval/replay.parquet  eval/replay.json
     projections/replay_<method>.npz  projections/replay_<method>.json
 """
 
@@ -52,6 +52,7 @@ LOCK = "train.lock"
 REPLAY = "replay"  # the probe set's embeddings during training (``dmlviz.train.replay``)
 REPLAY_PROBE = f"{REPLAY}/probe.npz"
 REPLAY_METRICS = "eval/replay.parquet"
+REPLAY_SUMMARY = "eval/replay.json"
 # What a run leaves in its folder besides config.json: a folder holding any of them is no
 # place for a new run (its files would be mixed with the old run's).
 RUN_FILES = (STATUS, MODEL, TRAINER_STATE, METRICS, LABELS, "embeddings", "eval", "projections",
@@ -500,9 +501,10 @@ class Run:
             if epoch > max_epoch:
                 (self.path / replay_snapshot_file(epoch)).unlink(missing_ok=True)
 
-    def save_replay_metrics(self, frame: pd.DataFrame) -> None:
-        """Store the per-snapshot metrics table (``dmlviz.evaluate.replay``)."""
+    def save_replay_metrics(self, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
+        """Store the per-snapshot metrics table and its summary (``dmlviz.evaluate.replay``)."""
         self._save_parquet(REPLAY_METRICS, frame)
+        atomic_write_json(self.path / REPLAY_SUMMARY, summary)
 
     def replay_metrics(self) -> pd.DataFrame | None:
         """The per-snapshot metrics table, or None before it was computed."""
@@ -588,6 +590,9 @@ class Run:
         row["consistency_clean"] = consistency.get("consistency_clean")
         row["consistency_flipped"] = consistency.get("consistency_flipped")
         row["detector_auroc"] = consistency.get("detector_auroc")
+        replay = self._read_json(REPLAY_SUMMARY, required=False) or {}
+        row["auroc_peak_epoch"] = replay.get("auroc_peak_epoch")
+        row["memorised_end"] = replay.get("memorised_end")
         return row
 
     # -- file helpers -----------------------------------------------------------------------------

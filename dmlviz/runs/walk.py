@@ -21,6 +21,7 @@ from dmlviz.runs.run import (
     MODEL,
     REPLAY_METRICS,
     REPLAY_PROBE,
+    REPLAY_SUMMARY,
     STATUS,
     TRAINER_STATE,
 )
@@ -29,7 +30,8 @@ RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
 STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``)
 STUDY_RUN_FOLDERS = ("trials", "confirm")  # its fold runs, not runs of their own
 # The files whose change alters a run's row in a table of runs (``Run.summary``).
-SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json")
+SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json",
+                 REPLAY_SUMMARY)  # fmt: skip
 
 
 def embeddings_file(split: str) -> str:

@@ -69,6 +69,8 @@ def test_snapshot_metrics_see_the_flipped_images_move(tmp_path):
     assert (frame["map@r"] > 0.9).all()
     assert run.replay_metrics().equals(frame)
     assert replay_summary(frame) == {"auroc_peak_epoch": 0, "memorised_end": 1.0}
+    row = run.summary()
+    assert (row["auroc_peak_epoch"], row["memorised_end"]) == (0, 1.0)
     assert replay_summary(None) == {"auroc_peak_epoch": None, "memorised_end": None}
 
 
