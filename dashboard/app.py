@@ -16,6 +16,7 @@ PAGES = (
     ("Inspect a run", "map", "Embedding map", "scatter_plot"),
     ("Inspect a run", "lens", "Query lens", "manage_search"),
     ("Inspect a run", "queries", "Worst queries", "trending_down"),
+    ("Inspect a run", "replay", "Replay", "movie"),
     ("Learn", "anatomy", "Loss anatomy", "science"),
 )
 

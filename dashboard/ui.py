@@ -12,10 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dmlviz.runs import CONFIG, METRICS, STUDY_FILE, Run, RunError, embeddings_file
+from dmlviz.runs import CONFIG, METRICS, STUDY_FILE, Run, RunError, embeddings_file, replay_files
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import noisiest_run
 from dmlviz.views.lens import LENS_CSS
+from dmlviz.views.replay import ReplayData, load_replay
 from dmlviz.views.runs import run_label
 from dmlviz.views.style import loss_name
 from dmlviz.views.thumbs import ThumbnailCache
@@ -119,6 +120,17 @@ def _map(path: str, split: str, method: str, stamp: tuple):
 def map_data(path: str, split: str, method: str):
     """``(map frame, projection meta)`` of a run's split and method."""
     return _map(path, split, method, views_data.split_stamp(path, split))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _replay(path: str, stamp: tuple) -> ReplayData | None:
+    return load_replay(load_run(path))
+
+
+def replay(path: str) -> ReplayData | None:
+    """A run's training replay (``dmlviz.views.replay.load_replay``), re-read when a snapshot,
+    its metrics or its layout change."""
+    return _replay(path, views_data.file_stamp(path, "replay", *replay_files()))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

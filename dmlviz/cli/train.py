@@ -158,6 +158,14 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("--eval-every", "eval_every", {"type": int, "help": "epochs between evaluations (0: never)"}),
     (
+        "--replay-every",
+        "replay_every",
+        {
+            "type": int,
+            "help": "epochs between snapshots of the probe set for the replay (0: never)",
+        },
+    ),
+    (
         "--tensorboard",
         "tensorboard",
         {"action": argparse.BooleanOptionalAction, "help": "TensorBoard scalars"},

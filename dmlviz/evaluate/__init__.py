@@ -2,6 +2,7 @@
 
 from dmlviz.evaluate.consistency import ConsistencyResult, neighbour_consistency, top_precision
 from dmlviz.evaluate.knn import knn, l2_normalise
+from dmlviz.evaluate.replay import evaluate_replay, replay_summary, snapshot_metrics
 from dmlviz.evaluate.retrieval import (
     RetrievalResult,
     cluster_scores,
@@ -14,11 +15,14 @@ __all__ = [
     "ConsistencyResult",
     "RetrievalResult",
     "cluster_scores",
+    "evaluate_replay",
     "evaluate_run",
     "knn",
     "l2_normalise",
     "neighbour_consistency",
     "per_class_means",
+    "replay_summary",
     "retrieval_metrics",
+    "snapshot_metrics",
     "top_precision",
 ]

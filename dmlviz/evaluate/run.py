@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dmlviz.evaluate.consistency import neighbour_consistency
+from dmlviz.evaluate.replay import evaluate_replay, replay_summary
 from dmlviz.evaluate.retrieval import retrieval_metrics
 from dmlviz.runs import Run, RunError
 
@@ -26,8 +27,10 @@ def evaluate_run(run: Run, k: int = 10, top_k: int = 20) -> dict[str, Any]:
     * ``train`` also gets neighbour consistency with ``k`` neighbours, using the labels the run
       was trained on (``labels.npz``; without it, the clean labels and no flips).
 
+    * a run with training replay also gets its per-snapshot metrics (``evaluate_replay``).
+
     ``top_k``: neighbours kept per query for the dashboard. Returns ``{split: metrics, ...,
-    "consistency": summary or None}``. Raises ``RunError`` when the run has no embeddings.
+    "consistency": summary or None}``, plus ``"replay": replay_summary(...)`` with replay. Raises ``RunError`` when the run has no embeddings.
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -51,6 +54,8 @@ def evaluate_run(run: Run, k: int = 10, top_k: int = 20) -> dict[str, Any]:
             f"{run.path} has no embeddings to evaluate: run `dmlviz embed {run.path}` first"
         )
     results["consistency"] = _consistency(run, k) if run.has_embeddings("train") else None
+    if run.replay_epochs():
+        results["replay"] = replay_summary(evaluate_replay(run, k))
     return results
 
 

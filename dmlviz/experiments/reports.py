@@ -1,6 +1,8 @@
 """A sweep's reports: the runs table, the summary over seeds, and its Markdown.
 
-``runs.csv`` has one row per run (settings, state, MAP@R, R@1, neighbour consistency, detector);
+``runs.csv`` has one row per run (settings, state, MAP@R, R@1, neighbour consistency, detector,
+and from the training replay the epoch at which the detector's AUROC peaked and the share of
+flipped images memorised at the end);
 ``summary.csv`` the mean and standard deviation over seeds per loss x noise rate; ``summary.md``
 the same summary as a Markdown table.
 """
@@ -37,15 +39,20 @@ RUN_COLUMNS = (
     "consistency_clean",
     "consistency_flipped",
     "detector_auroc",
+    "auroc_peak_epoch",
+    "memorised_end",
     "preset_source",
     "path",
 )
+EPOCH_DIGITS = 1  # an epoch's mean over seeds is written 12.5
 SUMMARY_METRICS = (
     "map@r",
     "recall@1",
     "consistency_clean",
     "consistency_flipped",
     "detector_auroc",
+    "auroc_peak_epoch",
+    "memorised_end",
 )
 
 
@@ -96,7 +103,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 continue
             row: dict[str, Any] = {"loss": loss, "noise_rate": rate, "seeds": len(group)}
             for metric in SUMMARY_METRICS:
-                values = pd.to_numeric(group[metric], errors="coerce").dropna()
+                column = group[metric] if metric in group else pd.Series(dtype=float)
+                values = pd.to_numeric(column, errors="coerce").dropna()
                 row[f"{metric}_mean"] = values.mean() if len(values) else math.nan
                 row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
             sources = sorted({str(s) for s in group["preset_source"].dropna()})
@@ -113,23 +121,32 @@ def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
         return "\n".join([*lines, "No finished runs yet.", ""])
     lines += [
         "| loss | noise | seeds | MAP@R | R@1 | consistency (clean) | consistency (flipped) "
-        "| detector AUROC | hyperparameters |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| detector AUROC | AUROC peak (epoch) | memorised at end | hyperparameters |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in summary.to_dict("records"):
         cells = [
             str(row["loss"]),
             f"{row['noise_rate'] * 100:g} %",
             str(row["seeds"]),
-            *(_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in SUMMARY_METRICS),
+            *(
+                _mean_std(
+                    row[f"{m}_mean"],
+                    row[f"{m}_std"],
+                    EPOCH_DIGITS if m == "auroc_peak_epoch" else 3,
+                )
+                for m in SUMMARY_METRICS
+            ),  # fmt: skip
             str(row["preset_source"] or ""),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Mean ± standard deviation over seeds (test split for MAP@R and R@1; neighbour consistency "
-        "and the noisy-label detector on the train split). An empty cell is undefined, e.g. the "
-        "detector without flipped labels.",
+        "and the noisy-label detector on the train split). From the training replay: the epoch at "
+        "which the detector's AUROC peaked, and the share of flipped images whose nearest "
+        "neighbours carry their wrong label at the end (memorised). An empty cell is undefined, "
+        "e.g. the detector without flipped labels or a run without replay.",
     ]
     warning = tuning_warning(summary)
     if warning:
@@ -154,12 +171,12 @@ def tuning_warning(table: pd.DataFrame) -> str | None:
     )
 
 
-def _mean_std(mean: float, std: float) -> str:
+def _mean_std(mean: float, std: float, digits: int = 3) -> str:
     if mean is None or pd.isna(mean):
         return ""
     if std is None or pd.isna(std):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {std:.3f}"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def write_reports(out: str | Path, spec: SweepSpec) -> pd.DataFrame:

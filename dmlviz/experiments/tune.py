@@ -172,6 +172,7 @@ def base_config(
         noise_rate=float(noise_rate),
         noise_seed=seed,
         eval_every=0,  # trials are scored on validation below; the test split is never touched
+        replay_every=0,  # nor replayed: a trial's fold runs are scored once, at the end
         tensorboard=False,
         preset_source="user settings",
     )

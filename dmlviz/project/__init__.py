@@ -3,12 +3,15 @@
 from dmlviz.project.align import align_maps, align_runs, same_samples
 from dmlviz.project.cache import METHODS, project_run
 from dmlviz.project.maps import pca_projection, trustworthiness_score, umap_projection
+from dmlviz.project.replay import aligned_layouts, project_replay
 
 __all__ = [
     "METHODS",
     "align_maps",
+    "aligned_layouts",
     "align_runs",
     "pca_projection",
+    "project_replay",
     "project_run",
     "same_samples",
     "trustworthiness_score",

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dmlviz.project.maps import pca_projection, trustworthiness_score, umap_projection
+from dmlviz.project.replay import project_replay
 from dmlviz.runs import Run, RunError
 
 METHODS = ("umap", "pca")
@@ -31,7 +32,9 @@ def project_run(
 
     The UMAP parameters are ``n_neighbors``, ``min_dist``, ``seed``. A stored map is reused when
     its sidecar's ``params`` match (same method, parameters and embeddings); ``force``
-    recomputes. Returns ``{"<split>_<method>": "computed" | "cached" | "skipped: <why>"}``.
+    recomputes. With "umap", a run with training replay also gets its aligned replay layout
+    (``project_replay``, key ``replay_umap``). Returns ``{"<split>_<method>": "computed" |
+    "cached" | "skipped: <why>"}``.
     Raises ``RunError`` when none of ``splits`` has embeddings.
     """
     methods = tuple(methods)
@@ -89,4 +92,8 @@ def project_run(
             }
             run.save_projection(split, method, coords, meta)
             outcome[key] = "computed"
+    if "umap" in methods and run.replay_epochs():
+        outcome["replay_umap"] = project_replay(
+            run, force=force, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed
+        )
     return outcome

@@ -18,13 +18,15 @@ def umap_projection(
     min_dist: float = 0.1,
     seed: int = 0,
     n_epochs: int | None = None,
+    init: np.ndarray | None = None,
 ) -> np.ndarray:
     """UMAP map ``(n, 2)`` float32 of the L2-normalised embeddings (cosine geometry).
 
     The kNN graph comes from an exact faiss search and is handed to UMAP as ``precomputed_knn``
     (UMAP's own search is the slow part on large sets). ``seed`` makes the map repeatable (UMAP
     then runs on one thread). ``n_neighbors`` is capped at ``n - 1``; ``n_epochs=None`` lets
-    UMAP choose (200 for large sets, 500 for small ones).
+    UMAP choose (200 for large sets, 500 for small ones). ``init``: starting coordinates
+    ``(n, 2)`` (default: UMAP's spectral start).
     """
     import umap
 
@@ -48,6 +50,7 @@ def umap_projection(
         random_state=int(seed),
         n_jobs=1,
         n_epochs=n_epochs,
+        init="spectral" if init is None else np.asarray(init, dtype=np.float64),
         precomputed_knn=(knn_indices, knn_dists.astype(np.float32)),
     )
     with warnings.catch_warnings():

@@ -8,6 +8,8 @@ naming the file and what to do. Files (see docs/run-format.md)::
     eval/<split>_metrics.json  eval/<split>_per_query.parquet  eval/<split>_neighbours.npz
     eval/consistency.json  eval/consistency.parquet
     projections/<split>_<method>.npy  projections/<split>_<method>.json
+    replay/probe.npz  replay/epoch_<NNNN>.npz  eval/replay.parquet  eval/replay.json
+    projections/replay_<method>.npz  projections/replay_<method>.json
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ TRAINER_STATE = "trainer_state.pt"
 METRICS = "metrics.jsonl"
 LABELS = "labels.npz"
 LOCK = "train.lock"
+REPLAY = "replay"  # the probe set's embeddings during training (``dmlviz.train.replay``)
+REPLAY_PROBE = f"{REPLAY}/probe.npz"
+REPLAY_METRICS = "eval/replay.parquet"
+REPLAY_SUMMARY = "eval/replay.json"
 # What a run leaves in its folder besides config.json: a folder holding any of them is no
 # place for a new run (its files would be mixed with the old run's).
 RUN_FILES = (STATUS, MODEL, TRAINER_STATE, METRICS, LABELS, "embeddings", "eval", "projections",
-             "tensorboard")  # fmt: skip
+             "tensorboard", REPLAY)  # fmt: skip
 REQUIRED_CONFIG_KEYS = ("dataset", "model", "embedding_dim", "loss")
 STATES = ("created", "running", "finished", "interrupted", "cancelled", "failed")
 
@@ -450,6 +456,82 @@ class Run:
             ) from None
         return coords, meta
 
+    # -- replay: the probe set's embeddings during training ------------------------------------
+
+    def save_replay_probe(self, **arrays: np.ndarray) -> None:
+        """Record which samples the replay follows: ``train_index``, ``observed``, ``clean``,
+        ``flipped`` (train probe), ``test_index``, ``test_labels`` (test probe)."""
+        self._save_npz(REPLAY_PROBE, **arrays)
+
+    def replay_probe(self) -> dict[str, np.ndarray] | None:
+        """The probe set's indices and labels (see ``save_replay_probe``), or None without replay."""
+        return self._load_npz(REPLAY_PROBE, required=False, fix="retrain the run to record replay")
+
+    def save_replay_snapshot(self, epoch: int, train: np.ndarray, test: np.ndarray) -> None:
+        """Store the probe's embeddings after ``epoch`` (0: before training) as float16."""
+        self._save_npz(
+            replay_snapshot_file(epoch),
+            train=np.asarray(train, dtype=np.float16),
+            test=np.asarray(test, dtype=np.float16),
+        )
+
+    def replay_epochs(self) -> list[int]:
+        """The epochs with a stored replay snapshot, ascending (empty without replay)."""
+        folder = self.path / REPLAY
+        if not folder.is_dir():
+            return []
+        epochs = []
+        for file in folder.glob("epoch_*.npz"):
+            suffix = file.stem.removeprefix("epoch_")
+            if suffix.isdigit():
+                epochs.append(int(suffix))
+        return sorted(epochs)
+
+    def replay_snapshot(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(train probe (n, d), test probe (m, d))`` embeddings after ``epoch``, as float32."""
+        fix = "delete it (the replay then skips that epoch) or retrain the run"
+        arrays = self._load_npz(replay_snapshot_file(epoch), fix=fix)
+        if "train" not in arrays or "test" not in arrays:
+            raise RunError(f"{self.path / replay_snapshot_file(epoch)} lacks train or test; {fix}")
+        return arrays["train"].astype(np.float32), arrays["test"].astype(np.float32)
+
+    def truncate_replay(self, max_epoch: int) -> None:
+        """Delete snapshots of epochs after ``max_epoch`` (resuming from that epoch retrains them)."""
+        for epoch in self.replay_epochs():
+            if epoch > max_epoch:
+                (self.path / replay_snapshot_file(epoch)).unlink(missing_ok=True)
+
+    def save_replay_metrics(self, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
+        """Store the per-snapshot metrics table and its summary (``dmlviz.evaluate.replay``)."""
+        self._save_parquet(REPLAY_METRICS, frame)
+        atomic_write_json(self.path / REPLAY_SUMMARY, summary)
+
+    def replay_metrics(self) -> pd.DataFrame | None:
+        """The per-snapshot metrics table, or None before it was computed."""
+        return self._read_parquet(REPLAY_METRICS)
+
+    def save_replay_layout(
+        self, method: str, epochs: np.ndarray, coords: np.ndarray, meta: dict[str, Any]
+    ) -> None:
+        """Store the aligned 2-D layout of the train probe: ``coords`` (frames, n, 2) float32, one
+        frame per entry of ``epochs``, and its parameters/trustworthiness sidecar."""
+        coords = np.asarray(coords, dtype=np.float32)
+        if coords.ndim != 3 or coords.shape[2] != 2 or len(coords) != len(epochs):
+            raise ValueError(f"a replay layout must be ({len(epochs)}, n, 2), got {coords.shape}")
+        stem = f"projections/replay_{method}"
+        self._save_npz(f"{stem}.npz", epochs=np.asarray(epochs, dtype=np.int64), coords=coords)
+        atomic_write_json(self.path / f"{stem}.json", meta)
+
+    def replay_layout(self, method: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+        """``(epochs (frames,), coords (frames, n, 2), meta)`` of a stored layout, or None."""
+        stem = f"projections/replay_{method}"
+        meta = self._read_json(f"{stem}.json", required=False)
+        fix = f"recompute it with `dmlviz project --force {self.path}`"
+        arrays = self._load_npz(f"{stem}.npz", required=False, fix=fix)
+        if meta is None or arrays is None:
+            return None
+        return arrays["epochs"], arrays["coords"], meta
+
     # -- data -------------------------------------------------------------------------------------
 
     def dataset(self, split: str = "test", augment: bool = False) -> RetrievalDataset:
@@ -508,6 +590,9 @@ class Run:
         row["consistency_clean"] = consistency.get("consistency_clean")
         row["consistency_flipped"] = consistency.get("consistency_flipped")
         row["detector_auroc"] = consistency.get("detector_auroc")
+        replay = self._read_json(REPLAY_SUMMARY, required=False) or {}
+        row["auroc_peak_epoch"] = replay.get("auroc_peak_epoch")
+        row["memorised_end"] = replay.get("memorised_end")
         return row
 
     # -- file helpers -----------------------------------------------------------------------------
@@ -656,6 +741,11 @@ class TrainingLock:
         except (OSError, ValueError, AttributeError):
             return ""
         return f" (pid {pid})" if isinstance(pid, int) else ""
+
+
+def replay_snapshot_file(epoch: int) -> str:
+    """The file holding the replay snapshot after ``epoch``, relative to the run folder."""
+    return f"{REPLAY}/epoch_{int(epoch):04d}.npz"
 
 
 def _json_line(record: dict[str, Any]) -> str:

@@ -14,13 +14,24 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from dmlviz.runs.run import CONFIG, LABELS, METRICS, MODEL, STATUS, TRAINER_STATE
+from dmlviz.runs.run import (
+    CONFIG,
+    LABELS,
+    METRICS,
+    MODEL,
+    REPLAY_METRICS,
+    REPLAY_PROBE,
+    REPLAY_SUMMARY,
+    STATUS,
+    TRAINER_STATE,
+)
 
 RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
 STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``)
 STUDY_RUN_FOLDERS = ("trials", "confirm")  # its fold runs, not runs of their own
 # The files whose change alters a run's row in a table of runs (``Run.summary``).
-SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json")
+SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json",
+                 REPLAY_SUMMARY)  # fmt: skip
 
 
 def embeddings_file(split: str) -> str:
@@ -40,6 +51,17 @@ def split_files(split: str, methods: tuple[str, ...] = ("umap", "pca")) -> tuple
              f"eval/{split}_per_query.parquet", f"eval/{split}_neighbours.npz", LABELS,
              "eval/consistency.parquet"]  # fmt: skip
     return (*names, *(projection_file(split, method) for method in methods))
+
+
+def replay_layout_file(method: str = "umap") -> str:
+    """The file holding the aligned replay layout made by ``method``, relative to the run folder."""
+    return f"projections/replay_{method}.npz"
+
+
+def replay_files(method: str = "umap") -> tuple[str, ...]:
+    """Every derived replay file the Replay page reads (the probe, the per-snapshot metrics, the
+    ``method`` layout), relative to the run folder: a cache key of a run's replay."""
+    return (REPLAY_PROBE, REPLAY_METRICS, replay_layout_file(method))
 
 
 def is_run(path: str | Path, files: list[str] | None = None) -> bool:

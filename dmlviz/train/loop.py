@@ -40,6 +40,7 @@ from dmlviz.train.config import ConfigError, check_resume, resolve_config, valid
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
 from dmlviz.train.embed import compute_embeddings, run_splits
+from dmlviz.train.replay import Replay
 from dmlviz.train.start import starting_model
 
 NOISE_FEATURE_SIZE = 16  # nearest_class noise compares images pooled to at most 16 x 16 px
@@ -216,6 +217,13 @@ def _train(
             run.save_model(model)  # deleted or lost: trainer_state.pt holds the same weights
     if main:  # also when a crash came before the first trainer state: one record per epoch
         run.truncate_metrics(start_epoch)
+        run.truncate_replay(start_epoch)
+    replay = None
+    if main:  # the probe's embeddings every replay_every epochs, on un-augmented images
+        plain_train = run.dataset("train") if config["augment"] else train_set
+        replay = Replay.start(run, config, plain_train, held_out.get("test"), noisy)
+        if replay is not None and start_epoch == 0:
+            replay.snapshot(model, 0, device)
     net: torch.nn.Module = model
     if dist_info.enabled:
         net = DistributedDataParallel(
@@ -298,6 +306,10 @@ def _train(
             }
             if eval_sets and (epoch % config["eval_every"] == 0 or epoch == epochs):
                 record.update(_evaluate(model, eval_sets, device, config))
+            if replay is not None and replay.due(epoch, epochs):
+                replay_started = time.perf_counter()
+                replay.snapshot(model, epoch, device)  # before the checkpoint: retrained if lost
+                record["replay_seconds"] = time.perf_counter() - replay_started
             if main:
                 _checkpoint(run, record, model, optimizer, scheduler, scaler, epochs, loss_fn)
             done = epoch  # saved: an interruption from here on keeps this epoch

@@ -330,12 +330,17 @@ def experiment_runs(runs: pd.DataFrame, folder: str | Path) -> pd.DataFrame:
 
 
 def comparison_figures(runs: pd.DataFrame) -> list[go.Figure]:
-    """Test MAP@R and (when measured) the noise detector's AUROC against the noise rate, one line
-    per loss, mean ± std over seeds, from an experiment's runs."""
+    """Test MAP@R and (when measured) the noise detector's AUROC and the training replay's
+    memorised share at the end against the noise rate, one line per loss, mean ± std over seeds,
+    from an experiment's runs."""
     figures = [metric_vs_noise(runs, "map@r", "Test MAP@R against label noise")]
     if "detector_auroc" in runs and runs["detector_auroc"].notna().any():
         figures.append(
             metric_vs_noise(runs, "detector_auroc", "Noise-detector AUROC against label noise")
+        )
+    if "memorised_end" in runs and runs["memorised_end"].notna().any():
+        figures.append(
+            metric_vs_noise(runs, "memorised_end", "Flipped images memorised at the end")
         )
     return figures
 
@@ -396,6 +401,15 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
         sentences.append(
             f"At {_pct(high)} noise, flagging training images whose neighbours disagree with their "
             f"label found the flipped ones with AUROC {', '.join(parts)} (0.5 is chance)."
+        )
+    replayed = at_high.dropna(subset=["auroc_peak_epoch_mean", "memorised_end_mean"])
+    if not replayed.empty:
+        parts = [f"{r['loss']} at epoch {r['auroc_peak_epoch_mean']:g} with "
+                 f"{r['memorised_end_mean']:.0%} memorised at the end"
+                 for r in replayed.to_dict("records")]  # fmt: skip
+        sentences.append(
+            "In the training replay the detector was best (before the network memorised wrong "
+            f"labels): {', '.join(parts)}."
         )
     seeds = int(summary["seeds"].min())
     if seeds < 2:

@@ -36,6 +36,8 @@ METRIC_NAMES: dict[str, str] = {
     "consistency_clean": "Consistency (clean samples)",
     "consistency_flipped": "Consistency (flipped samples)",
     "detector_auroc": "Noise-detector AUROC",
+    "auroc_peak_epoch": "Epoch of the detector's best AUROC",
+    "memorised_end": "Flipped images memorised at the end",
 }
 
 

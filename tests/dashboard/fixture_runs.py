@@ -12,7 +12,7 @@ import numpy as np
 
 from dmlviz.data import inject_label_noise, load_dataset
 from dmlviz.evaluate import evaluate_run
-from dmlviz.project import project_run
+from dmlviz.project import project_replay, project_run
 from dmlviz.runs import Run
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -64,8 +64,13 @@ def build_runs(root: Path) -> dict[str, Path]:
                 record.update({"map@r": 0.5 - rate / 2, "recall@1": 0.9 - rate / 4})
             run.append_metrics(record)
         run.set_status("finished", epoch=3, epochs=3)
+        if rate:
+            _replay(run, noisy, train_features=run.embeddings("train")[0],
+                    test_features=run.embeddings("test")[0], test_labels=test.labels)  # fmt: skip
         evaluate_run(run, k=5, top_k=12)
         project_run(run, methods=("pca",))
+        if rate:
+            project_replay(run, n_neighbors=5)
         paths[name] = run.path
     broken = root / "sweep" / "broken"
     broken.mkdir(parents=True)
@@ -73,6 +78,28 @@ def build_runs(root: Path) -> dict[str, Path]:
     paths["broken"] = broken
     paths["study"] = build_study(root / "tune-digits-rll")
     return paths
+
+
+REPLAY_PROBE = 60  # train and test images the made-up replay follows
+
+
+def _replay(run: Run, noisy, train_features, test_features, test_labels) -> None:
+    """Replay snapshots of epochs 0-3 (no training): the probe's flipped images move, epoch by
+    epoch, from their own features to those of an image of the class they were told."""
+    train_index = np.arange(REPLAY_PROBE)
+    test_index = np.arange(REPLAY_PROBE)
+    observed = np.asarray(noisy.observed)[train_index]
+    flipped = np.asarray(noisy.flipped)[train_index]
+    run.save_replay_probe(train_index=train_index, observed=observed,
+                          clean=np.asarray(noisy.clean)[train_index], flipped=flipped,
+                          test_index=test_index, test_labels=np.asarray(test_labels)[test_index])  # fmt: skip
+    start = train_features[train_index]
+    told = np.array([np.flatnonzero(observed == label)[0] for label in observed])
+    for epoch in range(4):
+        share = np.where(flipped, epoch / 3, 0.0)[:, None]
+        train = (1 - share) * start + share * start[told]
+        train /= np.linalg.norm(train, axis=1, keepdims=True)
+        run.save_replay_snapshot(epoch, train, test_features[test_index])
 
 
 def build_study(folder: Path, trials: int = 6) -> Path:

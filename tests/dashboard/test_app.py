@@ -382,3 +382,33 @@ def test_pages_survive_a_run_without_evaluation(app, stripped_runs, monkeypatch,
         assert "dmlviz" in shown
     if page == "lens":  # no stored neighbours: the lens ranks from the embeddings
         assert any("Ranked now" in caption.value for caption in app.caption)
+
+
+def test_replay_page_shows_two_runs_on_one_slider(app, runs_dir):
+    app.session_state["run"] = str(runs_dir / "sweep" / "contextual-noise40")
+    _page(app, "replay")
+    assert app.title[0].value == "Training replay"
+    assert app.selectbox(key="replay_partner").value.endswith("rll-noise40")  # other loss, 40 %
+    slider = app.select_slider(key="replay_epoch")
+    assert slider.options == ["0", "1", "2", "3"] and slider.value == 3
+    charts = app.get("plotly_chart")
+    maps, curves = charts[:2], charts[2]
+    for chart in maps:
+        names = [trace["name"] for trace in _spec(chart)["data"]]
+        assert "flipped label" in names and "trail" in names
+    panels = {trace["name"].split(":")[0] for trace in _spec(curves)["data"]}
+    assert {"test MAP@R", "detector AUROC", "memorised share", "consistency, flipped"} <= panels
+    memorised = [m.value for m in app.metric if m.label == "memorised"]
+    assert memorised == ["100 %", "100 %"]  # the made-up flips reach their told class by epoch 3
+    slider.set_value(0).run()
+    assert not app.exception
+    assert [m.value for m in app.metric if m.label == "memorised"] == ["0 %", "0 %"]
+    strips = _html(app)
+    assert strips.count("class='dmlviz-strip'") == 4  # the query at epoch 0 and 3, for both runs
+
+
+def test_replay_page_explains_a_run_without_replay(app, runs_dir):
+    app.session_state["run"] = str(runs_dir / "sweep" / "rll-noise0")
+    _page(app, "replay")
+    assert "no replay snapshots" in app.info[0].value
+    assert len(app.dataframe[0].value) == 2  # the runs that have one

@@ -122,6 +122,7 @@ def test_every_page_in_chromium(browser, clean_runs, tmp_path):
             "Embedding map",
             "Query lens",
             "Worst queries",
+            "Replay",
             "Loss anatomy",
         ]
         problems = {}

@@ -177,7 +177,9 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
         assert [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts] == [
             "Test MAP@R against label noise",
             "Noise-detector AUROC against label noise",
+            "Flipped images memorised at the end",  # the lab's runs record replay
         ]
+        assert any("In the training replay" in m.value for m in app.markdown)
         # the new run is every other page's run now (the only one in the sidebar)
         assert app.sidebar.selectbox(key="run").value == str(folder / "rll-noise20-seed0")
 

@@ -56,6 +56,21 @@ def test_every_combination_is_trained_evaluated_and_tabled(sweep):
         assert Run.load(out / name).projection("test", "pca") is not None
 
 
+def test_every_run_records_replay_and_the_summary_reads_it(sweep):
+    out, frame = sweep
+    for name in frame["name"]:
+        run = Run.load(out / name)
+        assert run.replay_epochs() == [0, 1]  # before training and after the one epoch
+        assert run.replay_metrics()["epoch"].tolist() == [0, 1]
+    noisy = frame[frame["noise_rate"] == 0.4]
+    assert noisy["auroc_peak_epoch"].isin([0, 1]).all()
+    assert noisy["memorised_end"].between(0, 1).all()
+    assert frame.loc[frame["noise_rate"] == 0, "memorised_end"].isna().all()  # nothing flipped
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["memorised_end_mean"].notna().sum() == 2
+    assert "| AUROC peak (epoch) | memorised at end |" in (out / "summary.md").read_text()
+
+
 def test_losses_share_splits_and_noisy_labels(sweep):
     out, _ = sweep
     a = Run.load(out / "contextual-noise40-seed0").labels()

@@ -1,0 +1,91 @@
+"""The replay's aligned layout: one frame per snapshot, cached, faithful, in one frame of reference."""
+
+import numpy as np
+import pytest
+
+from dmlviz.evaluate import evaluate_replay, replay_summary, snapshot_metrics
+from dmlviz.project import aligned_layouts, project_replay, project_run
+from dmlviz.runs import Run
+
+CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
+
+
+def replay_run(path, epochs=(0, 1, 2)):
+    """A run whose 30 train-probe images (3 classes, every 5th flipped) drift, epoch by epoch,
+    from their true class towards the class they were told."""
+    rng = np.random.default_rng(0)
+    clean = np.repeat(np.arange(3), 10)
+    flipped = np.arange(30) % 5 == 0
+    observed = np.where(flipped, (clean + 1) % 3, clean)
+    centres = rng.standard_normal((3, 6)) * 4
+    run = Run.create(path, CONFIG)
+    run.save_replay_probe(train_index=np.arange(30), observed=observed, clean=clean,
+                          flipped=flipped, test_index=np.arange(30), test_labels=clean)  # fmt: skip
+    for t, epoch in enumerate(epochs):
+        share = t / max(len(epochs) - 1, 1)  # 0: at the true class, 1: at the told one
+        where = (1 - share) * centres[clean] + share * centres[observed]
+        train = where + rng.standard_normal((30, 6))
+        run.save_replay_snapshot(epoch, train, centres[clean] + rng.standard_normal((30, 6)))
+    return run
+
+
+def test_the_layout_is_cached_with_one_faithful_frame_per_snapshot(tmp_path):
+    run = replay_run(tmp_path / "r")
+    assert project_replay(run, n_neighbors=5) == "computed"
+    epochs, coords, meta = run.replay_layout("umap")
+    assert epochs.tolist() == [0, 1, 2] and coords.shape == (3, 30, 2)
+    assert len(meta["trustworthiness"]) == 3 and min(meta["trustworthiness"]) > 0.7
+    assert project_replay(run, n_neighbors=5) == "cached"
+    run.save_replay_snapshot(3, *run.replay_snapshot(2))  # a new snapshot: recomputed
+    _, test_probe = run.replay_snapshot(0)
+    run.save_embeddings("test", test_probe, run.replay_probe()["test_labels"])
+    assert project_run(run, splits=("test",), methods=("umap",), n_neighbors=5) == {
+        "test_umap": "computed",
+        "replay_umap": "computed",
+    }
+    assert run.replay_layout("umap")[0].tolist() == [0, 1, 2, 3]
+    assert project_replay(Run.create(tmp_path / "none", CONFIG)) == "skipped: no replay snapshots"
+
+
+def test_procrustes_frames_share_one_frame_of_reference():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 10)
+    base = rng.standard_normal((3, 6))[labels] * 4 + rng.standard_normal((30, 6))
+    rotation, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    frames = [base, base @ rotation]  # the same geometry, turned: the same map
+    coords = aligned_layouts(frames, n_neighbors=5)
+    spread = np.ptp(coords[1], axis=0).mean()
+    assert np.abs(coords[0] - coords[1]).mean() < 0.2 * spread
+    with pytest.raises(ValueError, match="alignment"):
+        aligned_layouts(frames, alignment="tsne")
+
+
+def test_snapshot_metrics_see_the_flipped_images_move(tmp_path):
+    run = replay_run(tmp_path / "r")
+    frame = evaluate_replay(run, k=3)
+    assert frame["epoch"].tolist() == [0, 1, 2]
+    assert frame["memorised"].tolist() == [0.0, frame["memorised"][1], 1.0]
+    assert frame["detector_auroc"].iloc[0] > 0.9 > frame["detector_auroc"].iloc[-1]
+    assert (frame["map@r"] > 0.9).all()
+    assert run.replay_metrics().equals(frame)
+    assert replay_summary(frame) == {"auroc_peak_epoch": 0, "memorised_end": 1.0}
+    row = run.summary()
+    assert (row["auroc_peak_epoch"], row["memorised_end"]) == (0, 1.0)
+    assert replay_summary(None) == {"auroc_peak_epoch": None, "memorised_end": None}
+
+
+def test_memorised_is_the_share_of_flips_whose_neighbours_carry_the_wrong_label():
+    rng = np.random.default_rng(2)
+    train = rng.standard_normal((40, 5))
+    clean = rng.integers(0, 4, 40)
+    flipped = rng.random(40) < 0.3
+    observed = np.where(flipped, (clean + 1) % 4, clean)
+    probe = {"observed": observed, "clean": clean, "flipped": flipped, "test_labels": clean}
+    row = snapshot_metrics(train, train, probe, k=5)
+    unit = train / np.linalg.norm(train, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours = np.argsort(-similarity, axis=1)[:, :5]
+    agree = (observed[neighbours] == observed[:, None]).mean(axis=1)
+    assert row["memorised"] == pytest.approx((agree[flipped] > 0.5).mean())
+    assert row["consistency_flipped"] == pytest.approx(agree[flipped].mean())
