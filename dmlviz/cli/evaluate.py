@@ -118,7 +118,7 @@ def _describe(results: dict[str, Any]) -> str:
     """One line: MAP@R and R@1 per split, then the noise detector's numbers."""
     parts = []
     for split, metrics in results.items():
-        if split == "consistency" or metrics is None:
+        if split in ("consistency", "replay") or metrics is None:
             continue
         parts.append(
             f"{split} MAP@R {_number(metrics.get('map@r'))} R@1 {_number(metrics.get('recall@1'))}"
@@ -129,6 +129,12 @@ def _describe(results: dict[str, Any]) -> str:
             f"consistency clean {_number(consistency['consistency_clean'])} "
             f"flipped {_number(consistency['consistency_flipped'])} "
             f"AUROC {_number(consistency['detector_auroc'])}"
+        )
+    replay = results.get("replay")
+    if replay:
+        parts.append(
+            f"replay: detector AUROC peaked at epoch {replay.get('auroc_peak_epoch', 'n/a')}, "
+            f"memorised at the end {_number(replay.get('memorised_end'))}"
         )
     return "; ".join(parts)
 
