@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
 from dmlviz.runs import Run, RunError, find_runs
 from dmlviz.runs.atomic import atomic_write_text
@@ -58,8 +59,8 @@ h1 {margin-bottom:4px} h2 {border-bottom:2px solid #ddd;padding-bottom:4px;margi
 table.dmlviz-table {border-collapse:collapse;font-size:13px;margin:8px 0}
 table.dmlviz-table th, table.dmlviz-table td {border:1px solid #ddd;padding:3px 8px;text-align:left}
 table.dmlviz-table th {background:#f4f4f4}
-.dmlviz-row {display:flex;flex-wrap:wrap;gap:12px}
-.dmlviz-row > div {flex:1 1 480px;min-width:0}
+.dmlviz-row {display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:12px}
+.dmlviz-row > div {min-width:0}
 .dmlviz-query-row {display:flex;gap:12px;align-items:flex-start;margin:8px 0}
 </style>
 """
@@ -80,18 +81,31 @@ def report_runs(source: str | Path) -> tuple[list[Run], pd.DataFrame, pd.DataFra
     return runs, table, broken
 
 
+def svg_figure(figure: go.Figure) -> go.Figure:
+    """``figure`` with its WebGL scatter traces (the maps) as SVG ones: a browser keeps only about
+    16 WebGL contexts alive at once, fewer than a sweep's maps, and SVG also prints."""
+    traces = [
+        go.Scatter(trace.to_plotly_json() | {"type": "scatter"})
+        if trace.type == "scattergl"
+        else trace
+        for trace in figure.data
+    ]
+    return go.Figure(traces, figure.layout)
+
+
 class _Figures:
-    """Turns figures into ``<div>``s; plotly.js is inlined in the first one only."""
+    """Turns figures into ``<div>``s (``svg_figure``) that call the plotly.js inlined once in
+    the page's head."""
 
     def __init__(self) -> None:
         self.count = 0
 
     def __call__(self, figure: go.Figure) -> str:
         self.count += 1
-        return figure.to_html(
+        return svg_figure(figure).to_html(
             full_html=False,
-            include_plotlyjs=self.count == 1,
-            config={"displaylogo": False, "scrollZoom": True},
+            include_plotlyjs=False,
+            config={"displaylogo": False, "scrollZoom": True, "responsive": True},
         )
 
 
@@ -118,7 +132,8 @@ def build_report(source: str | Path) -> str:
     title = html.escape(f"dmlviz report: {Path(source).name}")
     return (
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        f"{PAGE_CSS}{LENS_CSS}</head><body>\n{body}\n</body></html>\n"
+        f"{PAGE_CSS}{LENS_CSS}<script>window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>"
+        f"<script>{get_plotlyjs()}</script></head><body>\n{body}\n</body></html>\n"
     )
 
 

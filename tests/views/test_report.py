@@ -11,7 +11,14 @@ import pytest
 
 from dmlviz.cli import main
 from dmlviz.runs import RunError
-from dmlviz.views.report import RANKED, SUSPICIOUS, WORST_QUERIES, build_report, write_report
+from dmlviz.views.report import (
+    RANKED,
+    SUSPICIOUS,
+    WORST_QUERIES,
+    build_report,
+    svg_figure,
+    write_report,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 from fixture_runs import build_runs  # noqa: E402
@@ -28,10 +35,28 @@ def sweep_html(runs) -> str:
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_fetched(sweep_html):
-    assert sweep_html.count("plotly.js v") >= 1
+    from plotly.offline import get_plotlyjs
+
+    head, body = sweep_html.split("</head>")
+    assert head.count(get_plotlyjs()) == 1 and get_plotlyjs() not in body
     assert len(re.findall(r"<script[^>]*\bsrc=", sweep_html)) == 0
     # one inlined library: the later figures only call it
-    assert sweep_html.count("Plotly.newPlot") == sweep_html.count('class="plotly-graph-div"')
+    assert body.count("Plotly.newPlot") == body.count('class="plotly-graph-div"') > 10
+
+
+def test_maps_are_drawn_as_svg(runs):
+    from dmlviz.runs import Run
+    from dmlviz.views.data import load_map, load_split
+    from dmlviz.views.embedding_map import map_figure
+
+    run = Run.load(runs["rll-noise40"])
+    frame, _ = load_map(run, "train", "pca", load_split(run, "train"), None)
+    figure = map_figure(frame, "flipped")
+    assert {trace.type for trace in figure.data} == {"scattergl"}
+    svg = svg_figure(figure)
+    assert {trace.type for trace in svg.data} == {"scatter"}
+    assert list(svg.data[0].x) == list(figure.data[0].x)
+    assert svg.data[0].customdata.tolist() == figure.data[0].customdata.tolist()
 
 
 def test_sweep_report_has_every_section(runs, sweep_html):
