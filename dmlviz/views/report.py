@@ -5,6 +5,7 @@ label, its worst queries' ranked lists, its most suspicious training labels, and
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ from dmlviz.views.runs import (
 )
 from dmlviz.views.style import loss_name
 from dmlviz.views.thumbs import ThumbnailCache
+from dmlviz.views.tuning import presets_display
 
 WORST_QUERIES = 10  # ranked lists per run
 RANKED = 8  # neighbours shown per ranked list
@@ -125,7 +127,7 @@ def build_report(source: str | Path) -> str:
             for r in broken.to_dict("records")
         )
         parts.append(f"<p>Run folders that cannot be read:</p><ul>{items}</ul>")
-    parts.append(_overview(table, figure))
+    parts.append(_overview(Path(source), table, figure))
     for run, row in zip(runs, _rows(runs, table), strict=True):
         parts.append(_run_section(run, row, figure))
     body = "\n".join(parts)
@@ -154,8 +156,8 @@ def _table_html(frame: pd.DataFrame) -> str:
     )
 
 
-def _overview(table: pd.DataFrame, figure: _Figures) -> str:
-    parts = ["<h2>Runs</h2>"]
+def _overview(source: Path, table: pd.DataFrame, figure: _Figures) -> str:
+    parts = [_sweep_settings_html(source), "<h2>Runs</h2>"]
     shared = shared_settings(table)
     if shared:
         settings = ", ".join(
@@ -164,6 +166,17 @@ def _overview(table: pd.DataFrame, figure: _Figures) -> str:
         )
         parts.append(f"<p>All runs: {settings}</p>")
     parts.append(_table_html(display_table(table)))
+    losses = {loss_name(str(loss)) for loss in table["loss"].dropna()}
+    presets = presets_display(sorted({str(d) for d in table["dataset"].dropna()}) or None)
+    presets = presets[presets["Loss"].isin(losses)]
+    if len(presets):
+        parts.append(
+            "<h3>Presets</h3><p class='dmlviz-dim'>The settings dmlviz trains each loss with "
+            "unless told otherwise, and where they come from (<i>tuned on validation</i>: "
+            "<code>dmlviz tune</code>, scored on validation folds of the train split). Each "
+            "run's own settings are under its name below.</p>"
+        )
+        parts.append(_table_html(presets))
     parts.append(
         "<h2>Retrieval against label noise</h2><p class='dmlviz-dim'>One line per loss: the "
         "mean over seeds, the bar one standard deviation. A robust loss keeps its line flat as "
@@ -175,6 +188,29 @@ def _overview(table: pd.DataFrame, figure: _Figures) -> str:
         f"<div>{figure(metric_vs_noise(table, 'recall@1'))}</div></div>"
     )
     return "\n".join(parts)
+
+
+def _sweep_settings_html(source: Path) -> str:
+    """The sweep's spec (``sweep.json``) as a table, or nothing for a single run."""
+    from dmlviz.experiments.folder import SPEC_FILE
+    from dmlviz.experiments.spec import read_spec_file
+
+    if not (source / SPEC_FILE).is_file():
+        return ""
+    try:
+        spec = dataclasses.asdict(read_spec_file(source / SPEC_FILE))
+    except (OSError, ValueError) as error:
+        return f"<p>The sweep's {SPEC_FILE} cannot be read: {html.escape(str(error))}</p>"
+    rows = "".join(
+        f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{html.escape(_value(v))}</td></tr>"
+        for k, v in spec.items()
+        if v is not None
+    )
+    return f"<h2>Sweep settings</h2><table class='dmlviz-table'>{rows}</table>"
+
+
+def _value(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _run_section(run: Run, row: dict[str, Any], figure: _Figures) -> str:

@@ -104,3 +104,19 @@ def test_cli_writes_html_for_html_and_files_otherwise(runs, tmp_path, capsys):
     assert "Training replay" in (tmp_path / "r.html").read_text()
     assert main(["export", str(runs["rll-noise40"]), "--out", str(tmp_path / "files")]) == 0
     assert (tmp_path / "files" / "test.npy").is_file()
+
+
+def test_sweep_settings_and_presets(runs, tmp_path):
+    import json
+    import shutil
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(runs["rll-noise40"], sweep / "rll-noise40")
+    spec = {"dataset": "digits", "losses": ["rll"], "noise_rates": [0.4], "seeds": [0, 1]}
+    (sweep / "sweep.json").write_text(json.dumps(spec))
+    page = build_report(sweep)
+    settings = page.split("<h2>Sweep settings</h2>")[1].split("</table>")[0]
+    assert "<th>seeds</th><td>0, 1</td>" in settings
+    presets = page.split("<h3>Presets</h3>")[1].split("</table>")[0]
+    assert "Ranked List Loss" in presets and "Contextual" not in presets
+    assert "Sweep settings" not in build_report(runs["rll-noise40"])
