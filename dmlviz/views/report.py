@@ -20,6 +20,7 @@ from dmlviz.runs import Run, RunError, find_runs
 from dmlviz.runs.atomic import atomic_write_text
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import (
+    across_runs,
     consistency_histogram,
     detector_roc,
     suspicious_gallery_html,
@@ -187,6 +188,18 @@ def _overview(source: Path, table: pd.DataFrame, figure: _Figures) -> str:
         f"<div>{figure(metric_vs_noise(table, 'map@r'))}</div>"
         f"<div>{figure(metric_vs_noise(table, 'recall@1'))}</div></div>"
     )
+    detector = across_runs(table)
+    if detector:
+        parts.append(
+            "<p class='dmlviz-dim'>Neighbour consistency (the share of a training image's "
+            "nearest neighbours that share its training label) of kept and of flipped labels, "
+            "and how well its disagreement finds the flipped ones (AUROC, 0.5 = chance).</p>"
+        )
+        parts.append(
+            "<div class='dmlviz-row'>"
+            + "".join(f"<div>{figure(f)}</div>" for f in detector)
+            + "</div>"
+        )
     return "\n".join(parts)
 
 

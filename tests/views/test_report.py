@@ -61,6 +61,7 @@ def test_maps_are_drawn_as_svg(runs):
 
 def test_sweep_report_has_every_section(runs, sweep_html):
     assert "Retrieval against label noise" in sweep_html
+    assert "Noise-detector AUROC" in sweep_html  # the consistency page's curves across runs
     assert "broken" in sweep_html  # the unreadable run folder is named, not fatal
     for name in ("contextual-noise0", "contextual-noise40", "rll-noise0", "rll-noise40"):
         assert str(runs[name]) in sweep_html  # its settings
