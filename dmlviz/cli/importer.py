@@ -1,9 +1,11 @@
 """``dmlviz import`` (a run directory from embeddings computed elsewhere: no model, no training)
-and ``dmlviz export`` (a run's embeddings as the files ``import`` reads)."""
+and ``dmlviz export`` (a run's embeddings as the files ``import`` reads, or a run's or a sweep's
+self-contained HTML report when ``--out`` ends in ``.html``)."""
 
 from __future__ import annotations
 
 import argparse
+import time
 import warnings
 from pathlib import Path
 
@@ -72,15 +74,26 @@ def register(subparsers) -> None:
 
     export = subparsers.add_parser(
         "export",
-        help="write a run's embeddings, labels and images as files `dmlviz import` reads",
+        help="write a run's embeddings as files `dmlviz import` reads, or an HTML report",
         description=(
-            "Write RUN's test and train embeddings to DIR as <split>.npy, <split>_labels.txt, "
-            "<split>_paths.txt with the images as PNGs, and train_clean_labels.txt for a run "
-            "trained on noisy labels."
+            "With --out DIR: write RUN's test and train embeddings to DIR as <split>.npy, "
+            "<split>_labels.txt, <split>_paths.txt with the images as PNGs, and "
+            "train_clean_labels.txt for a run trained on noisy labels. With --out FILE.html: write "
+            "one self-contained HTML report of RUN or of every run below a sweep folder (settings "
+            "and preset source, noise curves, maps, worst queries, suspicious labels, replay), "
+            "viewable offline in any browser."
         ),
     )
-    export.add_argument("run", type=Path, metavar="RUN", help="a run directory")
-    export.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
+    export.add_argument(
+        "run", type=Path, metavar="RUN_OR_SWEEP", help="a run directory (or, for a report, a sweep)"
+    )
+    export.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR_OR_HTML",
+        help="folder to write the files to; a name ending in .html writes the HTML report",
+    )
     export.add_argument("--no-images", action="store_true", help="skip the images and paths")
     export.set_defaults(func=export_command)
 
@@ -117,9 +130,19 @@ def import_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """Export ``args.run`` into ``args.out``; prints the files written."""
+    """Export ``args.run`` into ``args.out`` (a report when it ends in ``.html``); prints the files
+    written."""
     from dmlviz.runs import Run
     from dmlviz.runs.export import export_run
+
+    if args.out.suffix.lower() == ".html":
+        from dmlviz.views.report import write_report
+
+        started = time.perf_counter()
+        out = write_report(args.run, args.out)
+        size = out.stat().st_size / 1e6
+        print(f"{out} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
+        return 0
 
     written = export_run(Run.load(args.run), args.out, images=not args.no_images)
     for path in written.values():
