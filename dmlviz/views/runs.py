@@ -116,7 +116,7 @@ def display_table(runs: pd.DataFrame) -> pd.DataFrame:
     shared = shared_settings(runs)
     unknown = {c for c in LAYOUT_COLUMNS if c in runs and runs[c].isna().all()}
     frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in {*shared, *unknown}]].copy()
-    frame["loss"] = frame["loss"].map(lambda v: loss_name(str(v)) if v is not None else v)
+    frame["loss"] = frame["loss"].map(lambda v: loss_name(str(v)) if _given(v) else None)
     frame["noise_rate"] = 100 * frame["noise_rate"]
     return frame.rename(columns=TABLE_COLUMNS)
 

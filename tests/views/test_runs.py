@@ -69,6 +69,14 @@ def test_display_table_names_columns_and_losses(tmp_path):
     assert table["Noise rate"].iloc[0] == pytest.approx(20)
 
 
+def test_display_table_leaves_the_loss_of_a_run_without_one_empty(tmp_path):
+    runs, _ = runs_overview([_run(tmp_path, "a"), _run(tmp_path, "b", loss="rll")])
+    runs.loc[0, "loss"] = float("nan")  # a zero-shot or imported run: no loss trained it
+    table = display_table(runs)
+    assert pd.isna(table["Loss"].iloc[0])  # shown as a dash, not as the text "nan"
+    assert table["Loss"].iloc[1] == "Ranked List Loss"
+
+
 def test_display_table_states_shared_settings_once(tmp_path):
     runs, _ = runs_overview([_run(tmp_path, "a"), _run(tmp_path, "b", loss="rll")])
     assert shared_settings(runs) == {"dataset": "digits", "noise_kind": "symmetric"}
