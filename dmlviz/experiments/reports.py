@@ -26,25 +26,6 @@ from dmlviz.experiments.folder import (
 from dmlviz.experiments.spec import SweepSpec, run_name
 from dmlviz.runs import Run, RunError, atomic_write_text, is_run
 
-RUN_COLUMNS = (
-    "name",
-    "loss",
-    "noise_kind",
-    "noise_rate",
-    "seed",
-    "epochs",
-    "state",
-    "map@r",
-    "recall@1",
-    "consistency_clean",
-    "consistency_flipped",
-    "detector_auroc",
-    "auroc_peak_epoch",
-    "memorised_end",
-    "preset_source",
-    "path",
-)
-EPOCH_DIGITS = 1  # an epoch's mean over seeds is written 12.5
 SUMMARY_METRICS = (
     "map@r",
     "recall@1",
@@ -54,6 +35,19 @@ SUMMARY_METRICS = (
     "auroc_peak_epoch",
     "memorised_end",
 )
+RUN_COLUMNS = (
+    "name",
+    "loss",
+    "noise_kind",
+    "noise_rate",
+    "seed",
+    "epochs",
+    "state",
+    *SUMMARY_METRICS,
+    "preset_source",
+    "path",
+)
+EPOCH_DIGITS = 1  # an epoch's mean over seeds is written 12.5
 
 
 def runs_table(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
