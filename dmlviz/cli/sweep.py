@@ -35,14 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=int, help="epochs per run (default: the dataset's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
     parser.add_argument("--no-umap", action="store_true", help="PCA maps only (no UMAP)")
-    parser.add_argument(
-        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
-    )
-    parser.add_argument(
-        "--test-root",
-        metavar="DIR",
-        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
-    )
+    add_data_roots(parser)
     parser.add_argument(
         "--protocol",
         help="class split (digits: samples (training default) or classes); see dmlviz train",
@@ -62,6 +55,19 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
     parser.set_defaults(func=run_sweep_command)
+
+
+def add_data_roots(parser: argparse.ArgumentParser) -> None:
+    """``--dataset-root`` (``--root`` kept as an alias) and ``--test-root``, as sweep and tune
+    take them."""
+    parser.add_argument(
+        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
+    )
+    parser.add_argument(
+        "--test-root",
+        metavar="DIR",
+        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
+    )
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dmlviz.cli.sweep import add_data_roots
 from dmlviz.registry import loss_help
 
 
@@ -43,14 +44,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--noise", type=float, default=0.0, metavar="RATE", help="tune under this label noise"
     )
-    parser.add_argument(
-        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
-    )
-    parser.add_argument(
-        "--test-root",
-        metavar="DIR",
-        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
-    )
+    add_data_roots(parser)
     parser.add_argument(
         "--protocol",
         help="train/test class split (default: the dataset's, as dmlviz train uses)",
