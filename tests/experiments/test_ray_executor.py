@@ -1,4 +1,5 @@
-"""--executor ray on a local Ray: a sweep, a cancelled and resumed run, a study, a cancelled driver."""
+"""--executor ray on a local Ray: a sweep, a cancelled and resumed run, a study, a cancelled driver,
+and a noise-lab experiment cancelled on the cluster."""
 
 import os
 import threading
@@ -7,12 +8,14 @@ import time
 import pytest
 
 from dmlviz.experiments.folder import clear_cancel_requests, read_progress, request_cancel
+from dmlviz.experiments.launcher import cancel_experiment, start_experiment
 from dmlviz.experiments.ray_executor import CANCEL_GRACE_S, run_tasks
 from dmlviz.experiments.runner import run_sweep
 from dmlviz.experiments.spec import SweepSpec
-from dmlviz.experiments.state import experiment_state
+from dmlviz.experiments.state import experiment_state, log_tail
 from dmlviz.experiments.tune import TRIAL_FOLDER, open_study, tune
 from dmlviz.runs import Run
+from dmlviz.views.lab import form_spec
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,3 +101,24 @@ def test_an_interrupted_driver_cancels_the_tasks_still_running(local_ray, tmp_pa
     assert time.perf_counter() - started < CANCEL_GRACE_S  # it stopped by itself, in time
     both_cpus = local_ray.remote(num_cpus=2)(lambda: "free")
     assert local_ray.get(both_cpus.remote(), timeout=20) == "free"  # nothing holds a CPU now
+
+
+def test_the_noise_lab_starts_and_cancels_an_experiment_on_a_ray_cluster(local_ray, tmp_path):
+    address = local_ray.get_runtime_context().gcs_address
+    spec, problems = form_spec("digits", ["rll"], "0", "0", epochs=60, umap=False,
+                               executor="ray", address=address)  # fmt: skip
+    assert problems == [] and spec["address"] == address
+    experiment = start_experiment(spec, tmp_path)
+    deadline = time.monotonic() + 60
+    while not any(r.get("event") == "epoch" for r in read_progress(experiment.folder)):
+        assert experiment.running() and time.monotonic() < deadline, log_tail(experiment.folder)
+        time.sleep(0.05)
+    cancel_experiment(experiment.folder)  # the sweep process is stopped, and with it its task
+    state = experiment_state(experiment.folder)
+    assert state["phase"] == "cancelled" and state["runs"][0]["state"] == "cancelled"
+    stopped = Run.load(experiment.folder / "rll-noise0-seed0").status()
+    assert stopped["state"] == "cancelled" and 1 <= stopped["epoch"] < 60  # resumable from there
+    events = [r["event"] for r in read_progress(experiment.folder)]
+    assert "sweep_interrupted" in events  # the sweep's SIGTERM handler ran, so its task was asked
+    both_cpus = local_ray.remote(num_cpus=2)(lambda: "free")
+    assert local_ray.get(both_cpus.remote(), timeout=20) == "free"  # and it has stopped
