@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -316,11 +317,12 @@ def tune(
     with FolderLock(out):
         url = study_storage(out, storage, executor)
         study = open_study(url, f"{dataset}-{loss}", seed)
-        _check_settings(study, settings, out)
+        _check_settings(study, settings, url)
         _retire_stale_trials(study, out)
         if not study.trials:
             study.enqueue_trial(_as_params(config))  # trial 0: the paper defaults
-        left = budget - len(_finished_trials(study))
+        spent = (*_finished_states(), optuna.trial.TrialState.RUNNING)  # others' running count
+        left = budget - len(study.get_trials(deepcopy=False, states=spent))
         say(f"{out}: {len(_finished_trials(study))} trial(s) done, {max(left, 0)} to go")
         if left > 0 and executor == "ray":
             from dmlviz.experiments.ray_executor import run_tasks, task_resources
@@ -335,7 +337,7 @@ def tune(
                 objective(loss, config, folds, out, say),
                 n_trials=left,
                 catch=(FloatingPointError,),
-                callbacks=[optuna.study.MaxTrialsCallback(budget, states=_finished_states())],
+                callbacks=[optuna.study.MaxTrialsCallback(budget, states=spent)],
             )
         others = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         if others:
@@ -634,7 +636,7 @@ def _finished_trials(study) -> list:
     return [t for t in study.trials if t.state in _finished_states()]
 
 
-def _check_settings(study, settings: dict[str, Any], out: Path) -> None:
+def _check_settings(study, settings: dict[str, Any], url: str) -> None:
     """Record the search's settings on a new study; refuse to resume one made with others."""
     stored = study.user_attrs
     if not stored:
@@ -644,9 +646,15 @@ def _check_settings(study, settings: dict[str, Any], out: Path) -> None:
     for key, value in settings.items():
         if key in stored and stored[key] != value:
             raise ValueError(
-                f"{out / STUDY_DB} was searched with {key}={stored[key]!r}, not {value!r}; "
-                "use the same settings to resume it, or another --out"
+                f"the study {study.study_name} in {_shown(url)} was searched with "
+                f"{key}={stored[key]!r}, not {value!r}; use the same settings to resume it, or "
+                "another --out (or --storage)"
             )
+
+
+def _shown(url: str) -> str:
+    """``url`` with an RDB password masked, for messages."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
 def _retire_stale_trials(study, out: Path) -> None:
