@@ -8,8 +8,8 @@ through the folder as with local processes: a run's cancel request file stops it
 wherever it trains; interrupting the driver (Ctrl-C, or SIGTERM from the noise lab) cancels every
 task, which records its run ``interrupted`` so a later sweep resumes it from its last epoch.
 
-Ray is an optional extra; this module is imported only when ``--executor ray`` is chosen, and
-imports Ray only inside its functions.
+Ray is an optional extra (``pip install 'dmlviz[cluster]'``): this module imports it only inside
+its functions, so the local executor never loads it.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ tuned that way).
 
 The study lives in ``<out>/study.db`` (SQLite), so an interrupted search resumes where it
 stopped (``<out>/study.journal`` when Ray tasks on several machines share it, or the storage named
-by ``storage``: see ``study_storage`` and docs/cluster.md); fold runs are ``<out>/trials/trial-<n>/fold-<f>``. The best configuration is written to
-``<out>/preset.json`` and, on request, into the package's tuned presets
-(``dmlviz/presets/<dataset>.json``).
+by ``storage``: see ``study_storage`` and docs/cluster.md); fold runs are
+``<out>/trials/trial-<n>/fold-<f>``. The best configuration is written to ``<out>/preset.json``
+and, on request, into the package's tuned presets (``dmlviz/presets/<dataset>.json``).
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def tune(
         confirm(study, config, folds, out, say, executor, address)
         entry = best_entry(study, config)
         entry["command"] = _command(dataset, loss, budget, folds, epochs, val_fraction, seed,
-                                    noise_rate, protocol, root, test_root)  # fmt: skip
+                                    noise_rate, protocol, root, test_root, executor)  # fmt: skip
         atomic_write_json(out / PRESET_JSON, {"dataset": dataset, "loss": loss, **entry})
         say(
             f"chosen: trial {entry['trial']}, val MAP@R {entry['val_map@r']:.4f} over "
@@ -593,8 +593,10 @@ def _command(
     protocol: str | None,
     root: str | None,
     test_root: str | None = None,
+    executor: str = "local",
 ) -> str:
-    """The ``dmlviz tune`` command line that repeats this search (the dataset roots left out)."""
+    """The ``dmlviz tune`` command line that repeats this search (the dataset roots and the Ray
+    address left out; on Ray, trials run at once draw from differently seeded samplers)."""
     words = ["dmlviz tune", f"--dataset {dataset}", f"--loss {loss}", f"--budget {budget}"]
     if root is not None:
         words.append("--dataset-root DIR")  # where the dataset lies differs between machines
@@ -607,6 +609,8 @@ def _command(
         words.append(f"--seed {seed}")
     if noise_rate:
         words.append(f"--noise {noise_rate:g}")
+    if executor != "local":
+        words.append(f"--executor {executor}")
     return " ".join(words)
 
 

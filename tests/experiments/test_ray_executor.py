@@ -81,6 +81,7 @@ def test_a_study_on_ray_runs_its_trials_as_tasks_sharing_a_journal(tmp_path):
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
     assert {t.user_attrs[TRIAL_FOLDER] for t in study.trials} == {str(out.resolve())}
     assert set(entry["confirmed"]) == {"0", "1"} and 0 <= entry["val_map@r"] <= 1
+    assert entry["command"].endswith("--folds 1 --epochs 1 --executor ray")
     trial_run = Run.load(out / "trials" / "trial-001" / "fold-0")
     assert trial_run.status()["pid"] != os.getpid()
     resumed = tune("digits", "rll", out, budget=2, folds=1, epochs=1, log=None, executor="ray")
