@@ -47,11 +47,10 @@ from dmlviz.experiments.folder import FolderLock
 from dmlviz.experiments.spec import executor_problems
 from dmlviz.registry import LOSSES, SearchSpace, loss_entry
 from dmlviz.runs import Run, atomic_write_json
-from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
+from dmlviz.runs.walk import STUDY_FILE, STUDY_JOURNAL, STUDY_RUN_FOLDERS
 from dmlviz.validate import InvalidValue, check_number, is_number
 
 STUDY_DB = STUDY_FILE
-STUDY_JOURNAL = "study.journal"  # the study as an Optuna journal, when Ray tasks share it
 STORAGE_FORMS = ("journal:", "sqlite:", "postgresql", "mysql")  # what --storage accepts
 TRIAL_FOLDER = "folder"  # trial attribute: the study folder whose process runs the trial
 PRESET_JSON = "preset.json"
@@ -390,25 +389,29 @@ def open_study(url: str, name: str, seed: int):
     with ``seed``, maximising, pruned by the median of earlier trials at each fold."""
     import optuna
 
-    if url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        storage = JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    else:
-        storage = url
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # multivariate TPE is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
     return optuna.create_study(
         study_name=name,
-        storage=storage,
+        storage=optuna_storage(url),
         direction="maximize",
         sampler=sampler,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER),
         load_if_exists=True,
     )
+
+
+def optuna_storage(url: str):
+    """What Optuna takes for ``url`` (``study_storage``): a ``JournalStorage`` for
+    ``journal:PATH``, the URL itself for an RDB."""
+    if not url.startswith("journal:"):
+        return url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
 
 
 def objective(

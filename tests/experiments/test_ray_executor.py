@@ -16,6 +16,7 @@ from dmlviz.experiments.state import experiment_state, log_tail
 from dmlviz.experiments.tune import TRIAL_FOLDER, open_study, tune
 from dmlviz.runs import Run
 from dmlviz.views.lab import form_spec
+from dmlviz.views.tuning import find_studies, study_table
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -82,6 +83,7 @@ def test_a_study_on_ray_runs_its_trials_as_tasks_sharing_a_journal(tmp_path):
     assert {t.user_attrs[TRIAL_FOLDER] for t in study.trials} == {str(out.resolve())}
     assert set(entry["confirmed"]) == {"0", "1"} and 0 <= entry["val_map@r"] <= 1
     assert entry["command"].endswith("--folds 1 --epochs 1 --executor ray")
+    assert find_studies(tmp_path) == [out] and list(study_table(out)["trial"]) == [0, 1]  # shown
     trial_run = Run.load(out / "trials" / "trial-001" / "fold-0")
     assert trial_run.status()["pid"] != os.getpid()
     resumed = tune("digits", "rll", out, budget=2, folds=1, epochs=1, log=None, executor="ray")
