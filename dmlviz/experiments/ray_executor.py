@@ -57,7 +57,9 @@ def connect(address: str | None = None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ValueError(
             f"cannot reach a Ray cluster at --address {address}: {error}; start one with "
-            "`ray start --head --port=6379` and pass HEAD:6379 (see docs/cluster.md)"
+            "`ray start --head --port=6379` and pass HEAD:6379, and for a cluster with token "
+            "authentication set RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN here too (see "
+            "docs/cluster.md)"
         ) from None
     finally:
         if main:  # ray.init makes SIGTERM exit at once; keep ours, which lets tasks be cancelled
