@@ -3,8 +3,9 @@
 ``train_many(configs, jobs, train_one)`` trains a list of configs in this process or in ``jobs``
 spawned worker processes, sharing the CPU cores among them, or as Ray tasks (``executor="ray"``).
 ``run_sweep`` trains, evaluates and maps every run of a spec into its folder; it is resumable:
-finished runs are skipped, interrupted or cancelled ones resume from their last saved epoch. Projections are computed at the end in the
-sweep's own process, so UMAP's numba compilation (30-40 s per process) is paid once.
+finished runs are skipped, interrupted or cancelled ones resume from their last saved epoch.
+Projections are computed at the end in the sweep's own process, so UMAP's numba compilation
+(30-40 s per process) is paid once.
 """
 
 from __future__ import annotations

@@ -204,7 +204,8 @@ def _count(n: int, word: str, plural: str | None = None) -> str:
 
 
 def spec_caption(spec: dict[str, Any]) -> str:
-    """An experiment's settings in one line: dataset, losses, noise, seeds, epochs."""
+    """An experiment's settings in one line: dataset, losses, noise, seeds, epochs (and where it
+    trains, when on Ray)."""
     rates = ", ".join(f"{100 * float(r):g}" for r in spec.get("noise_rates", []))
     seeds = ", ".join(str(s) for s in spec.get("seeds", [0]))
     epochs = spec.get("epochs")
@@ -217,6 +218,8 @@ def spec_caption(spec: dict[str, Any]) -> str:
     ]
     if not spec.get("umap", True):
         parts.append("PCA maps only")
+    if spec.get("executor") == "ray":
+        parts.append(f"on Ray ({spec.get('address') or 'local'})")
     return " · ".join(parts)
 
 
