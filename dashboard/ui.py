@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dmlviz.runs import CONFIG, METRICS, STUDY_FILE, Run, RunError, embeddings_file, replay_files
+from dmlviz.runs import CONFIG, METRICS, STUDY_FILES, Run, RunError, embeddings_file, replay_files
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import noisiest_run
 from dmlviz.views.lens import LENS_CSS
@@ -153,7 +153,7 @@ def _study(folder: str, stamp: tuple) -> tuple[pd.DataFrame, dict[str, float]]:
 def tuning_study(folder: str | Path) -> tuple[pd.DataFrame, dict[str, float]]:
     """``(trials, importances)`` of the tuning study in ``folder`` (``dmlviz.views.tuning.study_table``
     and ``param_importances``), re-read when the study changes."""
-    return _study(str(folder), views_data.file_stamp(folder, STUDY_FILE))
+    return _study(str(folder), views_data.file_stamp(folder, *STUDY_FILES))
 
 
 # -- shared state and widgets ---------------------------------------------------------------------

@@ -97,13 +97,31 @@ with st.expander(":material/add_circle: New experiment", expanded=not experiment
         key=f"lab_epochs_{dataset}",
         help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
     )
+    left, right = st.columns([1, 2])
+    executor = left.selectbox(
+        "Train on",
+        ("local", "ray"),
+        key="lab_executor",
+        format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
+        help="A Ray cluster trains each run as a Ray task with the CPUs and GPU it needs; the "
+        "runs folder must then be on a filesystem every node mounts at the same path "
+        "(docs/cluster.md). Needs `pip install 'dmlviz[cluster]'`.",
+    )
+    address = right.text_input(
+        "Ray address",
+        key="lab_address",
+        disabled=executor == "local",
+        placeholder="HEAD:6379, or empty for a local Ray on this machine",
+        help="The head node of the cluster (`ray start --head --port=6379` prints it).",
+    )
     jobs = cells[3].number_input(
         "Runs in parallel",
         min_value=1,
         max_value=max(1, os.cpu_count() or 1),
         value=1,
         key="lab_jobs",
-        help="Each parallel run gets a share of the CPU cores.",
+        disabled=executor == "ray",
+        help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
     )
     left, middle, right = st.columns([1, 1, 2])
     presets = middle.selectbox(
@@ -141,6 +159,8 @@ with st.expander(":material/add_circle: New experiment", expanded=not experiment
         name,
         runs_dir,
         presets,
+        executor,
+        address,
     )
     if not problems:
         try:

@@ -53,8 +53,35 @@ def register(subparsers) -> None:
         help="a JSON sweep spec (sweep.json's keys, or a noise-lab experiment.json) instead of "
         "the options above",
     )
-    parser.add_argument("--out", required=True, type=Path, help="the sweep folder")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="the sweep folder (with --executor ray on a cluster: on a filesystem every node "
+        "mounts at the same path)",
+    )
+    add_executor(parser, "run")
     parser.set_defaults(func=run_sweep_command)
+
+
+def add_executor(parser: argparse.ArgumentParser, unit: str) -> None:
+    """``--executor`` and ``--address``, as sweep and tune take them (``unit``: what one Ray task
+    trains, "run" or "trial")."""
+    from dmlviz.experiments.spec import EXECUTORS
+
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help=f"local: processes on this machine (default); ray: each {unit} a Ray task with the "
+        "CPUs and GPU its config asks for, writing into --out directly, so --out must be on a "
+        "filesystem every node shares (needs pip install 'dmlviz[cluster]'; see docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="the Ray cluster's head, HOST:6379 (default: $RAY_ADDRESS, else a local Ray on "
+        "this machine); only with --executor ray",
+    )
 
 
 def add_data_roots(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +104,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     if args.spec is not None:
         spec = read_spec_file(args.spec)
+        if args.executor is not None or args.address is not None:  # the command says how to run
+            spec.executor, spec.address = args.executor or spec.executor, args.address
     elif args.dataset is None:
         raise ValueError("argument --dataset is required (or give a --spec file)")
     else:
@@ -93,6 +122,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             test_root=args.test_root,
             protocol=args.protocol,
             presets=args.preset,
+            executor=args.executor or "local",
+            address=args.address,
         )
     install_sigterm_handler()
     frame = run_sweep(spec, args.out, log=lambda message: print(message, flush=True))

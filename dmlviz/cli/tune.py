@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmlviz.cli.sweep import add_data_roots
+from dmlviz.cli.sweep import add_data_roots, add_executor
 from dmlviz.registry import loss_help
 
 
@@ -21,9 +21,9 @@ def register(subparsers) -> None:
             "under digits' samples protocol, folds of each class's train images), training on "
             "the rest; the test split is never read. Weak trials stop early. The paper defaults "
             "and the 3 best trials are then retrained with fresh seeds and the best mean wins. "
-            "The study is stored in <out>/study.db: run the same command again to resume it. The "
-            "chosen setting goes to <out>/preset.json and, with --write-preset, into the "
-            "package's tuned presets."
+            "The study is stored in <out>/study.db (<out>/study.journal with --executor ray, or "
+            "--storage): run the same command again to resume it. The chosen setting goes to "
+            "<out>/preset.json and, with --write-preset, into the package's tuned presets."
         ),
     )
     parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")
@@ -55,6 +55,14 @@ def register(subparsers) -> None:
         action="store_true",
         help="also store the best setting in dmlviz/presets/<dataset>.json",
     )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="where the study lives: journal:PATH (a file on a shared filesystem) or an RDB URL "
+        "(postgresql://user:password@host/db); tune workers on several machines given the same "
+        "--storage, each with its own --out, search one study together (default: in --out)",
+    )
+    add_executor(parser, "trial")
     parser.set_defaults(func=run_tune)
 
 
@@ -63,7 +71,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from dmlviz.experiments.tune import tune
 
     out = args.out or Path("runs") / f"tune-{args.dataset}-{args.loss}"
-    tune(
+    entry = tune(
         args.dataset,
         args.loss,
         out,
@@ -78,6 +86,10 @@ def run_tune(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         write_to_package=args.write_preset,
         log=lambda message: print(message, flush=True),
+        storage=args.storage,
+        executor=args.executor or "local",
+        address=args.address,
     )
-    print(f"preset: {out / 'preset.json'}")
+    if entry:  # empty while other workers of a shared study still search
+        print(f"preset: {out / 'preset.json'}")
     return 0

@@ -4,6 +4,7 @@
 ``folder.py``     a sweep folder's files: its lock (``filelock`` + ``psutil``), progress log, cancel
                   requests
 ``runner.py``     ``train_many``, the one process pool for sweeps and tuning; ``run_sweep``
+``ray_executor.py``  the same runs and trials as Ray tasks on a cluster (``--executor ray``)
 ``reports.py``    runs.csv, summary.csv and summary.md
 ``state.py``      where an experiment stands, rebuilt from its folder's files
 ``launcher.py``   the noise lab: start a detached sweep from a spec file, cancel it, resume it

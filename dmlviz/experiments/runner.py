@@ -1,10 +1,11 @@
 """Training many runs: one process pool for sweeps and tuning, and the sweep that uses it.
 
 ``train_many(configs, jobs, train_one)`` trains a list of configs in this process or in ``jobs``
-spawned worker processes, sharing the CPU cores among them. ``run_sweep`` trains, evaluates and
-maps every run of a spec into its folder; it is resumable: finished runs are skipped, interrupted
-or cancelled ones resume from their last saved epoch. Projections are computed at the end in the
-sweep's own process, so UMAP's numba compilation (30-40 s per process) is paid once.
+spawned worker processes, sharing the CPU cores among them, or as Ray tasks (``executor="ray"``).
+``run_sweep`` trains, evaluates and maps every run of a spec into its folder; it is resumable:
+finished runs are skipped, interrupted or cancelled ones resume from their last saved epoch.
+Projections are computed at the end in the sweep's own process, so UMAP's numba compilation
+(30-40 s per process) is paid once.
 """
 
 from __future__ import annotations
@@ -56,12 +57,21 @@ def train_many(
     jobs: int,
     train_one: Callable[[Any], Result],
     on_done: Callable[[Any, Result], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    folder: str | Path | None = None,
 ) -> list[Result]:
     """``train_one(config)`` for every item of ``configs``, in this process (``jobs`` 1 or a
     single item) or in ``jobs`` spawned worker processes; returns the results in ``configs``'
     order. ``on_done(config, result)`` is called in this process as each one ends (in the order
     they end). ``train_one`` must be a module-level function (or a ``functools.partial`` of one)
-    so the workers can import it."""
+    so the workers can import it. ``executor`` "ray": each config is a Ray task on the cluster at
+    ``address`` instead, with the resources its config asks for, writing into ``folder`` (which
+    every node must see; ``dmlviz.experiments.ray_executor``)."""
+    if executor == "ray":
+        from dmlviz.experiments.ray_executor import run_tasks, task_resources
+
+        return run_tasks(train_one, configs, task_resources, on_done, address, folder)
     results: list[Any] = [None] * len(configs)
     if jobs == 1 or len(configs) <= 1:
         for i, config in enumerate(configs):
@@ -107,11 +117,15 @@ def run_sweep(
         append_progress(
             out, {"event": "sweep_started", "pid": os.getpid(), "runs": spec.run_names()}
         )
+        local = spec.executor == "local"  # Ray gives each task the cores its config asks for
         train_many(
-            share_threads(configs, spec.jobs),
+            share_threads(configs, spec.jobs) if local else configs,
             spec.jobs,
             functools.partial(run_one, out=out),
             lambda config, result: say(_describe(result)),
+            spec.executor,
+            spec.address,
+            out,
         )
         append_progress(out, {"event": "projecting"})
         methods = ("pca", "umap") if spec.umap else ("pca",)

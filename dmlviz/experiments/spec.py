@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import SPEC_FILE
+from dmlviz.experiments.ray_executor import RAY_MISSING, ray_installed
 from dmlviz.validate import is_number, number_range, problem
 
 # Settings that must stay the same when a sweep folder is reused.
@@ -38,6 +39,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DEMO_LOSSES = ["contextual", "rll", "multisimilarity"]
 DEMO_NOISE_RATES = [0.0, 0.2, 0.4]
 DEMO_PROTOCOL = "samples"
+# Where runs train: "local", the process pool of this machine (``--jobs``), or "ray", one Ray task
+# per run on a local Ray or a cluster (``dmlviz.experiments.ray_executor``).
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -49,7 +53,9 @@ class SweepSpec:
     class of ``dataset_root`` and tests on the classes of this second tree (folder, omniglot);
     ``protocol`` None is the dataset's default class split (see ``dmlviz.data.load_dataset``); ``presets`` "tuned" trains
     each loss with its preset tuned on validation where one ships (else its paper defaults),
-    "paper" with its paper defaults (``dmlviz.presets``).
+    "paper" with its paper defaults (``dmlviz.presets``). ``executor`` "ray" trains each run as a
+    Ray task on the cluster at ``address`` (None: ``$RAY_ADDRESS`` or a local Ray; ``jobs`` is then
+    unused: Ray runs as many at once as the cluster's resources allow).
     """
 
     dataset: str
@@ -65,6 +71,8 @@ class SweepSpec:
     protocol: str | None = None
     split_seed: int = 0
     presets: str = "tuned"
+    executor: str = "local"
+    address: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
@@ -178,6 +186,21 @@ def spec_problems(spec: SweepSpec) -> list[str]:
         root = getattr(spec, key)
         if root is not None and not Path(root).exists():
             bad(key, str(root), "does not exist")
+    return problems + executor_problems(spec.executor, spec.address)
+
+
+def executor_problems(executor: object, address: object = None) -> list[str]:
+    """Every problem with an executor choice (``EXECUTORS``) and its Ray ``address`` (empty when
+    they can run): the one check for sweeps, tuning and the noise lab."""
+    if executor not in EXECUTORS:
+        return [problem("executor", executor, f"choose one of {', '.join(EXECUTORS)}")]
+    problems = []
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        problems.append(problem("address", address, "give the head node as HOST:6379, or none"))
+    elif address is not None and executor != "ray":
+        problems.append(problem("address", address, "a Ray address needs executor ray"))
+    if executor == "ray" and not ray_installed():
+        problems.append(RAY_MISSING)
     return problems
 
 

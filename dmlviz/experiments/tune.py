@@ -25,15 +25,18 @@ that barely learn the trained ones (digits test MAP@R fell from 0.95 to 0.42-0.8
 tuned that way).
 
 The study lives in ``<out>/study.db`` (SQLite), so an interrupted search resumes where it
-stopped; fold runs are ``<out>/trials/trial-<n>/fold-<f>``. The best configuration is written to
-``<out>/preset.json`` and, on request, into the package's tuned presets
-(``dmlviz/presets/<dataset>.json``).
+stopped (``<out>/study.journal`` when Ray tasks on several machines share it, or the storage named
+by ``storage``: see ``study_storage`` and docs/cluster.md); fold runs are
+``<out>/trials/trial-<n>/fold-<f>``. The best configuration is written to ``<out>/preset.json``
+and, on request, into the package's tuned presets (``dmlviz/presets/<dataset>.json``).
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import math
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -41,12 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.experiments.folder import FolderLock
+from dmlviz.experiments.spec import executor_problems
 from dmlviz.registry import LOSSES, SearchSpace, loss_entry
 from dmlviz.runs import Run, atomic_write_json
-from dmlviz.runs.walk import STUDY_FILE, STUDY_RUN_FOLDERS
+from dmlviz.runs.walk import STUDY_FILE, STUDY_JOURNAL, STUDY_RUN_FOLDERS
 from dmlviz.validate import InvalidValue, check_number, is_number
 
 STUDY_DB = STUDY_FILE
+STORAGE_FORMS = ("journal:", "sqlite:", "postgresql", "mysql")  # what --storage accepts
+TRIAL_FOLDER = "folder"  # trial attribute: the study folder whose process runs the trial
 PRESET_JSON = "preset.json"
 TRIALS_DIR, CONFIRM_DIR = STUDY_RUN_FOLDERS  # fold runs: not listed as runs (dmlviz.runs.walk)
 MIN_VAL_CLASSES = 2  # MAP@R over a single class is always 1: hold out at least two
@@ -254,6 +260,9 @@ def tune(
     write_to_package: bool = False,
     test_root: str | None = None,
     log: Callable[[str], None] | None = print,
+    storage: str | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Search ``budget`` trials (in total, across resumptions) and return the best preset entry.
 
@@ -263,14 +272,22 @@ def tune(
     defaults), ``epochs``, ``val_fraction``, ``seed``, ``noise_rate``, ``protocol``, ``command``)
     is written to ``<out>/preset.json`` and, with ``write_to_package``, into
     ``dmlviz/presets/<dataset>.json``. ``test_root``: see ``base_config``.
+
+    ``storage`` is where the study lives (``study_storage``); several ``tune`` processes given
+    the same one, each with its own ``out``, search one study together, and the last to finish
+    confirms. ``executor`` "ray" trains every trial and confirmation as a Ray task on the cluster
+    at ``address`` (``dmlviz.experiments.ray_executor``), all writing into ``out``.
     """
     import optuna
 
     from dmlviz.presets import write_preset
 
     check_number("budget", budget, 1, integer=True)  # the number of trials
+    problems = executor_problems(executor, address)
+    if problems:
+        raise ValueError("; ".join(problems))
     say = log or (lambda message: None)
-    out = Path(out)
+    out = Path(out).resolve()  # trials record it: the same path on every node
     config = base_config(
         dataset, loss, epochs, val_fraction, seed, noise_rate, root, protocol, test_root
     )
@@ -297,48 +314,39 @@ def tune(
         "noise_rate": float(noise_rate),
     }
     with FolderLock(out):
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with warnings.catch_warnings():  # multivariate TPE is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-        study = optuna.create_study(
-            study_name=f"{dataset}-{loss}",
-            storage=f"sqlite:///{out / STUDY_DB}",
-            direction="maximize",
-            sampler=sampler,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER),
-            load_if_exists=True,
-        )
-        _check_settings(study, settings, out)
+        url = study_storage(out, storage, executor)
+        study = open_study(url, f"{dataset}-{loss}", seed)
+        _check_settings(study, settings, url)
         _retire_stale_trials(study, out)
         if not study.trials:
             study.enqueue_trial(_as_params(config))  # trial 0: the paper defaults
-        left = budget - len(_finished_trials(study))
+        spent = (*_finished_states(), optuna.trial.TrialState.RUNNING)  # others' running count
+        left = budget - len(study.get_trials(deepcopy=False, states=spent))
         say(f"{out}: {len(_finished_trials(study))} trial(s) done, {max(left, 0)} to go")
+        if left > 0 and executor == "ray":
+            from dmlviz.experiments.ray_executor import run_tasks, task_resources
 
-        def objective(trial) -> float:
-            chosen = suggest(trial, loss, config)
-            name = f"trial-{trial.number:03d}"
-
-            def report(fold: int, score: float, scores: list[float]) -> None:
-                mean = sum(scores) / len(scores)
-                trial.set_user_attr(FOLD_SCORES, scores)
-                trial.report(mean, fold)
-                if fold < folds - 1 and trial.should_prune():
-                    say(f"{name}: pruned after fold {fold} (mean so far {mean:.4f})")
-                    raise optuna.TrialPruned()
-
-            scores = cross_validate({**config, **chosen}, folds, out / TRIALS_DIR / name, report)
-            score = sum(scores) / len(scores)
-            say(f"{name}: val MAP@R {score:.4f}  {_describe(trial.params)}")
-            return score
-
-        if left > 0:
-            study.optimize(objective, n_trials=left, catch=(FloatingPointError,))
-        confirm(study, config, folds, out, say)
+            first = len(study.trials)  # seeds each task's sampler apart from the others'
+            trial = functools.partial(_trial_task, url=url, name=study.study_name, seed=seed,
+                                      loss=loss, config=config, folds=folds, out=out)  # fmt: skip
+            slots = list(range(first, first + left))
+            run_tasks(trial, slots, lambda slot: task_resources(config), None, address, out)
+        elif left > 0:
+            study.optimize(
+                objective(loss, config, folds, out, say),
+                n_trials=left,
+                catch=(FloatingPointError,),
+                callbacks=[optuna.study.MaxTrialsCallback(budget, states=spent)],
+            )
+        others = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        if others:
+            say(f"{len(others)} trial(s) still run in other workers of this study: the last "
+                "worker to finish confirms and writes the preset")  # fmt: skip
+            return {}
+        confirm(study, config, folds, out, say, executor, address)
         entry = best_entry(study, config)
         entry["command"] = _command(dataset, loss, budget, folds, epochs, val_fraction, seed,
-                                    noise_rate, protocol, root, test_root)  # fmt: skip
+                                    noise_rate, protocol, root, test_root, executor)  # fmt: skip
         atomic_write_json(out / PRESET_JSON, {"dataset": dataset, "loss": loss, **entry})
         say(
             f"chosen: trial {entry['trial']}, val MAP@R {entry['val_map@r']:.4f} over "
@@ -347,6 +355,109 @@ def tune(
         if write_to_package:
             say(f"wrote {write_preset(dataset, loss, entry)}")
         return entry
+
+
+def study_storage(out: Path, storage: str | None, executor: str = "local") -> str:
+    """Where the study of ``out`` lives: ``storage`` when given (``journal:PATH``, a journal file
+    that processes on several machines can share through NFS and the like, or an RDB URL such as
+    ``postgresql://user:password@host/db``), else ``<out>/study.journal`` when it exists or when
+    Ray trains the trials (SQLite's locks are unsafe for writers on several machines), else
+    ``sqlite:///<out>/study.db``. ``ValueError`` for any other form, or for Ray and an existing
+    ``study.db``."""
+    if storage is not None:
+        if not isinstance(storage, str) or not storage.startswith(STORAGE_FORMS):
+            raise InvalidValue(
+                "storage",
+                storage,
+                "give journal:PATH (a file on a shared filesystem) or an RDB URL such as "
+                "postgresql://user:password@host/db",
+            )
+        return storage
+    journal, sqlite = out / STUDY_JOURNAL, out / STUDY_DB
+    if journal.exists() or (executor == "ray" and not sqlite.exists()):
+        return f"journal:{journal}"
+    if executor == "ray":
+        raise ValueError(
+            f"{sqlite} is an SQLite study, which Ray tasks on several machines cannot share: "
+            "resume it with --executor local, or search anew with another --out"
+        )
+    return f"sqlite:///{sqlite}"
+
+
+def open_study(url: str, name: str, seed: int):
+    """The Optuna study ``name`` at ``url`` (``study_storage``), created when absent: TPE seeded
+    with ``seed``, maximising, pruned by the median of earlier trials at each fold."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():  # multivariate TPE is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    return optuna.create_study(
+        study_name=name,
+        storage=optuna_storage(url),
+        direction="maximize",
+        sampler=sampler,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER),
+        load_if_exists=True,
+    )
+
+
+def optuna_storage(url: str):
+    """What Optuna takes for ``url`` (``study_storage``): a ``JournalStorage`` for
+    ``journal:PATH``, the URL itself for an RDB."""
+    if not url.startswith("journal:"):
+        return url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+
+
+def objective(
+    loss: str, config: dict[str, Any], folds: int, out: Path, say: Callable[[str], None]
+) -> Callable[[Any], float]:
+    """The Optuna objective: a trial's mean validation MAP@R over ``folds`` fold runs
+    (``<out>/trials/trial-<n>``), reported fold by fold so the pruner can stop it early."""
+    import optuna
+
+    def score(trial) -> float:
+        chosen = suggest(trial, loss, config)
+        name = f"trial-{trial.number:03d}"
+        trial.set_user_attr(TRIAL_FOLDER, str(out))
+
+        def report(fold: int, score: float, scores: list[float]) -> None:
+            mean = sum(scores) / len(scores)
+            trial.set_user_attr(FOLD_SCORES, scores)
+            trial.report(mean, fold)
+            if fold < folds - 1 and trial.should_prune():
+                say(f"{name}: pruned after fold {fold} (mean so far {mean:.4f})")
+                raise optuna.TrialPruned()
+
+        scores = cross_validate({**config, **chosen}, folds, out / TRIALS_DIR / name, report)
+        value = sum(scores) / len(scores)
+        say(f"{name}: val MAP@R {value:.4f}  {_describe(trial.params)}")
+        return value
+
+    return score
+
+
+def _trial_task(
+    slot: int,
+    url: str,
+    name: str,
+    seed: int,
+    loss: str,
+    config: dict[str, Any],
+    folds: int,
+    out: Path,
+) -> None:
+    """One trial of the study ``name`` at ``url``, as a Ray task runs it: its sampler seeded
+    ``seed + slot`` (tasks seeded alike would propose the same points)."""
+    study = open_study(url, name, seed + slot)
+    say = lambda message: print(message, flush=True)
+    study.optimize(objective(loss, config, folds, out, say), n_trials=1,
+                   catch=(FloatingPointError,))  # fmt: skip
 
 
 def candidates(study) -> list:
@@ -360,26 +471,47 @@ def candidates(study) -> list:
 
 
 def confirm(
-    study, config: dict[str, Any], folds: int, out: Path, say: Callable[[str], None]
+    study,
+    config: dict[str, Any],
+    folds: int,
+    out: Path,
+    say: Callable[[str], None],
+    executor: str = "local",
+    address: str | None = None,
 ) -> dict[str, list[float]]:
     """Train each of ``candidates(study)`` again on the same ``folds`` with seeds
-    ``seed + CONFIRM_SEEDS + fold`` (runs ``<out>/confirm/trial-<n>``); returns and stores
-    ``{trial number: MAP@R of each run}`` in the study (a resumed search keeps them)."""
+    ``seed + CONFIRM_SEEDS + fold`` (runs ``<out>/confirm/trial-<n>``; one after the other here,
+    or as Ray tasks with ``executor`` "ray"); returns and stores ``{trial number: MAP@R of each
+    run}`` in the study as each ends (a resumed search keeps them)."""
+    from dmlviz.experiments.runner import train_many
+
     done = {str(k): list(v) for k, v in study.user_attrs.get(CONFIRMED, {}).items()}
+    trials = {}
     for trial in candidates(study):
         if str(trial.number) in done:
             continue
         chosen = settings_of(trial.params, config)
         fresh = {**config, **chosen, "seed": config["seed"] + CONFIRM_SEEDS}
         fresh["noise_seed"] = config["noise_seed"] + CONFIRM_SEEDS
-        name = f"trial-{trial.number:03d}"
-        scores = cross_validate(fresh, folds, out / CONFIRM_DIR / name)
+        fresh["name"] = f"trial-{trial.number:03d}"
+        trials[fresh["name"]] = (trial, fresh)
+
+    def record(fresh: dict[str, Any], scores: list[float]) -> None:
+        trial = trials[fresh["name"]][0]
         done[str(trial.number)] = scores
         study.set_user_attr(CONFIRMED, done)
         both = [*trial.user_attrs.get(FOLD_SCORES, []), *scores]
-        say(f"{name} confirmed: val MAP@R {_mean(scores):.4f} with fresh seeds, "
+        say(f"{fresh['name']} confirmed: val MAP@R {_mean(scores):.4f} with fresh seeds, "
             f"{_mean(both):.4f} over both")  # fmt: skip
+
+    rerun = functools.partial(_confirm_one, folds=folds, out=out)
+    train_many([fresh for _, fresh in trials.values()], 1, rerun, record, executor, address, out)
     return done
+
+
+def _confirm_one(config: dict[str, Any], folds: int, out: Path) -> list[float]:
+    """The validation MAP@R of each fold of one confirmation (``<out>/confirm/<config name>``)."""
+    return cross_validate(config, folds, out / CONFIRM_DIR / config["name"])
 
 
 def confirmed_scores(study) -> dict[int, list[float]]:
@@ -464,8 +596,10 @@ def _command(
     protocol: str | None,
     root: str | None,
     test_root: str | None = None,
+    executor: str = "local",
 ) -> str:
-    """The ``dmlviz tune`` command line that repeats this search (the dataset roots left out)."""
+    """The ``dmlviz tune`` command line that repeats this search (the dataset roots and the Ray
+    address left out; on Ray, trials run at once draw from differently seeded samplers)."""
     words = ["dmlviz tune", f"--dataset {dataset}", f"--loss {loss}", f"--budget {budget}"]
     if root is not None:
         words.append("--dataset-root DIR")  # where the dataset lies differs between machines
@@ -478,6 +612,8 @@ def _command(
         words.append(f"--seed {seed}")
     if noise_rate:
         words.append(f"--noise {noise_rate:g}")
+    if executor != "local":
+        words.append(f"--executor {executor}")
     return " ".join(words)
 
 
@@ -495,18 +631,19 @@ def _describe(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_round(v)}" for k, v in params.items())
 
 
-def _finished_trials(study) -> list:
+def _finished_states() -> tuple:
+    """The trial states that count against a search's budget."""
     import optuna
 
-    done = (
-        optuna.trial.TrialState.COMPLETE,
-        optuna.trial.TrialState.PRUNED,
-        optuna.trial.TrialState.FAIL,
-    )
-    return [t for t in study.trials if t.state in done]
+    state = optuna.trial.TrialState
+    return state.COMPLETE, state.PRUNED, state.FAIL
 
 
-def _check_settings(study, settings: dict[str, Any], out: Path) -> None:
+def _finished_trials(study) -> list:
+    return [t for t in study.trials if t.state in _finished_states()]
+
+
+def _check_settings(study, settings: dict[str, Any], url: str) -> None:
     """Record the search's settings on a new study; refuse to resume one made with others."""
     stored = study.user_attrs
     if not stored:
@@ -516,17 +653,26 @@ def _check_settings(study, settings: dict[str, Any], out: Path) -> None:
     for key, value in settings.items():
         if key in stored and stored[key] != value:
             raise ValueError(
-                f"{out / STUDY_DB} was searched with {key}={stored[key]!r}, not {value!r}; "
-                "use the same settings to resume it, or another --out"
+                f"the study {study.study_name} in {_shown(url)} was searched with "
+                f"{key}={stored[key]!r}, not {value!r}; use the same settings to resume it, or "
+                "another --out (or --storage)"
             )
 
 
+def _shown(url: str) -> str:
+    """``url`` with an RDB password masked, for messages."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+
+
 def _retire_stale_trials(study, out: Path) -> None:
-    """Mark trials left running by an interrupted search as failed, delete their partial runs and
-    queue their parameters again so the search covers the same points."""
+    """Mark trials left running by an interrupted search in ``out`` as failed, delete their
+    partial runs and queue their parameters again so the search covers the same points. Trials
+    that other folders' workers of a shared study run are left alone."""
     import optuna
 
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(TRIAL_FOLDER, str(out)) != str(out):
+            continue
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         shutil.rmtree(out / TRIALS_DIR / f"trial-{trial.number:03d}", ignore_errors=True)
         if trial.params:

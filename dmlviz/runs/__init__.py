@@ -20,6 +20,7 @@ from dmlviz.runs.readers import ImportInputError
 from dmlviz.runs.run import CONFIG, METRICS, BrokenRun, Run, RunError, find_runs
 from dmlviz.runs.walk import (
     STUDY_FILE,
+    STUDY_FILES,
     SUMMARY_FILES,
     embeddings_file,
     is_run,
@@ -35,6 +36,7 @@ __all__ = [
     "CONFIG",
     "METRICS",
     "STUDY_FILE",
+    "STUDY_FILES",
     "BrokenRun",
     "DiskFullError",
     "ImportInputError",

@@ -27,7 +27,9 @@ from dmlviz.runs.run import (
 )
 
 RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
-STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``)
+STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``), in SQLite
+STUDY_JOURNAL = "study.journal"  # or as an Optuna journal, which Ray tasks on several nodes share
+STUDY_FILES = (STUDY_FILE, STUDY_JOURNAL)
 STUDY_RUN_FOLDERS = ("trials", "confirm")  # its fold runs, not runs of their own
 # The files whose change alters a run's row in a table of runs (``Run.summary``).
 SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json",
@@ -75,7 +77,7 @@ def _walk(root: Path) -> Iterator[tuple[Path, list[str], bool]]:
     """``(folder, file names, is a run)`` for every folder the walk visits, sorted by path."""
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
-        if STUDY_FILE in files:
+        if _holds_study(files):
             subfolders[:] = [s for s in subfolders if s not in STUDY_RUN_FOLDERS]
         run = is_run(folder, files)
         if run:
@@ -92,9 +94,14 @@ def run_folders(root: str | Path) -> list[Path]:
 
 
 def study_folders(root: str | Path) -> list[Path]:
-    """Every folder below ``root`` holding a tuning study (``study.db``), sorted by path."""
+    """Every folder below ``root`` holding a tuning study (``study.db`` or ``study.journal``),
+    sorted by path."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted((folder for folder, files, run in _walk(root) if STUDY_FILE in files and not run),
+    return sorted((folder for folder, files, run in _walk(root) if _holds_study(files) and not run),
                   key=str)  # fmt: skip
+
+
+def _holds_study(files: list[str]) -> bool:
+    return any(name in files for name in STUDY_FILES)

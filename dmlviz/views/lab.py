@@ -92,10 +92,14 @@ def form_spec(
     name: str = "",
     runs_dir: str | Path | None = None,
     presets: str = "tuned",
+    executor: str = "local",
+    address: str = "",
 ) -> tuple[dict[str, Any], list[str]]:
     """``(spec, problems)``: the noise-lab spec of the form's inputs, and every problem with
     them as a message naming the field and the bad value (empty when the spec can start). With
-    ``runs_dir``, a chosen experiment name is also checked against the folders there."""
+    ``runs_dir``, a chosen experiment name is also checked against the folders there.
+    ``executor`` "ray" trains each run as a Ray task on the cluster at ``address`` (empty: a
+    local Ray on this machine); local, the default, is left out of the spec."""
     from dmlviz.experiments.spec import experiment_problems
 
     rates, problems = parse_rates(rates_text)
@@ -123,6 +127,10 @@ def form_spec(
                 f"{dataset} is read from files on this machine: enter its folder",
             )
         )
+    if executor != "local":
+        spec["executor"] = executor
+        if (address or "").strip():
+            spec["address"] = address.strip()
     if (name or "").strip():
         spec["name"] = name.strip()
     problems += experiment_problems(spec)
@@ -181,11 +189,14 @@ def estimate_text(seconds: float, spec: dict[str, Any]) -> str:
     epochs = spec.get("epochs")
     each = f"{_count(epochs, 'epoch')} each" if epochs else "default epochs"
     maps = "PCA and UMAP maps" if spec.get("umap", True) else "PCA maps"
-    return (
+    text = (
         f"Estimated time on this machine: **about {format_duration(seconds)}** for "
         f"{_count(losses * rates * seeds, 'run')} ({_count(losses, 'loss', 'losses')} × "
         f"{_count(rates, 'noise rate')} × {_count(seeds, 'seed')}, {each}), evaluation and {maps}."
     )
+    if spec.get("executor") == "ray":
+        text += " On Ray, as many runs train at once as the cluster's free CPUs and GPUs allow."
+    return text
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
@@ -193,7 +204,8 @@ def _count(n: int, word: str, plural: str | None = None) -> str:
 
 
 def spec_caption(spec: dict[str, Any]) -> str:
-    """An experiment's settings in one line: dataset, losses, noise, seeds, epochs."""
+    """An experiment's settings in one line: dataset, losses, noise, seeds, epochs (and where it
+    trains, when on Ray)."""
     rates = ", ".join(f"{100 * float(r):g}" for r in spec.get("noise_rates", []))
     seeds = ", ".join(str(s) for s in spec.get("seeds", [0]))
     epochs = spec.get("epochs")
@@ -206,6 +218,8 @@ def spec_caption(spec: dict[str, Any]) -> str:
     ]
     if not spec.get("umap", True):
         parts.append("PCA maps only")
+    if spec.get("executor") == "ray":
+        parts.append(f"on Ray ({spec.get('address') or 'local'})")
     return " · ".join(parts)
 
 

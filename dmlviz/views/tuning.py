@@ -11,14 +11,21 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmlviz.experiments.tune import PRESET_JSON, STUDY_DB, choose_trial
-from dmlviz.runs import study_folders
+from dmlviz.experiments.tune import (
+    PRESET_JSON,
+    STUDY_DB,
+    choose_trial,
+    optuna_storage,
+    study_storage,
+)
+from dmlviz.runs import STUDY_FILES, study_folders
 from dmlviz.views.style import annotate_empty, loss_color, loss_name
 
 
 def find_studies(runs_dir: str | Path) -> list[Path]:
-    """Every folder below ``runs_dir`` holding a tuning study (``study.db``), sorted by path
-    (``dmlviz.runs.study_folders``: run folders and a study's own fold runs are not searched)."""
+    """Every folder below ``runs_dir`` holding a tuning study (``study.db`` or ``study.journal``),
+    sorted by path (``dmlviz.runs.study_folders``: run folders and a study's own fold runs are not
+    searched)."""
     return study_folders(runs_dir)
 
 
@@ -213,14 +220,17 @@ def presets_display(datasets: list[str] | None = None) -> pd.DataFrame:
 
 
 def load_study(out_dir: str | Path):
-    """The Optuna study stored in ``<out_dir>/study.db`` (``ValueError`` when there is none)."""
+    """The Optuna study stored in ``<out_dir>/study.db`` or ``<out_dir>/study.journal``
+    (``ValueError`` when there is none)."""
     import optuna
 
-    path = Path(out_dir) / STUDY_DB
-    if not path.exists():
-        raise ValueError(f"{path} does not exist: run `dmlviz tune ... --out {out_dir}` first")
+    folder = Path(out_dir)
+    if not any((folder / name).exists() for name in STUDY_FILES):
+        raise ValueError(
+            f"{folder / STUDY_DB} does not exist: run `dmlviz tune ... --out {out_dir}` first"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=None, storage=f"sqlite:///{path}")
+    return optuna.load_study(study_name=None, storage=optuna_storage(study_storage(folder, None)))
 
 
 def study_table(out_dir: str | Path) -> pd.DataFrame:

@@ -72,6 +72,18 @@ def test_form_explains_bad_input(lab_app, tmp_path):
     assert app.button(key="lab_start").disabled
 
 
+def test_a_ray_cluster_can_be_chosen_with_its_address(lab_app):
+    app = lab_app
+    assert app.selectbox(key="lab_executor").value == "local"
+    assert (
+        app.text_input(key="lab_address").disabled and not app.number_input(key="lab_jobs").disabled
+    )
+    app.selectbox(key="lab_executor").set_value("ray").run()
+    assert not app.error and not app.text_input(key="lab_address").disabled
+    assert app.number_input(key="lab_jobs").disabled  # the cluster decides how many run at once
+    assert "On Ray, as many runs train at once" in app.info[0].value
+
+
 def test_title_is_drawn_before_the_training_code_loads(tmp_path, monkeypatch):
     """The title and its caption come before the imports of torch & co. (seconds on a first visit):
     with the training code made unimportable, the page still shows them above the error."""

@@ -118,6 +118,9 @@ def test_durations_and_estimate_text():
         spec_line
         == "digits · Ranked List Loss · symmetric noise 0, 20, 40 % · seed 0 · 1 epoch · PCA maps only"
     )
+    on_ray = {**spec, "dataset": "digits", "executor": "ray", "address": "head:6379"}
+    assert spec_caption(on_ray).endswith("1 epoch · on Ray (head:6379)")
+    assert "On Ray, as many runs train at once" in estimate_text(150, on_ray)
 
 
 def _state(**changes):
