@@ -22,9 +22,6 @@ of a brute-force faiss search plus a few passes over each block (see ``_scan_blo
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +30,18 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
+from dmlviz.evaluate import symmetric
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
+from dmlviz.evaluate.threads import parallel
 
 # Bytes of similarity block (float32) plus candidate mask (bool) per worker thread; the candidate
 # arrays add up to about 10x more when embeddings are poor (most references outrank some relevant
 # one), a few percent when they are good.
 BLOCK_BYTES = 128 * 2**20
+# Self-retrieval scans the symmetric matrix S = X X^T, each tile once (``symmetric.py``); False
+# scans it in row blocks as a gallery is scanned, computing S twice over (the alternative the
+# tests and benchmarks/eval_speed.py check and time it against).
+SYMMETRIC = True
 PER_QUERY_COLUMNS = ("query", "label", "r", "ap@r", "r_precision", "ap", "first_correct_rank")
 
 
@@ -136,7 +139,11 @@ def retrieval_metrics(
     members = _Members(r_codes, len(classes))
     relevant = members.counts[q_codes] - int(exclude_self)
 
-    if exact:
+    if exact and exclude_self and SYMMETRIC:
+        neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(
+            query, q_codes, top_k, chunk or symmetric.TILE
+        )
+    elif exact:
         block = chunk or max(1, min(1024, BLOCK_BYTES // (5 * len(ref))))
         neighbours, sims, rank_row, rank = _exact_ranking(
             query, ref, q_codes, members, exclude_self, top_k, block
@@ -214,10 +221,9 @@ def _exact_ranking(
     neighbours = np.empty((n, top_k), dtype=np.int64)
     sims = np.empty((n, top_k), dtype=np.float32)
     starts = list(range(0, n, block))
-    workers = max(1, min(faiss.omp_get_max_threads(), os.cpu_count() or 1, len(starts)))
     ranks: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(starts)
 
-    def work(worker: int) -> None:
+    def work(worker: int, workers: int) -> None:
         buffer = np.empty((min(block, n), len(ref)), dtype=np.float32)
         for b in range(worker, len(starts), workers):
             start = starts[b]
@@ -231,19 +237,10 @@ def _exact_ranking(
             neighbours[start:stop], sims[start:stop] = found, found_sims
             ranks[b] = (row + start, rank)
 
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(work, range(workers)))
+    parallel(work, len(starts))
     rank_row = np.concatenate([row for row, _ in ranks])
     rank = np.concatenate([rank for _, rank in ranks])
     return neighbours, sims, rank_row, rank
-
-
-@functools.cache
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries (finding them takes ~10 ms: do it once)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _scan_block(
