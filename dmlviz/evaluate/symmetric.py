@@ -216,31 +216,33 @@ class _Scan:
         similarities along ``axis`` (1: a query per row, 0: a query per column)."""
         theta = np.minimum(self.tau[queries], self.min_rel[queries])
         theta = theta[:, None] if axis == 1 else theta[None, :]
-        mask = theta <= S
-        flat = np.flatnonzero(mask)
+        flat = np.flatnonzero(theta <= S)
+        if len(flat) == 0:
+            return
         row, col = np.divmod(flat, S.shape[1])
         sim = S.ravel()[flat]
         q, ref = (row, col) if axis == 1 else (col, row)
         q += queries.start
         ref += refs.start
 
-        # irrelevant references above at least the least similar relevant one
+        # irrelevant references above at least the least similar relevant one: their bin is the
+        # number of the query's relevant similarities strictly below theirs
         counted = (sim >= self.min_rel[q]) & (self.codes[q] != self.codes[ref])
-        cq, csim = q[counted], sim[counted]
+        cq = q[counted]
         lo, hi = self.rel_start[queries.start], self.rel_start[queries.stop]
-        below = np.searchsorted(self.keys[lo:hi], _keys(cq, csim)) + lo - self.rel_start[cq]
-        h0, h1 = lo + queries.start, hi + queries.stop
-        counts = np.bincount(self.rel_start[cq] + cq + below - h0, minlength=h1 - h0)
+        below = np.searchsorted(self.keys[lo:hi], _keys(cq, sim[counted])) + lo - self.rel_start[cq]
+        bins = self.rel_start[cq] + cq + below
 
         # the top-k candidates wait in the block's pool until it holds k per query (merging each
         # tile's few would re-sort the k already kept, tile after tile)
-        top = sim >= self.tau[q]
+        top = np.flatnonzero(sim >= self.tau[q])
         with self.locks[block]:
-            self.hist[h0:h1] += counts
-            self.pool[block].append((q[top], sim[top], self.order[ref[top]]))
-            self.pooled[block] += int(top.sum())
-            if self.pooled[block] >= self.k * (queries.stop - queries.start):
-                self._merge(block)
+            np.add.at(self.hist, bins, 1)
+            if len(top):
+                self.pool[block].append((q[top], sim[top], self.order[ref[top]]))
+                self.pooled[block] += len(top)
+                if self.pooled[block] >= self.k * (queries.stop - queries.start):
+                    self._merge(block)
 
     def _merge(self, block: int) -> None:
         """Merge a block's pool into its queries' top-k lists (sim descending, then smaller index)
