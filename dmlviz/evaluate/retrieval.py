@@ -14,10 +14,13 @@ Definitions (the same as pytorch-metric-learning's ``AccuracyCalculator``):
   there are labels, run exactly as ``AccuracyCalculator`` runs it (``niter=20``, faiss's default
   seed 1234), so the values agree with it to rounding.
 
-The exact path never builds an ``n x n`` matrix. Queries are taken in blocks; one matrix product
-gives a block's similarities to all references, and from that block alone come the top-K list and
-the exact full-ranking position of every relevant reference (so mAP is exact too). Its cost is that
-of a brute-force faiss search plus a few passes over each block (see ``_scan_block``).
+The exact path never builds an ``n x n`` matrix. Against a gallery, queries are taken in blocks;
+one matrix product gives a block's similarities to all references, and from that block alone come
+the top-K list and the exact full-ranking position of every relevant reference (so mAP is exact
+too). Its cost is that of a brute-force faiss search plus a few passes over each block (see
+``_scan_block``). When the queries are the references, the similarity matrix is symmetric and each
+of its tiles is computed once for the queries of its rows and of its columns: half the products
+(see ``symmetric.py``).
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ def retrieval_metrics(
     ``first_correct_rank`` is NaN beyond the searched list and a neighbour the graph search
     could not fill is -1. ``clustering=False`` skips the k-means behind NMI and AMI (then None);
     with many classes it costs more than the search. ``chunk``: queries per block (default: as
-    many as fit ``BLOCK_BYTES``). Blocks run on ``faiss.omp_get_max_threads()`` threads
+    many as fit ``BLOCK_BYTES``; without a gallery, the side of the similarity matrix's tiles,
+    default ``symmetric.TILE``). Blocks run on ``faiss.omp_get_max_threads()`` threads
     (``OMP_NUM_THREADS``), the same number faiss searches with.
 
     Returns a ``RetrievalResult`` (metrics, per-query table, top-``top_k`` neighbours).
