@@ -106,7 +106,7 @@ def retrieval_metrics(
     could not fill is -1. ``clustering=False`` skips the k-means behind NMI and AMI (then None);
     with many classes it costs more than the search. ``chunk``: queries per block (default: as
     many as fit ``BLOCK_BYTES``; without a gallery, the side of the similarity matrix's tiles,
-    default ``symmetric.TILE``). Blocks run on ``faiss.omp_get_max_threads()`` threads
+    default ``symmetric.tile_side``). Blocks run on ``faiss.omp_get_max_threads()`` threads
     (``OMP_NUM_THREADS``), the same number faiss searches with.
 
     Returns a ``RetrievalResult`` (metrics, per-query table, top-``top_k`` neighbours).
@@ -144,9 +144,7 @@ def retrieval_metrics(
     relevant = members.counts[q_codes] - int(exclude_self)
 
     if exact and exclude_self and SYMMETRIC:
-        neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(
-            query, q_codes, top_k, chunk or symmetric.TILE
-        )
+        neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(query, q_codes, top_k, chunk)
     elif exact:
         block = chunk or max(1, min(1024, BLOCK_BYTES // (5 * len(ref))))
         neighbours, sims, rank_row, rank = _exact_ranking(

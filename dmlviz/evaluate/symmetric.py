@@ -30,8 +30,8 @@ import numpy as np
 
 from dmlviz.evaluate.threads import parallel
 
-# Default tile side (rows and columns of one tile of S; a tile is up to 1.5 side squared float32
-# per worker thread).
+# Largest default tile side (rows and columns of one tile of S; a tile is up to 1.5 side squared
+# float32 per worker thread).
 TILE = 2048
 NO_BOUND = np.finfo(np.float32).min  # tau before a query has k neighbours: every entry is above
 
@@ -84,6 +84,12 @@ class Tiling:
         return int(sum(2 * int(size[i]) * int(size[j]) * d for i, j in pairs))
 
 
+def tile_side(n: int) -> int:
+    """The default tile side for ``n`` samples: ``TILE``, or a quarter of ``n`` when smaller (so
+    that every worker thread has tiles)."""
+    return max(1, min(TILE, -(-n // 4)))
+
+
 def class_range(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per sorted position, the first and one-past-last position of its class."""
     n = len(sorted_codes)
@@ -94,17 +100,17 @@ def class_range(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def symmetric_ranking(
-    x: np.ndarray, codes: np.ndarray, top_k: int, side: int = TILE
+    x: np.ndarray, codes: np.ndarray, top_k: int, side: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact self-retrieval of the (normalised) rows of ``x`` with class codes ``codes``: each row
-    ranks every other row by inner product.
+    ranks every other row by inner product, in tiles of about ``side`` (default ``tile_side``).
 
     Returns ``(neighbours (n, top_k), similarities (n, top_k), rank_row, rank)`` as
     ``retrieval._exact_ranking`` does: the top-``top_k`` list (ties by smaller index) and the
     1-based full-ranking position of every relevant reference, sorted by query, then rank.
     """
     order = np.argsort(codes, kind="stable")
-    scan = _Scan(x[order], codes[order], order, top_k, side)
+    scan = _Scan(x[order], codes[order], order, top_k, side or tile_side(len(x)))
     parallel(scan.extract_band, len(scan.tiling.band))
     parallel(scan.diagonal, len(scan.tiling.bounds) - 1)
     parallel(scan.upper, len(scan.tiling.upper))
