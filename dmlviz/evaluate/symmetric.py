@@ -53,13 +53,13 @@ class Tiling:
     def of(cls, sorted_codes: np.ndarray, side: int) -> Tiling:
         """The tiling of samples whose class codes, in class order, are ``sorted_codes``."""
         n = len(sorted_codes)
-        class_starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        first, last = class_range(sorted_codes)
+        class_starts = np.unique(first)
         targets = np.arange(side, n, side)
         snapped = class_starts[np.searchsorted(class_starts, targets, side="right") - 1]
         cuts = np.where(targets - snapped <= side // 2, snapped, targets)
         bounds = np.unique(np.r_[0, cuts, n])
         block_of = np.searchsorted(bounds, np.arange(n), side="right") - 1
-        first, last = class_range(sorted_codes)
         low = block_of[first[bounds[:-1]]]  # block where the class of each block's first row starts
         high = block_of[last[bounds[1:] - 1] - 1]  # block where the class of its last row ends
         blocks = np.arange(len(bounds) - 1)
