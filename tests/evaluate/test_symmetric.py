@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dmlviz.evaluate import retrieval, retrieval_metrics
+from dmlviz.evaluate import retrieval, retrieval_metrics, symmetric
 from dmlviz.evaluate.symmetric import Tiling, _keys, symmetric_ranking
 
 
@@ -65,7 +65,12 @@ def test_equals_row_block_scan(monkeypatch, chunk):
     labels = awkward_labels(400, seed=4) % 30
     x = centres[labels] + rng.standard_normal((400, 16)).astype(np.float32)
     x[10] = x[11]
+    calls = []
+    monkeypatch.setattr(
+        symmetric, "symmetric_ranking", lambda *a: calls.append(a) or symmetric_ranking(*a)
+    )
     ours = retrieval_metrics(x, labels, top_k=9, clustering=False, chunk=chunk)
+    assert len(calls) == 1  # self-retrieval took the symmetric path
     monkeypatch.setattr(retrieval, "SYMMETRIC", False)
     rows = retrieval_metrics(x, labels, top_k=9, clustering=False)
     pd.testing.assert_frame_equal(ours.per_query, rows.per_query, rtol=0, atol=1e-12)
