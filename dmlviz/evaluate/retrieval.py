@@ -14,17 +14,17 @@ Definitions (the same as pytorch-metric-learning's ``AccuracyCalculator``):
   there are labels, run exactly as ``AccuracyCalculator`` runs it (``niter=20``, faiss's default
   seed 1234), so the values agree with it to rounding.
 
-The exact path never builds an ``n x n`` matrix. Queries are taken in blocks; one matrix product
-gives a block's similarities to all references, and from that block alone come the top-K list and
-the exact full-ranking position of every relevant reference (so mAP is exact too). Its cost is that
-of a brute-force faiss search plus a few passes over each block (see ``_scan_block``).
+The exact path never builds an ``n x n`` matrix. Against a gallery, queries are taken in blocks;
+one matrix product gives a block's similarities to all references, and from that block alone come
+the top-K list and the exact full-ranking position of every relevant reference (so mAP is exact
+too). Its cost is that of a brute-force faiss search plus a few passes over each block (see
+``_scan_block``). When the queries are the references, the similarity matrix is symmetric and each
+of its tiles is computed once for the queries of its rows and of its columns: half the products
+(see ``symmetric.py``).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +33,18 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
+from dmlviz.evaluate import symmetric
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
+from dmlviz.evaluate.threads import parallel
 
 # Bytes of similarity block (float32) plus candidate mask (bool) per worker thread; the candidate
 # arrays add up to about 10x more when embeddings are poor (most references outrank some relevant
 # one), a few percent when they are good.
 BLOCK_BYTES = 128 * 2**20
+# Self-retrieval scans the symmetric matrix S = X X^T, each tile once (``symmetric.py``); False
+# scans it in row blocks as a gallery is scanned, computing S twice over (the alternative the
+# tests and benchmarks/eval_speed.py check and time it against).
+SYMMETRIC = True
 PER_QUERY_COLUMNS = ("query", "label", "r", "ap@r", "r_precision", "ap", "first_correct_rank")
 
 
@@ -99,7 +105,8 @@ def retrieval_metrics(
     ``first_correct_rank`` is NaN beyond the searched list and a neighbour the graph search
     could not fill is -1. ``clustering=False`` skips the k-means behind NMI and AMI (then None);
     with many classes it costs more than the search. ``chunk``: queries per block (default: as
-    many as fit ``BLOCK_BYTES``). Blocks run on ``faiss.omp_get_max_threads()`` threads
+    many as fit ``BLOCK_BYTES``; without a gallery, the side of the similarity matrix's tiles,
+    default ``symmetric.tile_side``). Blocks run on ``faiss.omp_get_max_threads()`` threads
     (``OMP_NUM_THREADS``), the same number faiss searches with.
 
     Returns a ``RetrievalResult`` (metrics, per-query table, top-``top_k`` neighbours).
@@ -136,7 +143,9 @@ def retrieval_metrics(
     members = _Members(r_codes, len(classes))
     relevant = members.counts[q_codes] - int(exclude_self)
 
-    if exact:
+    if exact and exclude_self and SYMMETRIC:
+        neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(query, q_codes, top_k, chunk)
+    elif exact:
         block = chunk or max(1, min(1024, BLOCK_BYTES // (5 * len(ref))))
         neighbours, sims, rank_row, rank = _exact_ranking(
             query, ref, q_codes, members, exclude_self, top_k, block
@@ -214,10 +223,9 @@ def _exact_ranking(
     neighbours = np.empty((n, top_k), dtype=np.int64)
     sims = np.empty((n, top_k), dtype=np.float32)
     starts = list(range(0, n, block))
-    workers = max(1, min(faiss.omp_get_max_threads(), os.cpu_count() or 1, len(starts)))
     ranks: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(starts)
 
-    def work(worker: int) -> None:
+    def work(worker: int, workers: int) -> None:
         buffer = np.empty((min(block, n), len(ref)), dtype=np.float32)
         for b in range(worker, len(starts), workers):
             start = starts[b]
@@ -231,19 +239,10 @@ def _exact_ranking(
             neighbours[start:stop], sims[start:stop] = found, found_sims
             ranks[b] = (row + start, rank)
 
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(work, range(workers)))
+    parallel(work, len(starts))
     rank_row = np.concatenate([row for row, _ in ranks])
     rank = np.concatenate([rank for _, rank in ranks])
     return neighbours, sims, rank_row, rank
-
-
-@functools.cache
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries (finding them takes ~10 ms: do it once)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _scan_block(

@@ -1,0 +1,322 @@
+"""Exact self-retrieval from the symmetric similarity matrix ``S = X X^T``, each tile computed once.
+
+When the references are the queries themselves, ``S[I, J] = S[J, I]^T``: a tile with ``I < J``
+serves the queries of block ``I`` through its rows and those of block ``J`` through its columns,
+which halves the matrix products of the row-block scan in ``retrieval._exact_ranking``.
+
+The samples are put in class order and cut into blocks of about ``side`` rows, at class boundaries
+where a class is no bigger than ``side / 2``. Per query the scan keeps
+
+* a running top-``k`` list, and ``tau``, its ``k``-th similarity so far (a lower bound on the
+  final one: a tile's entries below it cannot enter the list);
+* for each relevant reference (same label, itself left out) the number of irrelevant references
+  strictly more similar, so its exact full-ranking position is known at the end (a tie between a
+  relevant and an irrelevant reference counts for the relevant one, as in the row-block scan).
+
+The counts need every query's relevant similarities before its first tile is scanned. In class
+order they lie in the tiles near the diagonal: first the "band" tiles of blocks whose classes reach
+into other blocks are computed for them alone (and again when scanned: the same BLAS call on the
+same shapes gives the same bits, so each relevant similarity is compared with the very numbers it
+is ranked against); then every diagonal tile (where a block holding whole classes takes its
+relevant similarities in the same pass); then the tiles above the diagonal.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from dmlviz.evaluate.threads import parallel
+
+# Largest default tile side (rows and columns of one tile of S; a tile is up to 1.5 side squared
+# float32 per worker thread).
+TILE = 2048
+NO_BOUND = np.finfo(np.float32).min  # tau before a query has k neighbours: every entry is above
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Blocks of the class-ordered samples and the tiles of ``S`` computed over them.
+
+    ``bounds``: block ``b`` holds sorted positions ``bounds[b]:bounds[b + 1]``. ``band``: the pairs
+    ``(I, J)``, ``I <= J``, computed first for relevant similarities (blocks sharing a class with
+    another block). ``diagonal`` and ``upper``: the pairs ``(I, I)`` and ``(I, J)``, ``I < J``.
+    """
+
+    bounds: np.ndarray
+    band: list[tuple[int, int]]
+    closed: np.ndarray  # per block: every class of the block lies inside it
+
+    @classmethod
+    def of(cls, sorted_codes: np.ndarray, side: int) -> Tiling:
+        """The tiling of samples whose class codes, in class order, are ``sorted_codes``."""
+        n = len(sorted_codes)
+        first, last = class_range(sorted_codes)
+        class_starts = np.unique(first)
+        targets = np.arange(side, n, side)
+        snapped = class_starts[np.searchsorted(class_starts, targets, side="right") - 1]
+        cuts = np.where(targets - snapped <= side // 2, snapped, targets)
+        bounds = np.unique(np.r_[0, cuts, n])
+        block_of = np.searchsorted(bounds, np.arange(n), side="right") - 1
+        low = block_of[first[bounds[:-1]]]  # block where the class of each block's first row starts
+        high = block_of[last[bounds[1:] - 1] - 1]  # block where the class of its last row ends
+        blocks = np.arange(len(bounds) - 1)
+        closed = (low == blocks) & (high == blocks)
+        band = [(i, j) for i in blocks[~closed] for j in range(i, high[i] + 1)]
+        return cls(bounds, [(int(i), int(j)) for i, j in band], closed)
+
+    @property
+    def diagonal(self) -> list[tuple[int, int]]:
+        return [(i, i) for i in range(len(self.bounds) - 1)]
+
+    @property
+    def upper(self) -> list[tuple[int, int]]:
+        blocks = len(self.bounds) - 1
+        return [(i, j) for i in range(blocks) for j in range(i + 1, blocks)]
+
+    def matmul_flops(self, d: int) -> int:
+        """Floating-point operations of the matrix products, for embeddings of dimension ``d``
+        (``2 * rows * columns * d`` per tile, band tiles counted twice)."""
+        size = np.diff(self.bounds)
+        pairs = self.band + self.diagonal + self.upper
+        return int(sum(2 * int(size[i]) * int(size[j]) * d for i, j in pairs))
+
+
+def tile_side(n: int) -> int:
+    """The default tile side for ``n`` samples: ``TILE``, or a quarter of ``n`` when smaller (so
+    that every worker thread has tiles)."""
+    return max(1, min(TILE, -(-n // 4)))
+
+
+def class_range(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sorted position, the first and one-past-last position of its class."""
+    n = len(sorted_codes)
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    ends = np.r_[starts[1:], n]
+    which = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    return starts[which], ends[which]
+
+
+def symmetric_ranking(
+    x: np.ndarray, codes: np.ndarray, top_k: int, side: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact self-retrieval of the (normalised) rows of ``x`` with class codes ``codes``: each row
+    ranks every other row by inner product, in tiles of about ``side`` (default ``tile_side``).
+
+    Returns ``(neighbours (n, top_k), similarities (n, top_k), rank_row, rank)`` as
+    ``retrieval._exact_ranking`` does: the top-``top_k`` list (ties by smaller index) and the
+    1-based full-ranking position of every relevant reference, sorted by query, then rank.
+    """
+    order = np.argsort(codes, kind="stable")
+    scan = _Scan(x[order], codes[order], order, top_k, side or tile_side(len(x)))
+    parallel(scan.extract_band, len(scan.tiling.band))
+    parallel(scan.diagonal, len(scan.tiling.bounds) - 1)
+    parallel(scan.upper, len(scan.tiling.upper))
+    return scan.results()
+
+
+class _Scan:
+    """The state of one symmetric scan, in class order (position ``p`` is sample ``order[p]``).
+
+    Per position: ``tau``, the running top-k (``top_sim``, ``top_ref`` as sample indices), its
+    relevant similarities (``rel``, ``R = class size - 1`` per row from ``rel_start[p]``), then,
+    once its block is finalised, their sorted keys and smallest value (``min_rel``), and ``hist``
+    (``R + 1`` bins from ``rel_start[p] + p``): bin ``b`` counts the irrelevant references more
+    similar than exactly ``b`` of its relevant ones. A block's rows are written under its lock.
+    """
+
+    def __init__(self, x: np.ndarray, codes: np.ndarray, order: np.ndarray, k: int, side: int):
+        n = len(x)
+        self.x, self.codes, self.order, self.k = x, codes, order, k
+        self.tiling = Tiling.of(codes, side)
+        self.first, self.last = class_range(codes)
+        r = self.last - self.first - 1
+        self.rel_start = np.r_[0, np.cumsum(r)]
+        self.rel = np.empty(self.rel_start[-1], dtype=np.float32)
+        self.keys = np.empty(self.rel_start[-1], dtype=np.int64)
+        self.hist = np.zeros(self.rel_start[-1] + n, dtype=np.int64)
+        self.min_rel = np.full(n, np.inf, dtype=np.float32)
+        self.tau = np.full(n, NO_BOUND, dtype=np.float32)
+        self.top_sim = np.full((n, k), -np.inf, dtype=np.float32)
+        self.top_ref = np.full((n, k), n, dtype=np.int64)
+        blocks = len(self.tiling.bounds) - 1
+        self.locks = [threading.Lock() for _ in range(blocks)]
+        self.pool: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [
+            [] for _ in range(blocks)
+        ]
+        self.pooled = [0] * blocks
+        size = np.diff(self.tiling.bounds)
+        self.buffer_size = int(size.max()) ** 2
+
+    # -- the three passes: each ``work(worker, workers)`` takes every workers-th tile ---------------
+
+    def extract_band(self, worker: int, workers: int) -> None:
+        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        for i, j in self.tiling.band[worker::workers]:
+            S, rows, cols = self._tile(i, j, buffer)
+            self._extract(S, rows, cols)
+            if i != j:
+                self._extract(S.T, cols, rows)
+
+    def diagonal(self, worker: int, workers: int) -> None:
+        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        for i in range(worker, len(self.tiling.bounds) - 1, workers):
+            S, rows, _ = self._tile(i, i, buffer)
+            if self.tiling.closed[i]:
+                self._extract(S, rows, rows)
+            self._finalise(rows)
+            # a query is not its own neighbour
+            S[np.arange(len(S)), np.arange(len(S))] = -np.inf
+            self.tau[rows] = _tau_lower_bound(S, self.k)
+            self._scan(S, rows, rows, i, axis=1)
+
+    def upper(self, worker: int, workers: int) -> None:
+        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        for i, j in self.tiling.upper[worker::workers]:
+            S, rows, cols = self._tile(i, j, buffer)
+            self._scan(S, rows, cols, i, axis=1)  # queries of block i against block j
+            self._scan(S, cols, rows, j, axis=0)  # queries of block j against block i
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _tile(self, i: int, j: int, buffer: np.ndarray) -> tuple[np.ndarray, slice, slice]:
+        """``S[I, J]`` in ``buffer``, and the position slices of blocks ``i`` and ``j``."""
+        bounds = self.tiling.bounds
+        rows, cols = slice(bounds[i], bounds[i + 1]), slice(bounds[j], bounds[j + 1])
+        S = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)]
+        S = S.reshape(rows.stop - rows.start, cols.stop - cols.start)
+        np.matmul(self.x[rows], self.x[cols].T, out=S)
+        return S, rows, cols
+
+    def _extract(self, S: np.ndarray, rows: slice, cols: slice) -> None:
+        """Store the relevant similarities that ``S`` (queries ``rows`` x references ``cols``)
+        holds."""
+        p = np.arange(rows.start, rows.stop)
+        low = np.maximum(self.first[p], cols.start)
+        high = np.minimum(self.last[p], cols.stop)
+        count = np.maximum(high - low, 0)
+        query = np.repeat(p, count)
+        ref = (
+            np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + low[query - p[0]]
+        )
+        keep = ref != query
+        query, ref = query[keep], ref[keep]
+        slot = self.rel_start[query] + (ref - self.first[query]) - (ref > query)
+        self.rel[slot] = S[query - rows.start, ref - cols.start]
+
+    def _finalise(self, rows: slice) -> None:
+        """Sort the relevant similarities of a block's queries into search keys."""
+        lo, hi = self.rel_start[rows.start], self.rel_start[rows.stop]
+        r = np.diff(self.rel_start[rows.start : rows.stop + 1])
+        owner = np.repeat(np.arange(rows.start, rows.stop), r)
+        self.keys[lo:hi] = np.sort(_keys(owner, self.rel[lo:hi]))
+        has = r > 0
+        starts = (self.rel_start[rows.start : rows.stop] - lo)[has]
+        if len(starts):
+            self.min_rel[rows.start : rows.stop][has] = np.minimum.reduceat(self.rel[lo:hi], starts)
+
+    def _scan(self, S: np.ndarray, queries: slice, refs: slice, block: int, axis: int) -> None:
+        """Update the queries of ``block`` with the references of one tile: ``S`` holds their
+        similarities along ``axis`` (1: a query per row, 0: a query per column)."""
+        theta = np.minimum(self.tau[queries], self.min_rel[queries])
+        theta = theta[:, None] if axis == 1 else theta[None, :]
+        flat = np.flatnonzero(theta <= S)
+        if len(flat) == 0:
+            return
+        row, col = np.divmod(flat, S.shape[1])
+        sim = S.ravel()[flat]
+        q, ref = (row, col) if axis == 1 else (col, row)
+        q += queries.start
+        ref += refs.start
+
+        # irrelevant references above at least the least similar relevant one: their bin is the
+        # number of the query's relevant similarities strictly below theirs
+        counted = (sim >= self.min_rel[q]) & (self.codes[q] != self.codes[ref])
+        cq = q[counted]
+        lo, hi = self.rel_start[queries.start], self.rel_start[queries.stop]
+        below = np.searchsorted(self.keys[lo:hi], _keys(cq, sim[counted])) + lo - self.rel_start[cq]
+        bins = self.rel_start[cq] + cq + below
+
+        # the top-k candidates wait in the block's pool until it holds k per query (merging each
+        # tile's few would re-sort the k already kept, tile after tile)
+        top = np.flatnonzero(sim >= self.tau[q])
+        with self.locks[block]:
+            np.add.at(self.hist, bins, 1)
+            if len(top):
+                self.pool[block].append((q[top], sim[top], self.order[ref[top]]))
+                self.pooled[block] += len(top)
+                if self.pooled[block] >= self.k * (queries.stop - queries.start):
+                    self._merge(block)
+
+    def _merge(self, block: int) -> None:
+        """Merge a block's pool into its queries' top-k lists (sim descending, then smaller index)
+        and raise their ``tau``."""
+        q, sim, ref = (np.concatenate(part) for part in zip(*self.pool[block], strict=True))
+        self.pool[block], self.pooled[block] = [], 0
+        rows = slice(self.tiling.bounds[block], self.tiling.bounds[block + 1])
+        n_rows, k = rows.stop - rows.start, self.k
+        group = np.r_[np.repeat(np.arange(n_rows), k), q - rows.start]
+        sims = np.r_[self.top_sim[rows].ravel(), sim]
+        refs = np.r_[self.top_ref[rows].ravel(), ref]
+        key = _keys(group, -sims)
+        ranked = np.argsort(key)
+        if (key[ranked[1:]] == key[ranked[:-1]]).any():  # equal similarities: smaller index first
+            ranked = np.lexsort((refs, key))
+        size = k + np.bincount(q - rows.start, minlength=n_rows)
+        take = ranked[((np.cumsum(size) - size)[:, None] + np.arange(k)).ravel()]
+        self.top_sim[rows] = sims[take].reshape(-1, k)
+        self.top_ref[rows] = refs[take].reshape(-1, k)
+        self.tau[rows] = np.maximum(self.tau[rows], self.top_sim[rows, -1])
+
+    def results(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The scan's outcome in sample order (see ``symmetric_ranking``)."""
+        for block in range(len(self.pool)):
+            if self.pool[block]:
+                self._merge(block)
+        n = len(self.x)
+        neighbours = np.empty_like(self.top_ref)
+        sims = np.empty_like(self.top_sim)
+        neighbours[self.order], sims[self.order] = self.top_ref, self.top_sim
+
+        # rank of the t-th least similar relevant reference: R - t relevant ones at or above it
+        # (ties among them share out consecutive places) plus the irrelevant ones above it, the
+        # counts of bins t + 1..R. Ranks fall with t: read each row backwards for ascending ranks.
+        r = np.diff(self.rel_start)
+        owner = np.repeat(np.arange(n), r)
+        t = np.arange(len(owner)) - self.rel_start[owner]
+        total = np.cumsum(self.hist)
+        row_end = self.rel_start[owner] + owner + r[owner]  # the last bin (R) of the owner's row
+        above = total[row_end] - total[self.rel_start[owner] + owner + t]
+        rank = (r[owner] - t) + above
+        ascending = self.rel_start[owner] + (r[owner] - 1 - t)  # slot of the same row, reversed
+
+        # rows back in sample order
+        position = np.empty(n, dtype=np.int64)
+        position[self.order] = np.arange(n)
+        r_sample = r[position]
+        start_sample = np.cumsum(r_sample) - r_sample
+        source = np.repeat(self.rel_start[position] - start_sample, r_sample)
+        source += np.arange(len(owner))
+        return neighbours, sims, np.repeat(np.arange(n), r_sample), rank[ascending][source]
+
+
+def _tau_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+    """Per row of ``S`` a similarity with at least ``k`` entries of the row at or above it, or
+    ``NO_BOUND`` when the row is too short. Cut the row into ``m >= k`` groups of at least 2 (so
+    each group's maximum is finite beside one ``-inf``); the ``k``-th largest group maximum is one."""
+    n = S.shape[1]
+    m = min(4 * k, n // 2)
+    if m < k:
+        return np.full(len(S), NO_BOUND, dtype=np.float32)
+    group_max = np.maximum.reduceat(S, (np.arange(m) * n) // m, axis=1)
+    return np.partition(group_max, m - k, axis=1)[:, m - k]
+
+
+def _keys(owner: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """int64 keys ordered by ``owner``, then by the float32 ``sim`` (-0.0 taken as 0.0): the
+    float's bits as an integer, the order of the negative ones reversed."""
+    bits = (sim + np.float32(0)).view(np.int32).astype(np.int64)
+    bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
+    return (owner.astype(np.int64) << 32) | bits

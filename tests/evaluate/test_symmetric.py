@@ -1,0 +1,112 @@
+"""Self-retrieval on the symmetric similarity matrix: against a full-matrix argsort and the row-block
+scan, with ties, duplicates, lone queries, one big class and tiles that cut classes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dmlviz.evaluate import retrieval, retrieval_metrics, symmetric
+from dmlviz.evaluate.symmetric import Tiling, _keys, symmetric_ranking
+
+
+def exact_vectors(n, seed, d=8):
+    """Rows with four entries +-1 in d: normalised they hold +-0.5, so every similarity is a
+    multiple of 1/4 computed without rounding, by any BLAS in any order (ties are exact ties)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, d), dtype=np.float32)
+    for row in x:
+        row[rng.choice(d, 4, replace=False)] = rng.choice([-1.0, 1.0], 4)
+    x[1] = x[0]  # a duplicate pair
+    return x / 2
+
+
+def awkward_labels(n, seed):
+    """One class of a third of the rows, small classes, and three lone rows."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(1, 12, n)
+    labels[rng.random(n) < 1 / 3] = 0
+    labels[[2, 5, 9]] = [100, 101, 102]
+    return labels
+
+
+def slow_ranking(x, labels, top_k):
+    """The full n x n matrix, argsorted row by row: neighbours by (similarity desc, index), each
+    relevant reference's rank with ties going to the relevant one (self left out)."""
+    S = x.astype(np.float64) @ x.astype(np.float64).T
+    n = len(x)
+    neighbours, ranks = [], []
+    for i in range(n):
+        others = np.flatnonzero(np.arange(n) != i)
+        by_index = others[np.lexsort((others, -S[i, others]))]
+        neighbours.append(by_index[:top_k])
+        irrelevant = labels[others] != labels[i]
+        ranked = others[np.lexsort((irrelevant, -S[i, others]))]
+        ranks.append(np.flatnonzero(labels[ranked] == labels[i]) + 1)
+    return np.array(neighbours), ranks
+
+
+@pytest.mark.parametrize("side", [2, 3, 7, 64])
+def test_matches_full_matrix_argsort(side):
+    x, labels = exact_vectors(90, seed=side), awkward_labels(90, seed=side)
+    codes = np.unique(labels, return_inverse=True)[1]
+    neighbours, sims, rank_row, rank = symmetric_ranking(x, codes, top_k=6, side=side)
+    expected_neighbours, expected_ranks = slow_ranking(x, labels, top_k=6)
+    np.testing.assert_array_equal(neighbours, expected_neighbours)
+    np.testing.assert_array_equal(sims, np.take_along_axis(x @ x.T, neighbours, axis=1))
+    rows = np.repeat(np.arange(len(x)), [len(r) for r in expected_ranks])
+    np.testing.assert_array_equal(rank_row, rows)
+    np.testing.assert_array_equal(rank, np.concatenate(expected_ranks))
+
+
+@pytest.mark.parametrize("chunk", [5, 16, None])
+def test_equals_row_block_scan(monkeypatch, chunk):
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((30, 16)).astype(np.float32)
+    labels = awkward_labels(400, seed=4) % 30
+    x = centres[labels] + rng.standard_normal((400, 16)).astype(np.float32)
+    x[10] = x[11]
+    calls = []
+    monkeypatch.setattr(
+        symmetric, "symmetric_ranking", lambda *a: calls.append(a) or symmetric_ranking(*a)
+    )
+    ours = retrieval_metrics(x, labels, top_k=9, clustering=False, chunk=chunk)
+    assert len(calls) == 1  # self-retrieval took the symmetric path
+    monkeypatch.setattr(retrieval, "SYMMETRIC", False)
+    rows = retrieval_metrics(x, labels, top_k=9, clustering=False)
+    pd.testing.assert_frame_equal(ours.per_query, rows.per_query, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours.neighbours, rows.neighbours)
+    np.testing.assert_allclose(ours.similarities, rows.similarities, rtol=0, atol=1e-6)
+    for key, value in rows.metrics.items():
+        assert ours.metrics[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_tiling_cuts_only_big_classes_and_bands_them():
+    # classes of 3 (never cut by tiles of side 8) and one of 20 (cut)
+    codes = np.repeat(np.arange(9), [3, 3, 3, 20, 3, 3, 3, 3, 3])
+    tiling = Tiling.of(codes, side=8)
+    inner = tiling.bounds[1:-1]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    big = (inner > 9) & (inner < 29)
+    assert set(inner[~big]) <= set(starts)  # small classes whole
+    assert big.any()
+    blocks = np.searchsorted(tiling.bounds, [9, 28], side="right") - 1  # the big class's blocks
+    spanned = {(i, j) for i in range(blocks[0], blocks[1] + 1) for j in range(i, blocks[1] + 1)}
+    assert spanned <= set(tiling.band)
+    assert not tiling.closed[blocks[0] : blocks[1] + 1].any()
+    assert tiling.closed.sum() == len(tiling.closed) - (blocks[1] - blocks[0] + 1)
+
+
+def test_matmul_flops_of_a_closed_tiling():
+    codes = np.repeat(np.arange(100), 4)
+    tiling = Tiling.of(codes, side=64)
+    size = np.diff(tiling.bounds)
+    assert tiling.band == [] and tiling.closed.all()
+    assert tiling.matmul_flops(d=10) == 10 * (400**2 + int((size**2).sum()))
+
+
+def test_keys_order_like_the_floats():
+    values = np.array([-np.inf, -1.0, -0.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 1.0], np.float32)
+    keys = _keys(np.zeros(len(values), np.int64), values)
+    assert (np.diff(keys[[0, 1, 2, 3]]) > 0).all() and keys[4] == keys[5]
+    assert (np.diff(keys[5:]) > 0).all() and keys[3] < keys[4]
+    assert _keys(np.array([1]), np.array([-np.inf], np.float32)) > keys.max()
