@@ -3,7 +3,9 @@ trust them (trustworthiness: do a point's neighbours on the map come from its tr
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,6 +21,7 @@ def umap_projection(
     seed: int = 0,
     n_epochs: int | None = None,
     init: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """UMAP map ``(n, 2)`` float32 of the L2-normalised embeddings (cosine geometry).
 
@@ -26,7 +29,8 @@ def umap_projection(
     (UMAP's own search is the slow part on large sets). ``seed`` makes the map repeatable (UMAP
     then runs on one thread). ``n_neighbors`` is capped at ``n - 1``; ``n_epochs=None`` lets
     UMAP choose (200 for large sets, 500 for small ones). ``init``: starting coordinates
-    ``(n, 2)`` (default: UMAP's spectral start).
+    ``(n, 2)`` (default: UMAP's spectral start). ``progress(done, total)`` is called as the
+    layout's epochs complete (at most about once a second).
     """
     import umap
 
@@ -52,6 +56,7 @@ def umap_projection(
         n_epochs=n_epochs,
         init="spectral" if init is None else np.asarray(init, dtype=np.float64),
         precomputed_knn=(knn_indices, knn_dists.astype(np.float32)),
+        tqdm_kwds=None if progress is None else _epoch_counter(progress),
     )
     with warnings.catch_warnings():
         # "transform() unavailable without an NNDescent index": we never transform new points
@@ -59,6 +64,26 @@ def umap_projection(
         warnings.filterwarnings("ignore", message=r".*n_jobs value.*")
         coords = reducer.fit_transform(x)
     return np.asarray(coords, dtype=np.float32)
+
+
+class _EpochLine:
+    """A file for tqdm: each ``done/total`` it writes becomes a ``progress(done, total)`` call."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        for done, total in re.findall(r"(\d+)/(\d+)", text):
+            self.progress(int(done), int(total))
+
+    def flush(self) -> None:
+        pass
+
+
+def _epoch_counter(progress: Callable[[int, int], None]) -> dict:
+    """UMAP's ``tqdm_kwds`` that report its epoch loop to ``progress`` instead of a terminal."""
+    return {"disable": False, "file": _EpochLine(progress), "bar_format": "{n}/{total}",
+            "mininterval": 1.0, "desc": ""}  # fmt: skip
 
 
 def pca_projection(embeddings: np.ndarray) -> np.ndarray:
