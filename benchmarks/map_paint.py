@@ -99,6 +99,16 @@ CLICK_TARGET = """() => {
 }"""
 
 
+# Data coordinates of two screen positions, from plotly's own axis mapping.
+TO_DATA = """([x0, y0, x1, y1]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const data = (x, y) => [xa.p2l(x - box.left - xa._offset), ya.p2l(y - box.top - ya._offset)];
+  return [data(x0, y0), data(x1, y1)];
+}"""
+
+
 def make_run(root: Path, n: int) -> Path:
     """A synthetic run of ``n`` test samples with stored UMAP and PCA maps (class blobs)."""
     rng = np.random.default_rng(0)
@@ -177,19 +187,49 @@ def loads(browser, url: str, reps: int) -> dict:
     }
 
 
-def click_check(browser, url: str, shots: Path | None, n: int) -> dict:
-    """Click an isolated drawn point of the map page; the page must make its sample the query."""
+def click_check(browser, url: str, run: Path, shots: Path | None) -> dict:
+    """On the map page: click an isolated drawn point (the page must make its sample the query),
+    then drag a box: the page must list every sample inside it, drawn or not."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     timed_load(page, f"{url}/map")
+    n = len(Run.load(run).projection("test", "umap")[0])
+    if shots is not None:
+        page.screenshot(path=str(shots / f"map_{n}.png"), full_page=True)
     x, y, index = page.evaluate(CLICK_TARGET)
     start = time.perf_counter()
     page.mouse.click(x, y)
     page.wait_for_selector(f"text=Sample #{int(index)} is the query lens's query", timeout=60_000)
-    seconds = time.perf_counter() - start
+    clicked_s = time.perf_counter() - start
+    wait_drawn(page)
+
+    plot = page.locator(".js-plotly-plot").bounding_box()
+    cx, cy = plot["x"] + plot["width"] / 2, plot["y"] + plot["height"] / 2
+    page.mouse.move(cx, cy)
+    page.locator(".modebar-btn[data-val='select']").first.click()
+    corners = [cx - 60, cy - 60, cx + 60, cy + 60]
+    page.mouse.move(corners[0], corners[1])
+    page.mouse.down()
+    page.mouse.move(corners[2], corners[3], steps=12)
+    page.mouse.up()
+    heading = page.locator("h3:has-text('selected images')")
+    heading.wait_for(timeout=60_000)
+    wait_drawn(page)
+    listed = int(heading.inner_text().split()[0])
+    (x0, y0), (x1, y1) = page.evaluate(TO_DATA, corners)
+    coords = Run.load(run).projection("test", "umap")[0]
+    inside = (
+        (coords[:, 0] >= min(x0, x1)) & (coords[:, 0] <= max(x0, x1))
+        & (coords[:, 1] >= min(y0, y1)) & (coords[:, 1] <= max(y0, y1))
+    )  # fmt: skip
     if shots is not None:
-        page.screenshot(path=str(shots / f"map_{n}_clicked.png"), full_page=True)
+        page.screenshot(path=str(shots / f"map_{n}_box.png"), full_page=True)
     page.close()
-    return {"click_sets_query": True, "click_to_query_s": round(seconds, 2)}
+    return {
+        "click_sets_query": True,
+        "click_to_query_s": round(clicked_s, 2),
+        "box_listed": listed,
+        "box_inside": int(inside.sum()),
+    }
 
 
 def main() -> None:
@@ -215,7 +255,7 @@ def main() -> None:
             for n in sizes:
                 with dashboard(paths[n].parent) as url:
                     row = {"points": n, "path": "map page", **loads(browser, f"{url}/map", reps)}
-                    row.update(click_check(browser, url, shots, n))
+                    row.update(click_check(browser, url, paths[n], shots))
                     print(row, flush=True)
                     rows.append(row)
             browser.close()

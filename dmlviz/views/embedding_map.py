@@ -3,6 +3,7 @@ and what a click or a lasso on it selects."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -414,13 +415,17 @@ def selection_table(frame: pd.DataFrame, indices: list[int], thumbnails: list[st
     return table
 
 
-def umap_progress_notice(record: dict[str, Any] | None) -> tuple[float, str]:
+def umap_progress_notice(
+    record: dict[str, Any] | None, now: float | None = None
+) -> tuple[float, str]:
     """``(fraction done, one line)`` for a background UMAP's progress record
-    (``dmlviz.project.background``): the layout's epochs make up most of the bar."""
+    (``dmlviz.project.background``) at Unix time ``now`` (default: the clock's); the layout's
+    epochs make up most of the bar."""
     if not record:
         return 0.0, "UMAP is starting in the background."
     done, total = int(record.get("done") or 0), int(record.get("total") or 0)
-    elapsed = max(0.0, float(record.get("updated", 0)) - float(record.get("started", 0)))
+    now = time.time() if now is None else now
+    elapsed = max(0.0, now - float(record.get("started", now)))
     stage = record.get("stage")
     if stage == "layout" and total:
         fraction = 0.1 + 0.85 * done / total

@@ -187,7 +187,7 @@ def test_a_lasso_or_box_selects_every_sample_inside_drawn_or_not(big_frame):
 
 def test_umap_progress_notice():
     assert umap_progress_notice(None)[0] == 0.0
-    record = {"stage": "layout", "done": 100, "total": 200, "started": 10.0, "updated": 40.0}
-    fraction, text = umap_progress_notice(record)
+    record = {"stage": "layout", "done": 100, "total": 200, "started": 10.0, "updated": 20.0}
+    fraction, text = umap_progress_notice(record, now=40.0)
     assert 0.1 < fraction < 0.95 and "epoch 100 of 200" in text and "30 s" in text
     assert umap_progress_notice({**record, "stage": "trustworthiness"})[0] == 0.95
