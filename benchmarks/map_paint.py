@@ -9,13 +9,17 @@ the first load of a server fills its caches (``cold``), the median of the next `
 
 Drawing paths, each served the same frame by a small Streamlit app (``CANDIDATE_APP``):
 
+* ``one point``: a map of one point: what Streamlit and plotly cost before any data;
 * ``all points``: every point in one WebGL trace (``map_figure(max_points=None)``), as the map
   was drawn before; the alternative;
-* ``sample + density``: what the map page draws (``map_figure``'s default): a seeded sample of
-  ``MAX_MAP_POINTS`` points over a density heatmap of all points.
+* ``sample Nk + density``: a seeded sample of N thousand points over a density heatmap of all
+  points; the map page draws ``MAX_MAP_POINTS`` (``map_figure``'s default).
 
-Then the map page itself (``page``), with a click on a drawn point: the page must name that
-point's sample as the lens query. ``--quick``: 5k points, one load each.
+Then the map page itself (``map page``): its loads, a click on a drawn point (the page must name
+that point's sample as the lens query) and a box dragged over the map (``box_listed``: the
+samples the page lists; ``box_inside``: those inside the box, drawn or not, counted here from
+the stored coordinates). ``map_file_mb`` / ``map_read_s``: the stored UMAP map's size and the
+time to read it. ``--quick``: 5k points, one load each.
 """
 
 from __future__ import annotations
@@ -36,18 +40,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from _common import machine_info, parse_args, write_result  # noqa: E402
+from _common import machine_info, parse_args, time_fn, write_result  # noqa: E402
 from import_scale import CHROMIUM, dashboard, wait_drawn  # noqa: E402
 
-from dmlviz.runs import Run  # noqa: E402
+from dmlviz.runs import Run, projection_file  # noqa: E402
 from dmlviz.views.embedding_map import MAX_MAP_POINTS  # noqa: E402
 
 CLASSES = 1_000
 DIM = 16
 REPS = 3
-CANDIDATES = {"all points": None, "sample + density": MAX_MAP_POINTS}
+CANDIDATES = {  # name -> max_points (None: every point; 0: a map of one point)
+    "one point (the floor)": 0,
+    "all points": None,
+    "sample 20k + density": 20_000,
+    f"sample {MAX_MAP_POINTS // 1000}k + density (chosen)": MAX_MAP_POINTS,
+}
 
-# One drawing path on one synthetic run: ?run=PATH&max_points=M (0: every point).
+# One drawing path on one synthetic run: ?run=PATH&max_points=M (-1: every point, 0: one point).
 CANDIDATE_APP = """
 import streamlit as st
 from dmlviz.runs import Run
@@ -60,9 +69,10 @@ def frame(path):
     return load_map(run, "test", "umap", load_split(run, "test"), None)[0]
 
 st.title("Embedding map drawing path")
-chosen = int(st.query_params["max_points"]) or None
+chosen = int(st.query_params["max_points"])
+shown = frame(st.query_params["run"]).head(1) if chosen == 0 else frame(st.query_params["run"])
 st.plotly_chart(
-    map_figure(frame(st.query_params["run"]), "label", max_points=chosen),
+    map_figure(shown, "label", max_points=chosen if chosen > 0 else None),
     key="map",
     on_select="rerun",
     selection_mode=("points", "box", "lasso"),
@@ -248,7 +258,8 @@ def main() -> None:
             with candidate_server() as url:
                 for n in sizes:
                     for name, max_points in CANDIDATES.items():
-                        address = f"{url}/?run={paths[n]}&max_points={max_points or 0}"
+                        limit = -1 if max_points is None else max_points
+                        address = f"{url}/?run={paths[n]}&max_points={limit}"
                         row = {"points": n, "path": name, **loads(browser, address, reps)}
                         print(row, flush=True)
                         rows.append(row)
@@ -256,6 +267,12 @@ def main() -> None:
                 with dashboard(paths[n].parent) as url:
                     row = {"points": n, "path": "map page", **loads(browser, f"{url}/map", reps)}
                     row.update(click_check(browser, url, paths[n], shots))
+                    stored = paths[n] / projection_file("test", "umap")
+                    read = time_fn(
+                        lambda run=paths[n]: Run.load(run).projection("test", "umap"), 1, 5
+                    )
+                    row["map_file_mb"] = round(stored.stat().st_size / 2**20, 2)
+                    row["map_read_s"] = round(read["median_s"], 4)
                     print(row, flush=True)
                     rows.append(row)
             browser.close()
