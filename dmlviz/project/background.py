@@ -25,10 +25,11 @@ from typing import Any
 import psutil
 
 from dmlviz.project.cache import project_run
-from dmlviz.runs import Run, RunError, atomic_write_json
+from dmlviz.runs import Run, RunError, atomic_write_json, projection_file
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 START_S = 60.0  # a started child that has not taken its lock after this long has failed to start
+TAKE_LOCK_S = 1.0  # how long the child tries for the lock (a page's probe may hold it an instant)
 
 
 def progress_file(split: str) -> str:
@@ -48,7 +49,7 @@ def prepare_maps(run: Run, split: str) -> str | None:
 
     Raises ``RunError`` when the split has no embeddings or the run folder cannot be written.
     """
-    if run.projection(split, "umap") is not None or run.projection(split, "pca") is not None:
+    if _stored(run, split, "umap") or _stored(run, split, "pca"):
         return None
     try:
         project_run(run, splits=(split,), methods=("pca",))
@@ -63,7 +64,7 @@ def prepare_maps(run: Run, split: str) -> str | None:
 def start_umap(run: Run, split: str) -> str:
     """Start computing ``split``'s UMAP in a background process. Returns "stored" (a UMAP map
     exists), "running" (another process computes it: this call joins it) or "started"."""
-    if run.projection(split, "umap") is not None:
+    if _stored(run, split, "umap"):
         return "stored"
     if (umap_progress(run, split) or {}).get("state") == RUNNING:
         return "running"
@@ -106,7 +107,7 @@ def compute_umap(run: Run, split: str) -> bool:
     from filelock import FileLock, Timeout
 
     (run.path / "projections").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run.path / lock_file(split), timeout=0)
+    lock = FileLock(run.path / lock_file(split), timeout=TAKE_LOCK_S)
     try:
         lock.acquire()
     except Timeout:
@@ -139,6 +140,12 @@ def _record(state: str, stage: str, done: int = 0, total: int = 0, **extra: Any)
             "started": extra.pop("started", now), "updated": now, **extra}  # fmt: skip
 
 
+def _stored(run: Run, split: str, method: str) -> bool:
+    """Whether ``split``'s ``method`` map is stored (its files exist; not read)."""
+    stem = run.path / projection_file(split, method)
+    return stem.exists() and stem.with_suffix(".json").exists()
+
+
 def _lock_held(run: Run, split: str) -> bool:
     """Whether a process (this one included) holds ``split``'s UMAP lock."""
     from filelock import FileLock, Timeout
@@ -156,8 +163,7 @@ def _lock_held(run: Run, split: str) -> bool:
 
 def _spawn(run_path: Path, split: str) -> None:
     """Start ``compute_umap`` in a detached process (it outlives the dashboard's rerun)."""
-    log = open(Path(run_path) / "projections" / f"{split}_umap.log", "ab")  # noqa: SIM115
-    with log:
+    with open(Path(run_path) / "projections" / f"{split}_umap.log", "ab") as log:
         subprocess.Popen(
             [sys.executable, "-m", "dmlviz.project.background", str(run_path), split],
             stdout=log,
