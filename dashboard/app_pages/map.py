@@ -24,6 +24,15 @@ from dmlviz.views.style import MISSING
 MAX_TABLE_ROWS = 500
 UMAP_POLL_S = 2.0  # how often the page reads a background UMAP's progress
 WAITING_KEY = "_map_waiting_umap"  # [run, split] whose background UMAP the page is showing
+START_ERROR_KEY = "_map_start_error"  # why the last "Compute UMAP" click could not start it
+
+
+def _start_umap(run, split: str) -> None:
+    """The button's callback: start UMAP; a problem is shown on the rerun."""
+    try:
+        start_umap(run, split)
+    except RunError as error:
+        st.session_state[START_ERROR_KEY] = str(error)
 
 
 def _umap_progress(run, split: str) -> None:
@@ -79,11 +88,13 @@ if "umap" not in methods:
     else:
         if job is not None and job.get("state") == "failed":
             st.warning(f"Computing UMAP failed: {job.get('error')}", icon=":material/warning:")
+        if START_ERROR_KEY in st.session_state:
+            ui.show_error(RunError(st.session_state.pop(START_ERROR_KEY)))
         st.button(
             "Compute UMAP in the background",
             key="map_start_umap",
             icon=":material/scatter_plot:",
-            on_click=start_umap,
+            on_click=_start_umap,
             args=(run, split),
             help=f"As `dmlviz project {path} --splits {split}` would; PCA stays shown meanwhile.",
         )

@@ -63,14 +63,22 @@ def prepare_maps(run: Run, split: str) -> str | None:
 
 def start_umap(run: Run, split: str) -> str:
     """Start computing ``split``'s UMAP in a background process. Returns "stored" (a UMAP map
-    exists), "running" (another process computes it: this call joins it) or "started"."""
+    exists), "running" (another process computes it: this call joins it) or "started".
+
+    Raises ``RunError`` when the run folder cannot be written."""
     if _stored(run, split, "umap"):
         return "stored"
     if (umap_progress(run, split) or {}).get("state") == RUNNING:
         return "running"
-    (run.path / "projections").mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run.path / progress_file(split), _record(RUNNING, "starting", pid=None))
-    _spawn(run.path, split)
+    try:
+        (run.path / "projections").mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run.path / progress_file(split), _record(RUNNING, "starting", pid=None))
+        _spawn(run.path, split)
+    except OSError as error:
+        raise RunError(
+            f"cannot start UMAP in {run.path} ({error}): run `dmlviz project {run.path} "
+            f"--splits {split}` where the run folder is writable"
+        ) from None
     return "started"
 
 

@@ -449,3 +449,25 @@ def test_map_shows_pca_at_once_while_umap_computes(app, unmapped_runs, monkeypat
     assert not app.get("progress") and not any(b.key == "map_start_umap" for b in app.button)
     drawn = _spec(app.get("plotly_chart")[0])["data"][0]
     assert _values(drawn["x"])[0] == pytest.approx(coords[int(_values(drawn["customdata"])[0]), 1])
+
+
+def test_map_reports_a_failed_umap_and_offers_to_start_it_again(
+    app, runs_dir, tmp_path, monkeypatch, umap_spawns
+):
+    import shutil
+
+    from dmlviz.project.background import progress_file
+    from dmlviz.runs import atomic_write_json
+
+    run = tmp_path / "runs" / "pca-only"
+    shutil.copytree(runs_dir / "sweep" / "rll-noise0", run)  # mapped with PCA only
+    monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path / "runs"))
+    failed = {"state": "failed", "stage": "failed", "error": "MemoryError: no room", "pid": None}
+    atomic_write_json(run / progress_file("test"), failed)
+    _page(app, "map")
+    assert "Computing UMAP failed: MemoryError: no room" in app.warning[0].value
+    assert not app.get("progress") and umap_spawns == []
+    app.button(key="map_start_umap").click().run()
+    assert not app.exception
+    assert umap_spawns == [(run, "test")]
+    assert "UMAP" in app.get("progress")[0].proto.text and not app.warning
