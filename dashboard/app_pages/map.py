@@ -1,23 +1,48 @@
 """Embedding map: a 2-D map of the current run's split; click a point to open it in the query lens,
-lasso a region to list its samples."""
+lasso a region to list its samples. A split without a map gets PCA at once and UMAP in the
+background (``dmlviz.project.background``), shown when it is ready."""
 
 import streamlit as st
 import ui
 
+from dmlviz.project.background import prepare_maps, start_umap, umap_progress
 from dmlviz.runs import RunError
 from dmlviz.views.data import map_methods
 from dmlviz.views.embedding_map import (
     COLOR_OPTIONS,
     color_options,
     map_figure,
+    sample_note,
     selected_indices,
     selection_table,
     trust_note,
+    umap_progress_notice,
 )
 from dmlviz.views.runs import run_label
 from dmlviz.views.style import MISSING
 
 MAX_TABLE_ROWS = 500
+UMAP_POLL_S = 2.0  # how often the page reads a background UMAP's progress
+WAITING_KEY = "_map_waiting_umap"  # [run, split] whose background UMAP the page is showing
+START_ERROR_KEY = "_map_start_error"  # why the last "Compute UMAP" click could not start it
+
+
+def _start_umap(run, split: str) -> None:
+    """The button's callback: start UMAP; a problem is shown on the rerun."""
+    try:
+        start_umap(run, split)
+    except RunError as error:
+        st.session_state[START_ERROR_KEY] = str(error)
+
+
+def _umap_progress(run, split: str) -> None:
+    """The background UMAP's progress bar; a full rerun once it has finished or failed."""
+    record = umap_progress(run, split)
+    if record is not None and record.get("state") != "running":
+        st.rerun()
+    fraction, text = umap_progress_notice(record)
+    st.progress(fraction, text=text)
+
 
 st.title("Embedding map")
 path, row, split = ui.need_split()
@@ -27,11 +52,12 @@ st.caption(
     "lens; pick the **lasso** or box tool in the chart's toolbar to list a region's images below."
 )
 try:
-    methods = map_methods(ui.load_run(path), split)
-    if not methods:
-        raise RunError(
-            f"{path} has no map of its {split} split: run `dmlviz project {path} --splits {split}`"
-        )
+    run = ui.load_run(path)
+    prepared = prepare_maps(run, split)
+    methods = map_methods(run, split)  # never empty: prepare_maps stored PCA where none was
+    if "umap" in methods and st.session_state.get(WAITING_KEY) == [path, split]:
+        st.session_state["map_method"] = "umap"  # the UMAP this page waited for is ready
+        del st.session_state[WAITING_KEY]
     left, right = st.columns([1, 2])
     method = left.radio(
         "Projection",
@@ -47,6 +73,31 @@ try:
 except RunError as error:
     ui.show_error(error)
     st.stop()
+
+if prepared is not None:
+    st.info(
+        f"This split had no map yet: PCA was computed now, and UMAP is being computed in the "
+        f"background and stored in the run, as `dmlviz project {path} --splits {split}` would.",
+        icon=":material/info:",
+    )
+if "umap" not in methods:
+    job = umap_progress(run, split)
+    if job is not None and job.get("state") == "running":
+        st.session_state[WAITING_KEY] = [path, split]
+        st.fragment(run_every=UMAP_POLL_S)(_umap_progress)(run, split)
+    else:
+        if job is not None and job.get("state") == "failed":
+            st.warning(f"Computing UMAP failed: {job.get('error')}", icon=":material/warning:")
+        if START_ERROR_KEY in st.session_state:
+            ui.show_error(RunError(st.session_state.pop(START_ERROR_KEY)))
+        st.button(
+            "Compute UMAP in the background",
+            key="map_start_umap",
+            icon=":material/scatter_plot:",
+            on_click=_start_umap,
+            args=(run, split),
+            help=f"As `dmlviz project {path} --splits {split}` would; PCA stays shown meanwhile.",
+        )
 
 options = color_options(frame)
 default = "flipped" if "flipped" in options and frame["flipped"].any() else "label"
@@ -65,7 +116,7 @@ if color_by == "flipped" and not frame["flipped"].any():
 
 def _take_click(event) -> None:
     """One selected point (a click) becomes the lens query."""
-    chosen = selected_indices(event)
+    chosen = selected_indices(event, frame)
     if len(chosen) == 1 and 0 <= chosen[0] < len(frame):
         ui.set_query(path, split, chosen[0])
 
@@ -83,8 +134,9 @@ event = st.plotly_chart(
     selection_mode=("points", "box", "lasso"),
     config={"displaylogo": False, "scrollZoom": True},
 )
-st.caption(trust_note(meta, method))
-selected = selected_indices(event)
+note = sample_note(len(frame))
+st.caption(trust_note(meta, method) + (f" {note}" if note else ""))
+selected = selected_indices(event, frame)
 if len(selected) == 1 and query != selected[0]:  # a selection set without the callback
     _take_click(event)
     query = selected[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,13 +27,15 @@ def project_run(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, str]:
     """Make (or reuse) the ``methods`` maps of each embedded split in ``splits`` of ``run``.
 
     The UMAP parameters are ``n_neighbors``, ``min_dist``, ``seed``. A stored map is reused when
     its sidecar's ``params`` match (same method, parameters and embeddings); ``force``
-    recomputes. With "umap", a run with training replay also gets its aligned replay layout
-    (``project_replay``, key ``replay_umap``). Returns ``{"<split>_<method>": "computed" |
+    recomputes. ``progress(done, total)`` follows each UMAP's layout epochs. With "umap", a run
+    with training replay also gets its aligned replay layout (``project_replay``, key
+    ``replay_umap``). Returns ``{"<split>_<method>": "computed" |
     "cached" | "skipped: <why>"}``.
     Raises ``RunError`` when none of ``splits`` has embeddings.
     """
@@ -75,7 +77,7 @@ def project_run(
                 continue
             start = time.perf_counter()
             if method == "umap":
-                coords = umap_projection(embeddings, n_neighbors, min_dist, seed)
+                coords = umap_projection(embeddings, n_neighbors, min_dist, seed, progress=progress)
             else:
                 coords = pca_projection(embeddings)
             seconds = time.perf_counter() - start

@@ -3,13 +3,16 @@ trust them (trustworthiness: do a point's neighbours on the map come from its tr
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
 from dmlviz.evaluate.knn import knn, l2_normalise
 
 MIN_UMAP_POINTS = 4
+PCA_FIT_ROWS = 20_000  # PCA axes from at most this many samples (top directions barely move)
 
 
 def umap_projection(
@@ -19,6 +22,7 @@ def umap_projection(
     seed: int = 0,
     n_epochs: int | None = None,
     init: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """UMAP map ``(n, 2)`` float32 of the L2-normalised embeddings (cosine geometry).
 
@@ -26,7 +30,8 @@ def umap_projection(
     (UMAP's own search is the slow part on large sets). ``seed`` makes the map repeatable (UMAP
     then runs on one thread). ``n_neighbors`` is capped at ``n - 1``; ``n_epochs=None`` lets
     UMAP choose (200 for large sets, 500 for small ones). ``init``: starting coordinates
-    ``(n, 2)`` (default: UMAP's spectral start).
+    ``(n, 2)`` (default: UMAP's spectral start). ``progress(done, total)`` is called as the
+    layout's epochs complete (at most about once a second).
     """
     import umap
 
@@ -52,6 +57,7 @@ def umap_projection(
         n_epochs=n_epochs,
         init="spectral" if init is None else np.asarray(init, dtype=np.float64),
         precomputed_knn=(knn_indices, knn_dists.astype(np.float32)),
+        tqdm_kwds=None if progress is None else _epoch_counter(progress),
     )
     with warnings.catch_warnings():
         # "transform() unavailable without an NNDescent index": we never transform new points
@@ -61,20 +67,50 @@ def umap_projection(
     return np.asarray(coords, dtype=np.float32)
 
 
-def pca_projection(embeddings: np.ndarray) -> np.ndarray:
+class _EpochLine:
+    """A file for tqdm: each ``done/total`` it writes becomes a ``progress(done, total)`` call."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        for done, total in re.findall(r"(\d+)/(\d+)", text):
+            self.progress(int(done), int(total))
+
+    def flush(self) -> None:
+        pass
+
+
+def _epoch_counter(progress: Callable[[int, int], None]) -> dict:
+    """UMAP's ``tqdm_kwds`` that report its epoch loop to ``progress`` instead of a terminal."""
+    return {"disable": False, "file": _EpochLine(progress), "bar_format": "{n}/{total}",
+            "mininterval": 1.0, "desc": ""}  # fmt: skip
+
+
+def pca_projection(embeddings: np.ndarray, fit_rows: int = PCA_FIT_ROWS) -> np.ndarray:
     """The first two principal components ``(n, 2)`` float32 of the L2-normalised embeddings.
 
     Signs are fixed (each axis's largest loading is positive), so the map is deterministic.
-    One-dimensional embeddings get a zero second axis.
+    One-dimensional embeddings get a zero second axis. Above ``fit_rows`` samples the axes are
+    fitted on a seeded sample of ``fit_rows`` of them, then every sample is projected: at
+    200k x 512 on 2 cores 1.8 s and 1.4 GB peak instead of 15 s and 2.2 GB, the plane keeping
+    97 % (1,000 blob classes: a flat spectrum) to 99.5 % (20 classes) of the variance the exact
+    plane keeps.
     """
-    x = l2_normalise(embeddings).astype(np.float64)
-    centred = x - x.mean(axis=0)
+    x = l2_normalise(embeddings)
+    fit = x
+    if len(x) > fit_rows:
+        fit = x[np.sort(np.random.default_rng(0).choice(len(x), size=fit_rows, replace=False))]
+    mean = fit.mean(axis=0, dtype=np.float64)
+    centred = fit.astype(np.float64) - mean
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
     axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][:2]]
     axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
-    coords = np.zeros((len(x), 2))
-    coords[:, : axes.shape[1]] = centred @ axes
-    return coords.astype(np.float32)
+    coords = np.zeros((len(x), 2), dtype=np.float32)
+    for start in range(0, len(x), fit_rows):  # in blocks: no float64 copy of all the embeddings
+        block = x[start : start + fit_rows].astype(np.float64) - mean
+        coords[start : start + fit_rows, : axes.shape[1]] = block @ axes
+    return coords
 
 
 def trustworthiness_score(

@@ -3,6 +3,7 @@ and what a click or a lasso on it selects."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ COLOR_OPTIONS: dict[str, tuple[str, str]] = {
     "consistency": ("neighbour consistency", "score"),
 }
 MAX_LEGEND_CLASSES = 30  # above this, classes share one trace (no legend) to keep the map light
+# Above this many samples the map draws a seeded sample of them over a density of all (the first
+# paint in the browser grows with the points drawn: benchmarks/map_paint.py, docs/performance.md).
+MAX_MAP_POINTS = 10_000
+DENSITY_BINS = 160  # cells of the density layer along each axis
 
 
 def map_frame(
@@ -87,9 +92,15 @@ def map_figure(
     neighbours: list[int] | None = None,
     title: str | None = None,
     height: int = 620,
+    max_points: int | None = MAX_MAP_POINTS,
 ) -> go.Figure:
     """The map as WebGL scatter traces (``go.Scattergl``), each point's sample index in
     ``customdata[0]`` so selections map back to samples.
+
+    A frame of more than ``max_points`` rows (None: no limit) is drawn as a seeded sample of
+    ``max_points`` of them (``shown_rows``) over a grey density heatmap of all of them, which
+    takes no hover or clicks; legend counts are those of all samples, and ``region_indices``
+    turns a lasso or box into every sample inside it, drawn or not.
 
     ``color_by`` is a ``COLOR_OPTIONS`` key: categories get one trace per class (a legend entry
     each, up to ``MAX_LEGEND_CLASSES``), the flipped flag two traces (flipped drawn on top, larger),
@@ -101,12 +112,16 @@ def map_figure(
         color_by = "label"
     kind = COLOR_OPTIONS[color_by][1]
     figure = go.Figure()
+    drawn = frame
+    if max_points is not None and len(frame) > max_points:
+        figure.add_trace(_density_trace(frame))
+        drawn = frame.iloc[shown_rows(len(frame), max_points)]
     if kind == "category":
-        _category_traces(figure, frame, color_by)
+        _category_traces(figure, drawn, color_by, np.unique(frame[color_by].to_numpy()))
     elif kind == "flag":
-        _flag_traces(figure, frame)
+        _flag_traces(figure, drawn, frame["flipped"].to_numpy(dtype=bool))
     else:
-        _score_trace(figure, frame, color_by)
+        _score_trace(figure, drawn, color_by)
     if query is not None and 0 <= query < len(frame):
         _lens_traces(figure, frame, int(query), neighbours or [])
     figure.update_layout(
@@ -123,6 +138,41 @@ def map_figure(
     return figure
 
 
+def shown_rows(n: int, max_points: int) -> np.ndarray:
+    """The rows a map of ``n`` samples draws: all of them up to ``max_points``, else a seeded
+    uniform sample of ``max_points`` rows in increasing order (the same one on every rerun)."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=max_points, replace=False))
+
+
+def sample_note(n: int, max_points: int = MAX_MAP_POINTS) -> str | None:
+    """What a decimated map shows (None when it draws every sample)."""
+    if n <= max_points:
+        return None
+    return (
+        f"Drawn: a random {max_points:,} of the {n:,} images, over the grey density of all of "
+        "them. Hover and click work on the drawn points; a lasso or box selects every image "
+        "inside it, drawn or not."
+    )
+
+
+def _density_trace(frame: pd.DataFrame) -> go.Heatmap:
+    """A grey heatmap of how many samples fall in each cell (log scale, empty cells blank)."""
+    counts, x_edges, y_edges = np.histogram2d(frame["x"], frame["y"], bins=DENSITY_BINS)
+    z = np.log1p(counts.T).astype(np.float32)
+    z[counts.T == 0] = np.nan
+    return go.Heatmap(
+        x=((x_edges[:-1] + x_edges[1:]) / 2).astype(np.float32),
+        y=((y_edges[:-1] + y_edges[1:]) / 2).astype(np.float32),
+        z=z,
+        colorscale=[[0.0, "#e6e6e6"], [1.0, "#6b6b6b"]],
+        showscale=False,
+        hoverinfo="skip",
+        name=f"density of all {len(frame):,}",
+    )
+
+
 def _marker_size(n: int) -> float:
     """Smaller points for bigger maps: 7 px at a few hundred points, 3 px at 50k."""
     return float(np.clip(11 - 0.75 * np.log(max(n, 1)), 3, 8))
@@ -135,11 +185,13 @@ def _customdata(part: pd.DataFrame) -> np.ndarray:
 _HOVER = "sample %{customdata[0]}<br>%{fullData.name}<extra></extra>"
 
 
-def _category_traces(figure: go.Figure, frame: pd.DataFrame, column: str) -> None:
+def _category_traces(
+    figure: go.Figure, frame: pd.DataFrame, column: str, classes: np.ndarray
+) -> None:
+    """The drawn ``frame`` by class; ``classes`` (of all samples) fix the colours and legend."""
     names_column = "class" if column == "label" else "observed_class"
     size = _marker_size(len(frame))
     codes = frame[column].to_numpy()
-    classes = np.unique(codes)
     if len(classes) > MAX_LEGEND_CLASSES:
         # one trace, colour = class code through a stepped colour scale (a numeric array is
         # ~500x cheaper for plotly to validate and send than one colour string per point)
@@ -172,6 +224,8 @@ def _category_traces(figure: go.Figure, frame: pd.DataFrame, column: str) -> Non
         return
     for code in classes:
         part = frame[codes == code]
+        if part.empty:  # a class the sample missed
+            continue
         figure.add_trace(
             go.Scattergl(
                 x=part["x"].to_numpy(),
@@ -185,7 +239,8 @@ def _category_traces(figure: go.Figure, frame: pd.DataFrame, column: str) -> Non
         )
 
 
-def _flag_traces(figure: go.Figure, frame: pd.DataFrame) -> None:
+def _flag_traces(figure: go.Figure, frame: pd.DataFrame, all_flags: np.ndarray) -> None:
+    """Kept and flipped labels of the drawn ``frame``; the legend counts ``all_flags``."""
     size = _marker_size(len(frame))
     flags = frame["flipped"].to_numpy(dtype=bool)
     for flag, name, color, scale in (
@@ -193,13 +248,14 @@ def _flag_traces(figure: go.Figure, frame: pd.DataFrame) -> None:
         (True, "label flipped", NOISY, 1.15),
     ):
         part = frame[flags == flag]
+        count = int((all_flags == flag).sum())
         figure.add_trace(
             go.Scattergl(
                 x=part["x"].to_numpy(),
                 y=part["y"].to_numpy(),
                 mode="markers",
                 marker=dict(size=size * scale, color=color, opacity=0.5 if not flag else 0.85),
-                name=f"{name} ({len(part)})",
+                name=f"{name} ({count})",
                 customdata=_customdata(part),
                 hovertemplate=_HOVER,
             )
@@ -280,17 +336,23 @@ def _lens_traces(figure: go.Figure, frame: pd.DataFrame, query: int, neighbours:
     )
 
 
-def selected_indices(event: Any) -> list[int]:
+def selected_indices(event: Any, frame: pd.DataFrame | None = None) -> list[int]:
     """Sample indices selected on the map, from the ``st.plotly_chart(on_select=...)`` event.
 
     The event is read dict-style (it is a plain dict when injected through ``session_state`` in
     tests); each point's ``customdata[0]`` is the sample index (the browser sends a row of a
-    numpy ``customdata`` as ``{"0": index}``). Order is kept, duplicates dropped.
+    numpy ``customdata`` as ``{"0": index}``). Order is kept, duplicates dropped. Given the map's
+    ``frame``, a box or lasso selects every sample inside it (``region_indices``), also those a
+    decimated map does not draw.
     """
     if not event:
         return []
     selection = event.get("selection", {}) if hasattr(event, "get") else {}
-    points = selection.get("points", []) if hasattr(selection, "get") else []
+    if not hasattr(selection, "get"):
+        return []
+    if frame is not None and (selection.get("box") or selection.get("lasso")):
+        return region_indices(frame, selection.get("box") or [], selection.get("lasso") or [])
+    points = selection.get("points", [])
     found: list[int] = []
     for point in points or []:
         data = point.get("customdata") if hasattr(point, "get") else None
@@ -305,6 +367,35 @@ def selected_indices(event: Any) -> list[int]:
         except (TypeError, ValueError):
             continue
     return list(dict.fromkeys(found))
+
+
+def region_indices(frame: pd.DataFrame, boxes: list[Any], lassos: list[Any]) -> list[int]:
+    """The sample indices (ascending) of ``frame`` inside any of the selected regions: ``boxes``
+    ``{"x": [x0, x1], "y": [y0, y1]}`` and ``lassos`` ``{"x": [...], "y": [...]}`` (a polygon's
+    corners), in map coordinates, as Streamlit reports a plotly box or lasso selection."""
+    x = frame["x"].to_numpy(dtype=np.float64)
+    y = frame["y"].to_numpy(dtype=np.float64)
+    inside = np.zeros(len(frame), dtype=bool)
+    for box in boxes:
+        (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
+        inside |= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    for lasso in lassos:
+        inside |= _in_polygon(x, y, np.asarray(lasso["x"], float), np.asarray(lasso["y"], float))
+    return [int(i) for i in frame["index"].to_numpy()[inside]]
+
+
+def _in_polygon(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Even-odd rule: a point is inside when a ray to its right crosses the edges an odd number
+    of times (one pass over the polygon's edges, vectorised over the points)."""
+    inside = np.zeros(len(x), dtype=bool)
+    if len(px) < 3:
+        return inside
+    for x1, y1, x2, y2 in zip(px, py, np.roll(px, -1), np.roll(py, -1), strict=True):
+        spans = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crossing = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= spans & (x < crossing)
+    return inside
 
 
 def selection_table(frame: pd.DataFrame, indices: list[int], thumbnails: list[str]) -> pd.DataFrame:
@@ -322,6 +413,30 @@ def selection_table(frame: pd.DataFrame, indices: list[int], thumbnails: list[st
         if column in part:
             table[name] = part[column].to_numpy()
     return table
+
+
+def umap_progress_notice(
+    record: dict[str, Any] | None, now: float | None = None
+) -> tuple[float, str]:
+    """``(fraction done, one line)`` for a background UMAP's progress record
+    (``dmlviz.project.background``) at Unix time ``now`` (default: the clock's); the layout's
+    epochs make up most of the bar."""
+    if not record:
+        return 0.0, "UMAP is starting in the background."
+    done, total = int(record.get("done") or 0), int(record.get("total") or 0)
+    now = time.time() if now is None else now
+    elapsed = max(0.0, now - float(record.get("started", now)))
+    stage = record.get("stage")
+    if stage == "layout" and total:
+        fraction = 0.1 + 0.85 * done / total
+        text = f"UMAP layout: epoch {done} of {total}"
+    elif stage == "trustworthiness":
+        fraction, text = 0.95, "UMAP: measuring its trustworthiness and saving it"
+    elif stage == "stored":
+        fraction, text = 1.0, "UMAP is ready"
+    else:
+        fraction, text = 0.05, "UMAP: building the nearest-neighbour graph"
+    return fraction, f"{text} ({elapsed:.0f} s so far). PCA is shown until it is ready."
 
 
 def trust_note(meta: dict[str, Any] | None, method: str) -> str:

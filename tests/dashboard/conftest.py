@@ -29,6 +29,18 @@ def app(runs_dir, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def umap_spawns(monkeypatch) -> list:
+    """The background UMAP processes the pages asked for, as ``(run path, split)``, none started:
+    on the 2-core test machines a UMAP without numba's JIT takes minutes (tests of the job
+    itself are in tests/project/test_background.py)."""
+    from dmlviz.project import background
+
+    spawned: list = []
+    monkeypatch.setattr(background, "_spawn", lambda path, split: spawned.append((path, split)))
+    return spawned
+
+
+@pytest.fixture(autouse=True)
 def _keep_main_module():
     """AppTest installs the app script as ``__main__``; restore pytest's afterwards, or later tests
     that spawn processes (DDP, parallel sweeps) would re-run the app script in each child."""

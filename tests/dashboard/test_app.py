@@ -412,3 +412,62 @@ def test_replay_page_explains_a_run_without_replay(app, runs_dir):
     _page(app, "replay")
     assert "no replay snapshots" in app.info[0].value
     assert len(app.dataframe[0].value) == 2  # the runs that have one
+
+
+@pytest.fixture
+def unmapped_runs(runs_dir, tmp_path):
+    """A runs folder holding one evaluated run whose projections/ were deleted."""
+    import shutil
+
+    shutil.copytree(runs_dir / "sweep" / "rll-noise0", tmp_path / "runs" / "unmapped")
+    shutil.rmtree(tmp_path / "runs" / "unmapped" / "projections")
+    return tmp_path / "runs"
+
+
+def test_map_shows_pca_at_once_while_umap_computes(app, unmapped_runs, monkeypatch, umap_spawns):
+    from dmlviz.project.background import progress_file
+    from dmlviz.runs import Run, atomic_write_json
+
+    monkeypatch.setenv("DMLVIZ_RUNS", str(unmapped_runs))
+    _page(app, "map")
+    run = Run.load(unmapped_runs / "unmapped")
+    assert umap_spawns == [(run.path, "test")]  # UMAP went to the background
+    assert app.radio(key="map_method").value == "pca"
+    figure = _spec(app.get("plotly_chart")[0])
+    assert sum(len(_values(t["x"])) for t in figure["data"]) == 896  # PCA, drawn at once
+    assert "PCA was computed now" in app.info[0].value
+    bar = app.get("progress")[0].proto
+    assert "building the nearest-neighbour graph" in bar.text and bar.value < 10
+
+    # the background process stores its map: the page switches to it
+    coords, _ = run.projection("test", "pca")
+    run.save_projection("test", "umap", coords[:, ::-1], {"method": "umap", "params": {}})
+    atomic_write_json(run.path / progress_file("test"), {"state": "done", "stage": "stored"})
+    app.run()
+    assert not app.exception
+    assert app.radio(key="map_method").value == "umap"
+    assert not app.get("progress") and not any(b.key == "map_start_umap" for b in app.button)
+    drawn = _spec(app.get("plotly_chart")[0])["data"][0]
+    assert _values(drawn["x"])[0] == pytest.approx(coords[int(_values(drawn["customdata"])[0]), 1])
+
+
+def test_map_reports_a_failed_umap_and_offers_to_start_it_again(
+    app, runs_dir, tmp_path, monkeypatch, umap_spawns
+):
+    import shutil
+
+    from dmlviz.project.background import progress_file
+    from dmlviz.runs import atomic_write_json
+
+    run = tmp_path / "runs" / "pca-only"
+    shutil.copytree(runs_dir / "sweep" / "rll-noise0", run)  # mapped with PCA only
+    monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path / "runs"))
+    failed = {"state": "failed", "stage": "failed", "error": "MemoryError: no room", "pid": None}
+    atomic_write_json(run / progress_file("test"), failed)
+    _page(app, "map")
+    assert "Computing UMAP failed: MemoryError: no room" in app.warning[0].value
+    assert not app.get("progress") and umap_spawns == []
+    app.button(key="map_start_umap").click().run()
+    assert not app.exception
+    assert umap_spawns == [(run, "test")]
+    assert "UMAP" in app.get("progress")[0].proto.text and not app.warning

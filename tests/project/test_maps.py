@@ -58,3 +58,13 @@ def test_trustworthiness_of_good_and_random_maps():
     sub = trustworthiness_score(x, pca_projection(x), max_points=20)
     assert sub["points"] == 20 and sub["n_neighbors"] == 9
     assert trustworthiness_score(x[:2], np.zeros((2, 2)))["trustworthiness"] is None
+
+
+def test_pca_of_many_samples_fits_its_axes_on_a_sample():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 5)) * [5.0, 3.0, 0.5, 0.2, 0.1]
+    sampled = pca_projection(x, fit_rows=100)
+    exact = pca_projection(x, fit_rows=1000)
+    assert sampled.shape == (300, 2) and sampled.dtype == np.float32
+    assert sampled.var(axis=0).sum() / exact.var(axis=0).sum() > 0.98  # nearly the same plane
+    np.testing.assert_array_equal(sampled, pca_projection(x, fit_rows=100))  # seeded

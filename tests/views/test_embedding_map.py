@@ -9,9 +9,13 @@ from dmlviz.views.embedding_map import (
     color_options,
     map_figure,
     map_frame,
+    region_indices,
+    sample_note,
     selected_indices,
     selection_table,
+    shown_rows,
     trust_note,
+    umap_progress_notice,
 )
 
 
@@ -123,3 +127,67 @@ def test_trust_note():
     assert "0.910" in note and "mostly faithful" in note and "500 points" in note
     assert "unknown" in trust_note(None, "pca")
     assert "No trustworthiness" in trust_note({"params": {}}, "pca")
+
+
+@pytest.fixture
+def big_frame():
+    rng = np.random.default_rng(1)
+    n = 3000
+    labels = rng.integers(0, 4, n)
+    coords = rng.standard_normal((4, 2))[labels] * 5 + rng.standard_normal((n, 2))
+    return map_frame(coords, labels, flipped=rng.random(n) < 0.3)
+
+
+def _drawn(figure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sample ids, x, y)`` of every drawn point (the scatter traces)."""
+    traces = [t for t in figure.data if isinstance(t, go.Scattergl)]
+    ids = np.concatenate([np.asarray(t.customdata)[:, 0] for t in traces]).astype(int)
+    return ids, np.concatenate([t.x for t in traces]), np.concatenate([t.y for t in traces])
+
+
+@pytest.mark.parametrize("color_by", ["label", "flipped"])
+def test_a_big_map_draws_a_sample_over_the_density_of_all(big_frame, color_by):
+    figure = map_figure(big_frame, color_by, max_points=500)
+    density = figure.data[0]
+    assert isinstance(density, go.Heatmap) and density.hoverinfo == "skip"
+    assert np.nansum(np.expm1(np.asarray(density.z, float))) == pytest.approx(3000, rel=1e-4)
+    ids, x, y = _drawn(figure)
+    assert sorted(ids) == list(shown_rows(3000, 500)) and len(set(ids)) == 500
+    # a click on any drawn point names the sample drawn there
+    for j in (0, 123, 499):
+        clicked = selected_indices({"selection": {"points": [{"customdata": [int(ids[j])]}]}})
+        assert clicked == [ids[j]]
+        assert big_frame.loc[ids[j], ["x", "y"]].to_numpy() == pytest.approx([x[j], y[j]])
+    if color_by == "flipped":  # the legend counts every sample, not only the drawn ones
+        assert figure.data[2].name == f"label flipped ({int(big_frame['flipped'].sum())})"
+    assert "500 of the 3,000" in sample_note(3000, 500)
+
+
+def test_a_map_under_the_limit_draws_every_point(big_frame):
+    ids, _, _ = _drawn(map_figure(big_frame, "label", max_points=None))
+    assert sorted(ids) == list(range(3000))
+    assert not any(isinstance(t, go.Heatmap) for t in map_figure(big_frame, max_points=3000).data)
+    assert sample_note(3000, 3000) is None
+
+
+def test_a_lasso_or_box_selects_every_sample_inside_drawn_or_not(big_frame):
+    x, y = big_frame["x"].to_numpy(), big_frame["y"].to_numpy()
+    triangle = {"x": [0.0, 10.0, 0.0], "y": [0.0, 0.0, 10.0]}
+    inside = np.flatnonzero((x > 0) & (y > 0) & (x + y < 10))
+    assert region_indices(big_frame, [], [triangle]) == list(inside)
+    box = {"x": [2.0, -3.0], "y": [-1.0, 4.0]}  # corners in either order
+    in_box = np.flatnonzero((x >= -3) & (x <= 2) & (y >= -1) & (y <= 4))
+    assert region_indices(big_frame, [box], []) == list(in_box)
+    drawn = set(shown_rows(3000, 500))
+    assert set(in_box) - drawn  # some selected samples are not drawn
+    event = {"selection": {"points": [{"customdata": [int(in_box[0])]}], "box": [box], "lasso": []}}
+    assert selected_indices(event, big_frame) == list(in_box)
+    assert selected_indices(event) == [in_box[0]]  # without the frame: the points sent
+
+
+def test_umap_progress_notice():
+    assert umap_progress_notice(None)[0] == 0.0
+    record = {"stage": "layout", "done": 100, "total": 200, "started": 10.0, "updated": 20.0}
+    fraction, text = umap_progress_notice(record, now=40.0)
+    assert 0.1 < fraction < 0.95 and "epoch 100 of 200" in text and "30 s" in text
+    assert umap_progress_notice({**record, "stage": "trustworthiness"})[0] == 0.95

@@ -1,0 +1,125 @@
+"""The background UMAP of a split: PCA at once, progress, one computation at a time, failures."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from filelock import FileLock
+
+from dmlviz.project import background
+from dmlviz.project.background import (
+    compute_umap,
+    lock_file,
+    prepare_maps,
+    progress_file,
+    start_umap,
+    umap_progress,
+)
+from dmlviz.project.maps import umap_projection
+from dmlviz.runs import Run, atomic_write_json
+
+CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
+
+
+@pytest.fixture
+def run(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    x = (rng.standard_normal((3, 6))[labels] * 4 + rng.standard_normal((30, 6))).astype(np.float32)
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.save_embeddings("test", x, labels)
+    return run
+
+
+@pytest.fixture
+def spawns(monkeypatch):
+    spawned = []
+    monkeypatch.setattr(background, "_spawn", lambda path, split: spawned.append((path, split)))
+    return spawned
+
+
+def test_umap_reports_its_epochs():
+    x = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)
+    seen = []
+    umap_projection(x, n_neighbors=5, n_epochs=20, progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 20) and seen[-1] == (20, 20)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_prepare_maps_shows_pca_at_once_and_starts_umap(run, spawns):
+    assert prepare_maps(run, "test") == "started"
+    assert run.projection("test", "pca")[0].shape == (30, 2)
+    assert run.projection("test", "umap") is None
+    assert spawns == [(run.path, "test")]
+    assert umap_progress(run, "test")["state"] == "running"  # the child has not started yet
+    assert prepare_maps(run, "test") is None  # a map is stored: nothing to do
+    assert start_umap(run, "test") == "running"  # joined, not started twice
+    assert len(spawns) == 1
+
+
+def test_compute_umap_records_progress_and_stores_the_map(run, monkeypatch):
+    stages = []
+    write = background.atomic_write_json
+    monkeypatch.setattr(
+        background,
+        "atomic_write_json",
+        lambda path, record: (stages.append(record["stage"]), write(path, record)),
+    )
+    assert compute_umap(run, "test")
+    assert stages[0] == "nearest-neighbour graph" and "layout" in stages
+    assert stages[-2:] == ["trustworthiness", "stored"]
+    record = umap_progress(run, "test")
+    assert record["state"] == "done" and record["seconds"] >= 0
+    assert run.projection("test", "umap")[1]["params"]["method"] == "umap"
+    assert start_umap(run, "test") == "stored"
+
+
+def test_a_second_computation_waits_for_the_first(run, spawns):
+    (run.path / "projections").mkdir()
+    lock = FileLock(run.path / lock_file("test"), timeout=0)
+    lock.acquire()  # another process computes this split's UMAP
+    try:
+        assert compute_umap(run, "test") is False
+        assert start_umap(run, "test") == "running"
+        assert spawns == []
+    finally:
+        lock.release()
+    assert start_umap(run, "test") == "started" and len(spawns) == 1
+
+
+def test_a_failure_is_recorded(run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("the embeddings are all NaN")
+
+    monkeypatch.setattr(background, "project_run", broken)
+    with pytest.raises(ValueError):
+        compute_umap(run, "test")
+    record = umap_progress(run, "test")
+    assert record["state"] == "failed"
+    assert record["error"] == "ValueError: the embeddings are all NaN"
+
+
+def test_a_vanished_computation_reads_as_failed(run):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (run.path / "projections").mkdir()
+    atomic_write_json(
+        run.path / progress_file("test"),
+        {"state": "running", "stage": "layout", "pid": gone.pid, "updated": time.time()},
+    )
+    record = umap_progress(run, "test")
+    assert record["state"] == "failed" and "stopped" in record["error"]
+
+
+def test_the_background_process_computes_the_map(run):
+    """The real thing: a child process (numba's JIT off, inherited) stores the map."""
+    assert start_umap(run, "test") == "started"
+    deadline = time.time() + 120
+    while time.time() < deadline and umap_progress(run, "test")["state"] == "running":
+        time.sleep(0.5)
+    assert umap_progress(run, "test")["state"] == "done", (
+        run.path / "projections" / "test_umap.log"
+    ).read_text()
+    assert run.projection("test", "umap")[0].shape == (30, 2)
