@@ -48,11 +48,11 @@ PML_KEYS = (
 )
 
 
-def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian classes of 8 in 512-d, shuffled and L2-normalised."""
+def synthetic(n: int, seed: int = 0, per_class: int = PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian classes of ``per_class`` (8) in 512-d, shuffled and L2-normalised."""
     rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.repeat(np.arange(n // PER_CLASS), PER_CLASS))
-    centres = rng.standard_normal((n // PER_CLASS, D), dtype=np.float32)
+    labels = rng.permutation(np.repeat(np.arange(n // per_class), per_class))
+    centres = rng.standard_normal((n // per_class, D), dtype=np.float32)
     x = centres[labels] + 2.0 * rng.standard_normal((len(labels), D), dtype=np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True), labels
 
@@ -83,16 +83,16 @@ def digits_mlp() -> torch.nn.Module:
     return net[:2].eval()
 
 
-def realish(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n / 8 classes of noisy copies of digits images, embedded by the trained MLP."""
+def realish(n: int, seed: int = 0, per_class: int = PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
+    """n / ``per_class`` (8) classes of noisy copies of digits images, embedded by the trained MLP."""
     from sklearn.datasets import load_digits
 
     rng = np.random.default_rng(seed)
     images = load_digits().data.astype(np.float32) / 16.0
-    classes = n // PER_CLASS
+    classes = n // per_class
     centres = images[rng.integers(0, len(images), classes)]
     centres += 0.4 * rng.standard_normal(centres.shape, dtype=np.float32)
-    labels = np.repeat(np.arange(classes), PER_CLASS)
+    labels = np.repeat(np.arange(classes), per_class)
     inputs = centres[labels] + 0.25 * rng.standard_normal((len(labels), 64), dtype=np.float32)
     embed = digits_mlp()
     with torch.no_grad():
