@@ -94,9 +94,10 @@ def retrieval_metrics(
     each excluded from its own ranking); labels may be any comparable values.
 
     ``ks``: the K of ``recall@K``. ``top_k``: length of the neighbour table kept per query
-    (capped at the number of references). ``exact=False`` searches an HNSW graph instead
-    (``knn.HNSW_*``): faster on large sets, MAP@R / R-Precision / P@1 within about 0.005 of
-    exact, but ``map`` and the per-query ``ap`` are None/NaN (they need the full ranking),
+    (capped at the number of references). ``exact=False`` searches an HNSW graph instead, in a
+    projection where the embeddings allow one, its candidates re-ranked exactly
+    (``knn.build_index``): faster on large sets, Recall@K / MAP@R / R-Precision / P@1 within about
+    0.005 of exact, but ``map`` and the per-query ``ap`` are None/NaN (they need the full ranking),
     ``first_correct_rank`` is NaN beyond the searched list and a neighbour the graph search
     could not fill is -1. ``clustering``: the k-means behind NMI and AMI, ``"auto"``, ``"full"``
     (``AccuracyCalculator``'s) or ``"off"`` (NMI and AMI None; True / False mean ``"full"`` /
