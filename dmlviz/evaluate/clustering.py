@@ -3,9 +3,10 @@ the rule that keeps that k-means from costing more than the retrieval search it 
 
 pytorch-metric-learning's ``AccuracyCalculator`` runs faiss's k-means for 20 iterations. Each
 iteration assigns every query to the nearest of ``k`` centroids: ``n_q * k * d`` multiply-adds,
-where the search costs ``n_q * n_ref * d``. With few samples per class (``n_ref / k`` = 8 in the
-benchmarks) its 20 iterations and the final assignment cost 21 / 8 ~ 2.6 searches' worth of arithmetic
-(issue 19 measured 44 s of k-means against 3 s of evaluation at 30k images of 3,000 classes).
+where the search costs ``n_q * n_ref * d``. With few samples per class (``n_ref / k`` = 8 in
+the benchmarks) its 20 iterations and the final assignment cost 21 / 8 ~ 2.6 searches' worth of
+arithmetic (issue 19 measured 44 s of k-means against 3 s of evaluation at 30k images of 3,000
+classes).
 ``clustering`` says what to do:
 
 * ``"full"``: exactly ``AccuracyCalculator``'s k-means (its values to rounding);
@@ -33,8 +34,8 @@ from dmlviz.validate import InvalidValue
 
 CLUSTERING = ("auto", "full", "off")
 PML_ITERATIONS = 20  # AccuracyCalculator's faiss.Kmeans(niter=20), faiss's default seed 1234
-# Below this many iterations the cut k-means' AMI falls 0.03 or more under the full one's on the
-# benchmark's real-ish set (benchmarks/cluster_speed.py): no longer worth reporting.
+# Cut to 5 iterations, the k-means' AMI fell 0.03 under the full one's on the real-ish set of
+# benchmarks/eval_speed.py (10k images, 1,000 classes), cut to 3 0.07: fewer is not worth reporting.
 MIN_ITERATIONS = 5
 # A full k-means below this many multiply-adds takes well under a second: run it as PML does.
 CHEAP_MULTIPLY_ADDS = 2e10
