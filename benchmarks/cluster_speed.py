@@ -12,10 +12,12 @@ Per set, in one process on the same data:
   ``ratio_to_search`` = ``kmeans_s / search_s``. Target for the default: <= 1;
 * ``nmi_diff`` / ``ami_diff``: the candidate's NMI / AMI minus the full k-means'.
 
-Candidates (at the smaller n; at 100k only the full and the default ones, the full one costing
-minutes): ``full`` (20 iterations), ``auto`` (the default: iterations cut to the search's cost,
-``clustering.kmeans_plan``), ``sample`` (20 iterations trained on a sample that costs the same:
-faiss's ``max_points_per_centroid``), ``pca64`` (20 iterations after a PCA to 64 dimensions).
+Candidates (at the smaller n; at 100k the first three, the full one costing minutes): ``full``
+(20 iterations), ``auto`` (the default, ``clustering.kmeans_plan``: iterations cut to the
+search's time, skipped below 12 references per class, then its time is 0), ``flops`` (iterations
+cut to the search's multiply-adds, ``(iterations + 1) * k <= n``), ``sample`` (20 iterations on a
+sample of as many multiply-adds: faiss's ``max_points_per_centroid``), ``pca64`` (20 iterations
+after a PCA to 64 dimensions).
 ``seed_spread_*`` is the full k-means' own spread over three seeds (max - min), the scale on which
 the differences are noise.
 """
@@ -64,17 +66,22 @@ def records(name: str, n: int, classes: int, candidates: bool) -> list[dict]:
     x, labels = SETS[name](n, per_class=n // classes)
     _, search_s = timed(lambda: retrieval_metrics(x, labels, clustering="off"))
     plan = kmeans_plan("auto", n, n, classes, D)
+    flops = min(PML_ITERATIONS, n // classes - 1)  # as many multiply-adds as the search
     runs = {"full": lambda: cluster_scores(x, labels)}
     if plan.iterations not in (None, PML_ITERATIONS):
         runs["auto"] = lambda: cluster_scores(x, labels, plan.iterations)
+    if flops != plan.iterations:
+        runs[f"flops ({flops} iterations)"] = lambda: cluster_scores(x, labels, flops)
     if candidates:
-        # as many points x iterations as the default's, over 20 iterations
-        per_centroid = max(1, round(n * (plan.iterations or 1) / PML_ITERATIONS / classes))
+        # the flop-parity multiply-adds spent on 20 iterations over a sample
+        per_centroid = max(1, round(n * flops / PML_ITERATIONS / classes))
         runs["sample"] = lambda: kmeans_scores(
             x, labels, niter=PML_ITERATIONS, max_points_per_centroid=per_centroid
         )
         runs["pca64"] = lambda: pca64_scores(x, labels)
     results = {method: timed(fn) for method, fn in runs.items()}
+    if plan.iterations is None:
+        results["auto"] = ((None, None), 0.0)
     (full_nmi, full_ami), _ = results["full"]
     spread = {}
     if candidates:
@@ -83,6 +90,10 @@ def records(name: str, n: int, classes: int, candidates: bool) -> list[dict]:
             "seed_spread_nmi": round(float(np.ptp([s[0] for s in seeds])), 4),
             "seed_spread_ami": round(float(np.ptp([s[1] for s in seeds])), 4),
         }
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
     rows = []
     for method, ((nmi, ami), seconds) in results.items():
         rows.append(
@@ -96,10 +107,10 @@ def records(name: str, n: int, classes: int, candidates: bool) -> list[dict]:
                 "search_s": round(search_s, 2),
                 "kmeans_s": round(seconds, 2),
                 "ratio_to_search": round(seconds / search_s, 3),
-                "nmi": round(nmi, 4),
-                "ami": round(ami, 4),
-                "nmi_diff": round(nmi - full_nmi, 4),
-                "ami_diff": round(ami - full_ami, 4),
+                "nmi": rounded(nmi),
+                "ami": rounded(ami),
+                "nmi_diff": None if nmi is None else round(nmi - full_nmi, 4),
+                "ami_diff": None if ami is None else round(ami - full_ami, 4),
                 **(spread if method == "full" else {}),
             }
         )

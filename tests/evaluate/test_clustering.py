@@ -22,17 +22,18 @@ def test_full_and_off_are_what_they_say():
     assert kmeans_plan("off", 500, 500, 30, 16) == (None, "off")
 
 
-def test_auto_cuts_iterations_to_the_search_cost():
-    # 8 references per class pay for 7 iterations plus the final assignment
-    plan = kmeans_plan("auto", 100_000, 100_000, 12_500, 512)
-    assert plan.iterations == 7
+def test_auto_cuts_iterations_to_the_search_time():
+    # 40 references per class pay for 19 iterations plus the final assignment, at PASS_COST 2
+    plan = kmeans_plan("auto", 100_000, 100_000, 2_500, 512)
+    assert plan.iterations == 19
     assert (
-        plan.method.startswith("kmeans 7 iterations (PML: 20;") and "clustering full" in plan.method
+        plan.method.startswith("kmeans 19 iterations (PML: 20;")
+        and "clustering full" in plan.method
     )
-    # 21 or more references per class pay for PML's 20: the plan is the full one
-    assert kmeans_plan("auto", 100_000, 100_000, 4_000, 512) == kmeans_plan("full", 1, 1, 1, 1)
+    # 42 or more references per class pay for PML's 20: the plan is the full one
+    assert kmeans_plan("auto", 100_000, 100_000, 2_000, 512) == kmeans_plan("full", 1, 1, 1, 1)
     # a gallery: the search is queries x references, the k-means clusters the queries
-    assert kmeans_plan("auto", 20_000, 200_000, 20_000, 512).iterations == 9
+    assert kmeans_plan("auto", 20_000, 200_000, 10_000, 512).iterations == 9
 
 
 def test_auto_runs_the_full_kmeans_when_it_is_cheap():
@@ -41,19 +42,19 @@ def test_auto_runs_the_full_kmeans_when_it_is_cheap():
 
 
 def test_auto_skips_and_says_why():
-    few = kmeans_plan("auto", 100_000, 100_000, 25_000, 512)  # 4 per class: 3 iterations
+    few = kmeans_plan("auto", 100_000, 100_000, 12_500, 512)  # 8 per class: 3 iterations
     assert few.iterations is None
-    assert few.method.startswith("skipped: 25000 classes") and "clustering full" in few.method
+    assert few.method.startswith("skipped: 12500 classes") and "clustering full" in few.method
     approximate = kmeans_plan("auto", 100_000, 100_000, 12_500, 512, exact=False)
     assert approximate.iterations is None and "approximate" in approximate.method
 
 
 def test_metrics_carry_the_plan(monkeypatch):
-    x, labels = clustered()
+    x, labels = clustered(n=600, classes=25)
     monkeypatch.setattr(clustering, "CHEAP_MULTIPLY_ADDS", 0)  # small data, large-data rule
     metrics = retrieval_metrics(x, labels, top_k=5).metrics
-    assert metrics["nmi_method"].startswith("kmeans 7 iterations")
-    assert (metrics["nmi"], metrics["ami"]) == cluster_scores(x, labels, 7)
+    assert metrics["nmi_method"].startswith("kmeans 11 iterations")
+    assert (metrics["nmi"], metrics["ami"]) == cluster_scores(x, labels, 11)
     skipped = retrieval_metrics(x, labels, top_k=5, exact=False).metrics
     assert skipped["nmi"] is None and skipped["ami"] is None
     assert skipped["nmi_method"].startswith("skipped")
