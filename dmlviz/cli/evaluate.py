@@ -37,8 +37,8 @@ def register(subparsers) -> None:
         choices=CLUSTERING,
         default="auto",
         help="k-means behind NMI/AMI: full = pytorch-metric-learning's 20 iterations; auto "
-        "(default) = fewer where those would cost more than the search (or skipped), as the "
-        "output says; off = no NMI/AMI",
+        "(default) = fewer where those would take longer than the search, skipped below 12 "
+        "samples per class, as the output says; off = no NMI/AMI",
     )
     evaluate.add_argument(
         "--approximate",
