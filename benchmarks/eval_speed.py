@@ -22,7 +22,7 @@ Per n (10k, 50k, 100k; --quick: 2k), in one process on the same data:
   against the search: benchmarks/cluster_speed.py.
 
 Approximate mode on the real-ish set (100k; --quick: 2k): ``retrieval_metrics(exact=False)``
-(an HNSW graph in a projection, here 64-d, candidates re-ranked exactly: dmlviz/evaluate/knn.py) time
+(an HNSW graph in a projection, here 64-d, candidates re-ranked exactly: evaluate/knn.py) time
 and the error of every ranking metric against exact (``error_*`` signed, ``max_error``), next to
 the HNSW graph of the 512-d vectors it replaces, timed interleaved with it. Target: under 15 s,
 errors <= 0.005. Its NMI / AMI: as ``nmi_method`` says (skipped by default at 12,500 classes);
@@ -97,7 +97,7 @@ def digits_mlp() -> torch.nn.Module:
 
 
 def realish(n: int, seed: int = 0, per_class: int = PER_CLASS) -> tuple[np.ndarray, np.ndarray]:
-    """n / ``per_class`` (8) classes of noisy copies of digits images, embedded by the trained MLP."""
+    """n / ``per_class`` (8) classes of noisy copies of digits images, embedded by the MLP."""
     from sklearn.datasets import load_digits
 
     rng = np.random.default_rng(seed)

@@ -21,8 +21,8 @@ def register(subparsers) -> None:
         description=(
             "Evaluate each RUN from its embeddings: Recall@K, Precision@1, R-Precision, MAP@R, mAP, "
             "NMI and AMI per split (exact faiss search unless --approximate), per-query tables and "
-            "top-K neighbours, and for the train split the share of each sample's K nearest neighbours that agree with "
-            "its label (a detector of flipped labels). Writes RUN/eval/."
+            "top-K neighbours, and for the train split the share of each sample's K nearest "
+            "neighbours that agree with its label (a detector of flipped labels). Writes RUN/eval/."
         ),
     )
     evaluate.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories")

@@ -1,5 +1,5 @@
-"""Nearest neighbours by cosine similarity with faiss: exact (flat inner product) or approximate (an HNSW
-graph in a 64-d projection, its candidates re-ranked by exact inner products).
+"""Nearest neighbours by cosine similarity with faiss: exact (flat inner product) or approximate (an
+HNSW graph, in a projection where the data allow one, its candidates re-ranked exactly).
 
 Embeddings are L2-normalised to float32 first, so the inner product is the cosine similarity and
 the ranking equals the Euclidean one that pytorch-metric-learning's ``FaissKNN`` uses.
@@ -20,14 +20,14 @@ from threadpoolctl import threadpool_limits
 # PROJECTION_SAMPLE rows; no centring, which would change each query's ranking): the fewest, in
 # steps of PROJECTION_STEP, that keep APPROXIMATE_ENERGY of the squared norms; none when that
 # takes more than half the dimensions (isotropic data), then the graph holds the vectors as they
-# are. Trained embeddings are far from isotropic: on 100k x 512 embeddings of a trained digits MLP
+# are. Learned embeddings tend to be far from isotropic: on 100k x 512 embeddings of a digits MLP
 # (the real-ish set of benchmarks/eval_speed.py, whose approximate table has the timings) 64
 # dimensions keep 98.5 %, the exact top-40 there holds 99.99 % of the true top-7 and 99.8 % of the
 # true top-20 (32 dimensions, 96 %: 95 % and 92 %), and the whole search kept every ranking metric
-# within 0.005 of exact at about 2.5x the speed of the graph of the 512-d vectors. Tried on that set
-# and left: efConstruction 20 (error 0.005-0.01), efSearch 64 (0.008), IVF-Flat with nlist 1024 and
-# nprobe <= 64 (0.012 or more, and slower), IVF cells searched as blocks by matrix products (0.08
-# at 12 % of the pairs), NN-descent (faiss, K 24, 8 iterations: 0.003, slower than HNSW),
+# within 0.005 of exact at 2.4-2.6x the speed of the graph of the 512-d vectors. Tried on that set
+# and left: efConstruction 20 (error 0.0046-0.0056), efSearch 64 (0.008), IVF-Flat with nlist 1024
+# and nprobe <= 64 (0.012 or more, and slower), IVF cells searched as blocks by matrix products
+# (0.08 at 12 % of the pairs), NN-descent (faiss, K 24, 8 iterations: 0.003, slower than HNSW),
 # re-ranking neighbours of neighbours (gains 0.001), 8-bit scalar quantisation (no faster).
 APPROXIMATE_ENERGY = 0.98
 PROJECTION_STEP = 32

@@ -102,8 +102,9 @@ def retrieval_metrics(
     could not fill is -1. ``clustering``: the k-means behind NMI and AMI, ``"auto"``, ``"full"``
     (``AccuracyCalculator``'s) or ``"off"`` (NMI and AMI None; True / False mean ``"full"`` /
     ``"off"``), see ``clustering.kmeans_plan``; ``metrics["nmi_method"]`` says which ran.
-    ``chunk``: queries per block (default: as many as fit ``BLOCK_BYTES``). Blocks run on ``faiss.omp_get_max_threads()`` threads
-    (``OMP_NUM_THREADS``), the same number faiss searches with.
+    ``chunk``: queries per block (default: as many as fit ``BLOCK_BYTES``). Blocks run on
+    ``faiss.omp_get_max_threads()`` threads (``OMP_NUM_THREADS``), the same number faiss searches
+    with.
 
     Returns a ``RetrievalResult`` (metrics, per-query table, top-``top_k`` neighbours).
     """
