@@ -11,8 +11,9 @@ Definitions (the same as pytorch-metric-learning's ``AccuracyCalculator``):
   and divides by ``R`` (MAP@R), ``R-Precision = #{rank_i <= R} / R``, ``Precision@1 = [rank_1 = 1]``,
   ``Recall@K = [rank_1 <= K]``;
 * NMI and AMI compare the labels with a faiss k-means of the queries into as many clusters as
-  there are labels, run exactly as ``AccuracyCalculator`` runs it (``niter=20``, faiss's default
-  seed 1234), so the values agree with it to rounding.
+  there are labels; with ``clustering="full"`` run exactly as ``AccuracyCalculator`` runs it
+  (``niter=20``, faiss's default seed 1234), so the values agree with it to rounding; by default
+  with fewer iterations where those would cost more than the search (``clustering.kmeans_plan``).
 
 The exact path never builds an ``n x n`` matrix. Against a gallery, queries are taken in blocks;
 one matrix product gives a block's similarities to all references, and from that block alone come
@@ -28,12 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import faiss
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
 from dmlviz.evaluate import symmetric
+from dmlviz.evaluate.clustering import cluster_scores, kmeans_plan
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
 from dmlviz.evaluate.threads import parallel
 
@@ -92,22 +92,25 @@ def retrieval_metrics(
     ks: tuple[int, ...] = (1, 2, 4, 8),
     top_k: int = 20,
     exact: bool = True,
-    clustering: bool = True,
+    clustering: str | bool = "auto",
     chunk: int | None = None,
 ) -> RetrievalResult:
     """Evaluate retrieval of ``query_emb`` against ``ref_emb`` (default: the queries themselves,
     each excluded from its own ranking); labels may be any comparable values.
 
     ``ks``: the K of ``recall@K``. ``top_k``: length of the neighbour table kept per query
-    (capped at the number of references). ``exact=False`` searches an HNSW graph instead
-    (``knn.HNSW_*``): faster on large sets, MAP@R / R-Precision / P@1 within about 0.005 of
-    exact, but ``map`` and the per-query ``ap`` are None/NaN (they need the full ranking),
+    (capped at the number of references). ``exact=False`` searches an HNSW graph instead, in a
+    projection where the embeddings allow one, its candidates re-ranked exactly
+    (``knn.build_index``): faster on large sets, Recall@K / MAP@R / R-Precision / P@1 within about
+    0.005 of exact, but ``map`` and the per-query ``ap`` are None/NaN (they need the full ranking),
     ``first_correct_rank`` is NaN beyond the searched list and a neighbour the graph search
-    could not fill is -1. ``clustering=False`` skips the k-means behind NMI and AMI (then None);
-    with many classes it costs more than the search. ``chunk``: queries per block (default: as
-    many as fit ``BLOCK_BYTES``; without a gallery, the side of the similarity matrix's tiles,
-    default ``symmetric.tile_side``). Blocks run on ``faiss.omp_get_max_threads()`` threads
-    (``OMP_NUM_THREADS``), the same number faiss searches with.
+    could not fill is -1. ``clustering``: the k-means behind NMI and AMI, ``"auto"``, ``"full"``
+    (``AccuracyCalculator``'s) or ``"off"`` (NMI and AMI None; True / False mean ``"full"`` /
+    ``"off"``), see ``clustering.kmeans_plan``; ``metrics["nmi_method"]`` says which ran.
+    ``chunk``: queries per block (default: as many as fit ``BLOCK_BYTES``; without a gallery, the
+    side of the similarity matrix's tiles, default ``symmetric.tile_side``). Blocks run on
+    ``faiss.omp_get_max_threads()`` threads (``OMP_NUM_THREADS``), the same number faiss searches
+    with.
 
     Returns a ``RetrievalResult`` (metrics, per-query table, top-``top_k`` neighbours).
     """
@@ -137,11 +140,15 @@ def retrieval_metrics(
             f"{len(ref)} references)"
         )
     top_k = int(min(top_k, available))
+    if isinstance(clustering, bool):
+        clustering = "full" if clustering else "off"
 
     classes, codes = np.unique(np.concatenate([query_labels, ref_labels]), return_inverse=True)
     q_codes, r_codes = codes[: len(query)], codes[len(query) :]
     members = _Members(r_codes, len(classes))
     relevant = members.counts[q_codes] - int(exclude_self)
+    n_clusters = int(np.count_nonzero(np.bincount(q_codes)))
+    plan = kmeans_plan(clustering, len(query), len(ref), n_clusters, query.shape[1], exact)
 
     if exact and exclude_self and SYMMETRIC:
         neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(query, q_codes, top_k, chunk)
@@ -160,29 +167,11 @@ def retrieval_metrics(
         rank = position + 1
     per_query = _per_query(query_labels, relevant, rank_row, rank, complete=exact)
     metrics = _global(per_query, ks, complete=exact)
-    if clustering:
-        metrics["nmi"], metrics["ami"] = cluster_scores(query, query_labels)
-    else:
-        metrics["nmi"] = metrics["ami"] = None
+    metrics["nmi"] = metrics["ami"] = None
+    if plan.iterations is not None:
+        metrics["nmi"], metrics["ami"] = cluster_scores(query, query_labels, plan.iterations)
+    metrics["nmi_method"] = plan.method
     return RetrievalResult(metrics, per_query, neighbours, sims)
-
-
-def cluster_scores(embeddings: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """``(NMI, AMI)`` between ``labels`` and a faiss k-means of the L2-normalised embeddings into
-    one cluster per distinct label (20 iterations, faiss's seed 1234: ``AccuracyCalculator``'s
-    settings)."""
-    x = l2_normalise(embeddings)
-    labels = np.asarray(labels)
-    n_clusters = len(np.unique(labels))
-    # min_points_per_centroid only silences faiss's "provide more training points" warning
-    kmeans = faiss.Kmeans(x.shape[1], n_clusters, niter=20, min_points_per_centroid=1)
-    kmeans.train(x)
-    _, assignment = kmeans.index.search(x, 1)
-    clusters = assignment[:, 0]
-    return (
-        float(normalized_mutual_info_score(labels, clusters)),
-        float(adjusted_mutual_info_score(labels, clusters)),
-    )
 
 
 class _Members:

@@ -7,16 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from dmlviz.evaluate.clustering import CLUSTERING
 from dmlviz.evaluate.consistency import neighbour_consistency
 from dmlviz.evaluate.replay import evaluate_replay, replay_summary
 from dmlviz.evaluate.retrieval import retrieval_metrics
 from dmlviz.runs import Run, RunError
+from dmlviz.validate import check_choice, check_flag
 
 # Splits evaluated as self-retrieval (each query against the rest of its split), in this order.
 SELF_RETRIEVAL_SPLITS = ("test", "val", "train")
 
 
-def evaluate_run(run: Run, k: int = 10, top_k: int = 20) -> dict[str, Any]:
+def evaluate_run(
+    run: Run, k: int = 10, top_k: int = 20, clustering: str = "auto", exact: bool = True
+) -> dict[str, Any]:
     """Evaluate every embedded split of ``run`` and write ``eval/`` (``Run.save_eval``,
     ``Run.save_consistency``).
 
@@ -29,25 +33,35 @@ def evaluate_run(run: Run, k: int = 10, top_k: int = 20) -> dict[str, Any]:
 
     * a run with training replay also gets its per-snapshot metrics (``evaluate_replay``).
 
-    ``top_k``: neighbours kept per query for the dashboard. Returns ``{split: metrics, ...,
+    ``top_k``: neighbours kept per query for the dashboard. ``clustering`` (one of
+    ``CLUSTERING``) and ``exact``: as in ``retrieval_metrics``. Returns ``{split: metrics, ...,
     "consistency": summary or None}``, plus ``"replay": replay_summary(...)`` with replay. Raises ``RunError`` when the run has no embeddings.
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    check_choice("clustering", clustering, CLUSTERING)
+    check_flag("exact", exact)
+    options = {"top_k": top_k, "clustering": clustering, "exact": exact}
     results: dict[str, Any] = {}
     if run.has_embeddings("query") and run.has_embeddings("gallery"):
         query, query_labels = run.embeddings("query")
         gallery, gallery_labels = run.embeddings("gallery")
         results["test"] = _evaluate_split(
-            run, "test", (query, query_labels), (gallery, gallery_labels), top_k, "query", "gallery"
+            run,
+            "test",
+            (query, query_labels),
+            (gallery, gallery_labels),
+            options,
+            "query",
+            "gallery",
         )
     for split in SELF_RETRIEVAL_SPLITS:
         if split in results or not run.has_embeddings(split):
             continue
         results[split] = _evaluate_split(
-            run, split, run.embeddings(split), None, top_k, split, split
+            run, split, run.embeddings(split), None, options, split, split
         )
     if not results:
         raise RunError(
@@ -64,14 +78,15 @@ def _evaluate_split(
     split: str,
     queries: tuple[np.ndarray, np.ndarray],
     references: tuple[np.ndarray, np.ndarray] | None,
-    top_k: int,
+    options: dict[str, Any],
     query_split: str,
     reference_split: str,
 ) -> dict[str, Any]:
-    """Evaluate one split, store it under ``eval/<split>_*``; returns its metrics."""
+    """Evaluate one split with ``retrieval_metrics(**options)``, store it under
+    ``eval/<split>_*``; returns its metrics."""
     start = time.perf_counter()
     ref_emb, ref_labels = references if references is not None else (None, None)
-    result = retrieval_metrics(queries[0], queries[1], ref_emb, ref_labels, top_k=top_k)
+    result = retrieval_metrics(queries[0], queries[1], ref_emb, ref_labels, **options)
     metrics = {
         **result.metrics,
         "query_split": query_split,

@@ -93,7 +93,17 @@ def test_cli_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(run.path), "--k", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("tiny: test MAP@R") and "AUROC" in out
+    assert "NMI" in out and "[kmeans 20 iterations (PML)]" in out
     assert run.consistency()[0]["k"] == 3
+
+
+def test_cli_evaluate_clustering_and_approximate(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    assert main(["evaluate", str(run.path), "--clustering", "off", "--approximate"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tiny: test (approximate search) MAP@R") and "NMI n/a [off]" in out
+    metrics = run.eval_metrics("test")
+    assert metrics["exact"] is False and metrics["nmi"] is None and metrics["nmi_method"] == "off"
 
 
 def test_cli_evaluate_errors(tmp_path, capsys):
@@ -102,3 +112,9 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     assert "--k" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse's choices
+        main(["evaluate", str(run.path), "--clustering", "fast"])
+    assert stop.value.code == 2
+    assert "--clustering: invalid choice: 'fast'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="clustering='fast' is invalid"):
+        evaluate_run(run, clustering="fast")

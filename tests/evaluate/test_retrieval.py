@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from dmlviz.evaluate import per_class_means, retrieval_metrics
+from dmlviz.evaluate import l2_normalise, per_class_means, retrieval_metrics
+from dmlviz.evaluate.knn import _projection
 from dmlviz.evaluate.retrieval import PER_QUERY_COLUMNS
 
 
@@ -232,6 +233,26 @@ def test_approximate_search_agrees_on_small_data():
         assert approximate.metrics[key] == pytest.approx(exact[key], abs=0.005)
     assert approximate.metrics["map"] is None and approximate.metrics["exact"] is False
     assert approximate.per_query["ap"].isna().all()
+
+
+@pytest.mark.parametrize("rank", [16, None])
+def test_approximate_search_reranks_exactly(rank):
+    # rank 16 of 128 dimensions: the graph holds a 32-d projection; full rank: the vectors
+    x, labels = clustered(n=600, d=16 if rank else 128, classes=30, spread=1.5, seed=8)
+    if rank:
+        x = x @ np.random.default_rng(9).standard_normal((16, 128)).astype(np.float32)
+    assert (_projection(l2_normalise(x)) is None) == (rank is None)
+    exact = retrieval_metrics(x, labels, clustering=False).metrics
+    approximate = retrieval_metrics(x, labels, clustering=False, exact=False, top_k=10)
+    for key in ("precision@1", "r_precision", "map@r", "recall@1", "recall@8"):
+        assert approximate.metrics[key] == pytest.approx(exact[key], abs=0.005), key
+    unit = l2_normalise(x)
+    rows = np.arange(len(x))[:, None]
+    found = unit[approximate.neighbours]
+    np.testing.assert_allclose(
+        approximate.similarities, np.sum(unit[rows] * found, axis=2), atol=1e-5
+    )
+    assert (approximate.neighbours != rows).all()
 
 
 def test_per_class_means():
