@@ -220,7 +220,9 @@ def map_at_r(run: Run, split: str = "val") -> float:
     dataset = run.dataset(split)
     device = pick_device(run.config.get("device"))
     embeddings = compute_embeddings(run.load_model(device), dataset, device, batch_size=512)
-    return float(retrieval_metrics(embeddings, np.asarray(dataset.labels)).metrics["map@r"])
+    return float(
+        retrieval_metrics(embeddings, np.asarray(dataset.labels), clustering="off").metrics["map@r"]
+    )
 
 
 def cross_validate(
