@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
 from dmlviz.evaluate import CLUSTERING, cluster_scores, clustering, kmeans_plan, retrieval_metrics
+from dmlviz.evaluate.clustering import adjusted_mutual_info, expected_mutual_information
 from dmlviz.validate import InvalidValue
 
 
@@ -70,8 +71,43 @@ def test_full_equals_the_pml_computation():
     clusters = kmeans.index.search(normalised, 1)[1][:, 0]
     metrics = retrieval_metrics(x, labels, top_k=5, clustering="full").metrics
     assert metrics["nmi"] == normalized_mutual_info_score(labels, clusters)
-    assert metrics["ami"] == adjusted_mutual_info_score(labels, clusters)
+    # the expected mutual information is summed in another order: equal to rounding
+    assert metrics["ami"] == pytest.approx(adjusted_mutual_info_score(labels, clusters), abs=1e-12)
     assert metrics["nmi_method"] == "kmeans 20 iterations (PML)"
+
+
+@pytest.mark.parametrize(
+    ("n", "classes", "clusters", "agree"),
+    [(100, 5, 7, 0.0), (500, 50, 40, 0.6), (1000, 3, 200, 0.3), (30, 30, 30, 0.5),
+     (2000, 10, 10, 0.9), (300, 1, 5, 0.5), (300, 4, 1, 0.5), (3000, 400, 400, 0.7)],
+)  # fmt: skip
+def test_adjusted_mutual_info_is_sklearns(n, classes, clusters, agree):
+    rng = np.random.default_rng(n + classes)
+    labels = rng.integers(0, classes, n)
+    found = np.where(rng.random(n) < agree, labels, rng.integers(0, clusters, n))
+    expected = adjusted_mutual_info_score(labels, found)
+    assert adjusted_mutual_info(labels, found) == pytest.approx(expected, abs=1e-12)
+
+
+def test_adjusted_mutual_info_special_cases_are_sklearns():
+    for labels, found in [
+        (np.arange(10), np.arange(10)),
+        (np.zeros(5, int), np.zeros(5, int)),
+        (np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])),
+        (np.array([0, 0, 0, 0]), np.array([0, 1, 2, 3])),
+        (np.array(["a", "b", "a", "c"]), np.array([2, 2, 1, 0])),
+    ]:
+        expected = adjusted_mutual_info_score(labels, found)
+        assert adjusted_mutual_info(labels, found) == pytest.approx(expected, abs=1e-12)
+
+
+def test_expected_mutual_information_in_small_passes_is_the_same():
+    rng = np.random.default_rng(3)
+    classes, clusters = rng.integers(1, 40, 60), rng.integers(1, 40, 70)
+    n = int(classes.sum())
+    clusters = np.maximum(1, np.round(clusters * n / clusters.sum())).astype(int)
+    whole = expected_mutual_information(classes, clusters, n)
+    assert expected_mutual_information(classes, clusters, n, chunk=7) == pytest.approx(whole)
 
 
 def test_bad_values_are_named():
