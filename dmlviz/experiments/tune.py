@@ -315,6 +315,7 @@ def tune(
         "seed": seed,
         "noise_rate": float(noise_rate),
     }
+    study_storage(out, storage, executor)  # a bad --storage is refused before --out is made
     with FolderLock(out):
         url = study_storage(out, storage, executor)
         study = open_study(url, f"{dataset}-{loss}", seed)

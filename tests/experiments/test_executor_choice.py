@@ -70,3 +70,12 @@ def test_local_stays_the_default_and_never_imports_ray(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((out / "sweep.json").read_text())["executor"] == "local"
+
+
+def test_a_bad_storage_is_refused_before_the_tune_folder_is_made(tmp_path):
+    from dmlviz.cli import main
+
+    out = tmp_path / "tune"
+    args = ["tune", "--dataset", "digits", "--loss", "rll", "--storage", "foo:bar"]
+    assert main([*args, "--out", str(out)]) == 2
+    assert not out.exists()
