@@ -10,7 +10,7 @@ from dmlviz.runs import RunError
 from dmlviz.views.lens import pick_partner, ranked_list, ranked_strip_html
 from dmlviz.views.replay import all_epochs, frame_at, replay_curves, replay_map, snapshot_ranking
 from dmlviz.views.runs import run_label
-from dmlviz.views.style import percent
+from dmlviz.views.style import percent, score
 
 st.title("Training replay")
 st.caption(
@@ -90,9 +90,8 @@ for column, (run_path, run_row, data) in zip(columns, replays, strict=True):
         values = data.metrics.iloc[i]
         st.markdown(f"**{run_label(run_row)}** · snapshot of epoch {data.epochs[i]}")
         cells = st.columns(3)
-        cells[0].metric("test MAP@R", "-" if values.isna()["map@r"] else f"{values['map@r']:.3f}")
-        auroc = values["detector_auroc"]
-        cells[1].metric("detector AUROC", "-" if auroc != auroc else f"{auroc:.3f}")
+        cells[0].metric("test MAP@R", score(values["map@r"]))
+        cells[1].metric("detector AUROC", score(values["detector_auroc"]))
         cells[2].metric(
             "memorised",
             percent(values["memorised"]),

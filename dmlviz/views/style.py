@@ -57,6 +57,14 @@ def percent(rate: float | None) -> str:
     return f"{100 * float(rate):.0f} %"
 
 
+def score(value: float | None, digits: int = 3) -> str:
+    """A score such as MAP@R or AUROC with ``digits`` decimals (``"-"`` when unknown: None or
+    NaN, e.g. the noise detector of a run without flipped labels)."""
+    if value is None or value != value:
+        return "-"
+    return f"{float(value):.{digits}f}"
+
+
 def annotate_empty(figure: go.Figure, text: str) -> None:
     """Write ``text`` in the middle of ``figure``, in place of data it has none of."""
     figure.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
