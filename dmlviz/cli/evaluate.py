@@ -155,8 +155,9 @@ def _describe(results: dict[str, Any]) -> str:
         )
     replay = results.get("replay")
     if replay:
+        peak = replay.get("auroc_peak_epoch")
         parts.append(
-            f"replay: detector AUROC peaked at epoch {replay.get('auroc_peak_epoch', 'n/a')}, "
+            f"replay: detector AUROC peaked at epoch {'n/a' if peak is None else peak}, "
             f"memorised at the end {_number(replay.get('memorised_end'))}"
         )
     return "; ".join(parts)
