@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from dmlviz.project.cache import project_run
 from dmlviz.runs import Run, RunError, atomic_write_json, projection_file
+from dmlviz.runs.run import process_alive
 
 RUNNING, DONE, FAILED = "running", "done", "failed"
 START_S = 60.0  # a started child that has not taken its lock after this long has failed to start
@@ -92,8 +91,8 @@ def umap_progress(run: Run, split: str) -> dict[str, Any] | None:
     if record is None or record.get("state") != RUNNING:
         return record
     pid = record.get("pid")
-    if isinstance(pid, int) and psutil.pid_exists(pid):
-        return record
+    if isinstance(pid, int) and process_alive(pid) is not False:
+        return record  # a child that died unreaped is a zombie: process_alive counts it gone
     if pid is None and time.time() - float(record.get("updated", 0)) < START_S:
         return record  # just started: the child has not taken the lock yet
     return {**record, "state": FAILED, "error": "the computation stopped before it finished"}

@@ -5,6 +5,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 from filelock import FileLock
 
@@ -110,6 +111,22 @@ def test_a_vanished_computation_reads_as_failed(run):
         {"state": "running", "stage": "layout", "pid": gone.pid, "updated": time.time()},
     )
     record = umap_progress(run, "test")
+    assert record["state"] == "failed" and "stopped" in record["error"]
+
+
+def test_a_computation_that_died_unreaped_reads_as_failed(run):
+    """The dashboard never waits for the child it spawned: a crashed child stays a zombie."""
+    dead = subprocess.Popen([sys.executable, "-c", "import os; os._exit(1)"])
+    deadline = time.time() + 30
+    while time.time() < deadline and psutil.Process(dead.pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.05)
+    (run.path / "projections").mkdir()
+    atomic_write_json(
+        run.path / progress_file("test"),
+        {"state": "running", "stage": "layout", "pid": dead.pid, "updated": time.time()},
+    )
+    record = umap_progress(run, "test")
+    dead.wait()
     assert record["state"] == "failed" and "stopped" in record["error"]
 
 
