@@ -131,18 +131,17 @@ def adjusted_mutual_info(labels: np.ndarray, clusters: np.ndarray) -> float:
     by ``expected_mutual_information``: the same value to rounding (~1e-12), in milliseconds where
     scikit-learn's pair-by-pair sum takes 5 s at 3,000 classes and a minute at 12,500."""
     labels, clusters = np.asarray(labels), np.asarray(clusters)
-    n_classes, n_clusters = len(np.unique(labels)), len(np.unique(clusters))
-    if n_classes == n_clusters and n_classes <= 1:
-        return 1.0  # neither labelling splits the data: a perfect match
-    if n_classes == 1 or n_clusters == 1:
-        return 0.0
     contingency = contingency_matrix(labels, clusters, sparse=True)
+    class_sizes = np.ravel(contingency.sum(axis=1))
+    cluster_sizes = np.ravel(contingency.sum(axis=0))
+    if len(class_sizes) == len(cluster_sizes) <= 1:
+        return 1.0  # neither labelling splits the data: a perfect match
+    if len(class_sizes) == 1 or len(cluster_sizes) == 1:
+        return 0.0
     mi = mutual_info_score(labels, clusters, contingency=contingency)
-    emi = expected_mutual_information(
-        np.ravel(contingency.sum(axis=1)), np.ravel(contingency.sum(axis=0)), len(labels)
-    )
+    emi = expected_mutual_information(class_sizes, cluster_sizes, len(labels))
     eps = np.finfo(np.float64).eps
-    denominator = np.mean([_entropy(labels), _entropy(clusters)]) - emi
+    denominator = np.mean([_entropy(class_sizes), _entropy(cluster_sizes)]) - emi
     numerator = mi - emi
     # keep the sign, never divide 0 by 0 (a perfect match, where the expectation is the maximum)
     denominator = min(denominator, -eps) if denominator < 0 else max(denominator, eps)
@@ -192,9 +191,9 @@ def expected_mutual_information(
     return emi
 
 
-def _entropy(labels: np.ndarray) -> float:
-    """Shannon entropy (nats) of a labelling, as scikit-learn computes it."""
-    counts = np.unique(labels, return_counts=True)[1].astype(np.float64)
+def _entropy(sizes: np.ndarray) -> float:
+    """Shannon entropy (nats) of a labelling with these group sizes, as scikit-learn computes it."""
+    counts = np.asarray(sizes, dtype=np.float64)
     if len(counts) <= 1:
         return 0.0
     total = counts.sum()
