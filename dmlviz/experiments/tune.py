@@ -315,9 +315,8 @@ def tune(
         "seed": seed,
         "noise_rate": float(noise_rate),
     }
-    study_storage(out, storage, executor)  # a bad --storage is refused before --out is made
+    url = study_storage(out, storage, executor)  # a bad --storage is refused before --out is made
     with FolderLock(out):
-        url = study_storage(out, storage, executor)
         study = open_study(url, f"{dataset}-{loss}", seed)
         _check_settings(study, settings, url)
         _retire_stale_trials(study, out)
