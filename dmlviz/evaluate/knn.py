@@ -11,7 +11,8 @@ import math
 
 import faiss
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from dmlviz.evaluate.threads import one_blas_thread
 
 # Approximate search (``exact=False``): a faiss HNSW graph (inner product, M = 16 links per node,
 # efConstruction = 40), searched with efSearch = max(HNSW_EF_SEARCH, 2 k') for k' = CANDIDATES * k
@@ -82,7 +83,7 @@ def _projection(ref: np.ndarray) -> faiss.LinearTransform | None:
         rows = ref[np.random.default_rng(0).choice(len(ref), PROJECTION_SAMPLE, replace=False)]
     # one BLAS thread: a d x d eigendecomposition is too small to share, and on a busy machine two
     # threads took 1-3 s where one takes 0.2 s (d = 512)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         energy, vectors = np.linalg.eigh((rows.T @ rows).astype(np.float64))
     energy, vectors = energy[::-1], vectors[:, ::-1]  # largest first
     kept = np.cumsum(energy) / max(energy.sum(), 1e-30)

@@ -23,8 +23,13 @@ def parallel(work: Callable[[int, int], None], tasks: int) -> None:
     if tasks == 0:
         return
     workers = max(1, min(faiss.omp_get_max_threads(), os.cpu_count() or 1, tasks))
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda worker: work(worker, workers), range(workers)))
+
+
+def one_blas_thread() -> Any:
+    """A context in which the loaded BLAS libraries use one thread (threadpoolctl)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @functools.cache
