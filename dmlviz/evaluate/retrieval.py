@@ -260,15 +260,9 @@ def _scan_block(
         valid &= idx != self_index[:, None]
     relevant_sims = np.where(valid, sim[rows[:, None], idx], np.inf)
 
-    # tau: a lower bound on each row's top_k-th similarity. Cut the row into m >= top_k blocks
-    # of at least 2 references (so each block max is finite); the top_k-th largest block max is
-    # an element with top_k elements at least as large.
-    m = min(4 * top_k, n // 2)
-    if m >= top_k:
-        block_max = np.maximum.reduceat(sim, (np.arange(m) * n) // m, axis=1)
-        tau = np.partition(block_max, m - top_k, axis=1)[:, m - top_k]
-    else:  # tiny reference set: every reference is a candidate
-        tau = np.full(q, np.finfo(np.float32).min, dtype=np.float32)
+    # tau: a lower bound on each row's top_k-th similarity (every reference is a candidate of a
+    # tiny reference set)
+    tau = symmetric.tau_lower_bound(sim, top_k)
 
     # candidates: every reference at least as similar as tau or as the least similar relevant
     # one. They hold the top_k list and every reference ranked above a relevant one.

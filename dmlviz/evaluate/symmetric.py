@@ -169,7 +169,7 @@ class _Scan:
             self._finalise(rows)
             # a query is not its own neighbour
             S[np.arange(len(S)), np.arange(len(S))] = -np.inf
-            self.tau[rows] = _tau_lower_bound(S, self.k)
+            self.tau[rows] = tau_lower_bound(S, self.k)
             self._scan(S, rows, rows, i, axis=1)
 
     def upper(self, worker: int, workers: int) -> None:
@@ -302,7 +302,7 @@ class _Scan:
         return neighbours, sims, np.repeat(np.arange(n), r_sample), rank[ascending][source]
 
 
-def _tau_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+def tau_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
     """Per row of ``S`` a similarity with at least ``k`` entries of the row at or above it, or
     ``NO_BOUND`` when the row is too short. Cut the row into ``m >= k`` groups of at least 2 (so
     each group's maximum is finite beside one ``-inf``); the ``k``-th largest group maximum is one."""
