@@ -15,6 +15,7 @@ from dmlviz.views.lens import (
     pick_partner,
     query_card_html,
     rank_changes,
+    rank_text,
     ranked_list,
     ranked_strip_html,
     stored_ranking,
@@ -125,8 +126,9 @@ with head[1]:
     first = stats["first_correct_rank"]
     cells[1].metric(
         "First correct rank",
-        "none" if math.isnan(first) else f"{int(first)}",
-        help="Rank of the first neighbour with the query's class (1 = top hit).",
+        rank_text(first),
+        help="Rank of the first neighbour with the query's class (1 = top hit; with ties, its "
+        "expected rank over the orders of the tied neighbours).",
     )
     cells[2].metric(
         "R-precision",

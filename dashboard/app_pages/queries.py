@@ -54,7 +54,7 @@ shown = filter_queries(table, classes, ap_range, missed, sort)
 cells = st.columns(3)
 cells[0].metric("Queries shown", f"{len(shown)} / {len(table)}")
 cells[1].metric("Mean AP@R (shown)", f"{shown['ap@r'].mean():.3f}" if len(shown) else "-")
-cells[2].metric("Top-1 wrong (shown)", f"{int(shown['first_correct_rank'].ne(1).sum())}")
+cells[2].metric("Top-1 wrong (shown)", f"{int(shown['precision@1'].ne(1).sum())}")
 
 # A page at a time, so only the rows on screen get thumbnails; back to page 1 when the list changes.
 pages = page_count(len(shown))

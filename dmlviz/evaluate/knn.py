@@ -1,8 +1,9 @@
-"""Nearest neighbours by cosine similarity with faiss: exact (flat inner product) or approximate (an
-HNSW graph, in a projection where the data allow one, its candidates re-ranked exactly).
+"""Nearest neighbours by cosine similarity: exact (every pair's similarity key, ``similarity.py``,
+ties by smaller index: the same lists on every CPU) or approximate (a faiss HNSW graph, in a
+projection where the data allow one, its candidates re-ranked exactly).
 
-Embeddings are L2-normalised to float32 first, so the inner product is the cosine similarity and
-the ranking equals the Euclidean one that pytorch-metric-learning's ``FaissKNN`` uses.
+Cosine similarity ranks as the Euclidean distance between L2-normalised rows, which
+pytorch-metric-learning's ``FaissKNN`` uses.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import math
 import faiss
 import numpy as np
 
-from dmlviz.evaluate.threads import one_blas_thread
+from dmlviz.evaluate import similarity
+from dmlviz.evaluate.threads import one_blas_thread, parallel
 
 # Approximate search (``exact=False``): a faiss HNSW graph (inner product, M = 16 links per node,
 # efConstruction = 40), searched with efSearch = max(HNSW_EF_SEARCH, 2 k') for k' = CANDIDATES * k
@@ -37,6 +39,8 @@ CANDIDATES = 2
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
+# Bytes of similarity keys (float64) per worker thread of the exact search.
+BLOCK_BYTES = 128 * 2**20
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -50,18 +54,12 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, np.float32(1e-12))
 
 
-def build_index(ref: np.ndarray, exact: bool = True) -> faiss.Index:
-    """A faiss inner-product index over the (already normalised) rows of ``ref``.
-
-    ``exact=True``: ``IndexFlatIP`` (brute force). ``exact=False``: an ``IndexRefineFlat`` over
-    an HNSW graph of the rows, projected where that keeps ``APPROXIMATE_ENERGY`` (see the comment
-    above it); its similarities are exact inner products.
+def build_index(ref: np.ndarray) -> faiss.Index:
+    """A faiss index for approximate inner-product search over the (normalised) rows of ``ref``:
+    an ``IndexRefineFlat`` over an HNSW graph of the rows, projected where that keeps
+    ``APPROXIMATE_ENERGY`` (see the comment above it); its similarities are exact inner products.
     """
     d = ref.shape[1]
-    if exact:
-        index = faiss.IndexFlatIP(d)
-        index.add(ref)
-        return index
     projection = _projection(ref)
     graph = faiss.IndexHNSWFlat(
         d if projection is None else projection.d_out, HNSW_M, faiss.METRIC_INNER_PRODUCT
@@ -155,7 +153,36 @@ def knn(
     available = ref.shape[0] - int(exclude_self)
     if k > available:
         raise ValueError(f"k={k} exceeds the {available} references available to each query")
-    return search(build_index(ref, exact), query, int(k), exclude_self, int(chunk))
+    if exact:
+        return exact_search(query, ref, int(k), exclude_self, int(chunk))
+    return search(build_index(ref), query, int(k), exclude_self, int(chunk))
+
+
+def exact_search(
+    query: np.ndarray, ref: np.ndarray, k: int, exclude_self: bool, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best references of each query row by similarity key (ties: smaller index), in
+    blocks of at most ``chunk`` queries on parallel threads. Returns ``(indices (n, k) int64,
+    similarities (n, k) float32)``, best first."""
+    fixed_query = similarity.fixed_point(query)
+    fixed_ref = fixed_query if exclude_self else similarity.fixed_point(ref)
+    n = len(query)
+    block = max(1, min(chunk, 1024, BLOCK_BYTES // (8 * len(ref))))
+    starts = list(range(0, n, block))
+    indices = np.empty((n, k), dtype=np.int64)
+    sims = np.empty((n, k), dtype=np.float32)
+
+    def work(worker: int, workers: int) -> None:
+        buffer = np.empty((min(block, n), len(ref)))
+        for start in starts[worker::workers]:
+            stop = min(n, start + block)
+            key = similarity.keys(fixed_query[start:stop], fixed_ref, out=buffer[: stop - start])
+            if exclude_self:
+                key[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+            indices[start:stop], sims[start:stop] = similarity.top_lists(key, k)
+
+    parallel(work, len(starts))
+    return indices, sims
 
 
 def _drop_self(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dmlviz.evaluate import symmetric
+from dmlviz.evaluate import similarity, symmetric, ties
 from dmlviz.evaluate.clustering import cluster_scores, kmeans_plan
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
 from dmlviz.evaluate.threads import parallel
@@ -45,7 +45,9 @@ BLOCK_BYTES = 128 * 2**20
 # scans it in row blocks as a gallery is scanned, computing S twice over (the alternative the
 # tests and benchmarks/eval_speed.py check and time it against).
 SYMMETRIC = True
-PER_QUERY_COLUMNS = ("query", "label", "r", "ap@r", "r_precision", "ap", "first_correct_rank")
+PER_QUERY_COLUMNS = (
+    "query", "label", "r", "ap@r", "r_precision", "ap", "precision@1", "first_correct_rank",
+)  # fmt: skip
 
 
 @dataclass
@@ -75,9 +77,9 @@ def per_class_means(per_query: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``label``, ``queries``, ``ap@r``, ``r_precision``, ``ap``, ``precision@1``.
     """
-    table = per_query[per_query["r"] > 0].assign(
-        **{"precision@1": lambda f: (f["first_correct_rank"] == 1).astype(float)}
-    )
+    table = per_query[per_query["r"] > 0]
+    if "precision@1" not in table:  # a table written before ties were counted as expected
+        table = table.assign(**{"precision@1": (table["first_correct_rank"] == 1).astype(float)})
     grouped = table.groupby("label", sort=True)
     frame = grouped[["ap@r", "r_precision", "ap", "precision@1"]].mean()
     frame.insert(0, "queries", grouped.size())
@@ -150,23 +152,25 @@ def retrieval_metrics(
     n_clusters = int(np.count_nonzero(np.bincount(q_codes)))
     plan = kmeans_plan(clustering, len(query), len(ref), n_clusters, query.shape[1], exact)
 
+    # exact rankings order references by the keys of similarity.py (the same on every CPU)
+    fixed_query = similarity.fixed_point(query_emb)
+    fixed_ref = fixed_query if exclude_self else similarity.fixed_point(ref_emb)
     if exact and exclude_self and SYMMETRIC:
-        neighbours, sims, rank_row, rank = symmetric.symmetric_ranking(query, q_codes, top_k, chunk)
+        neighbours, sims, found = symmetric.symmetric_ranking(fixed_query, q_codes, top_k, chunk)
     elif exact:
-        block = chunk or max(1, min(1024, BLOCK_BYTES // (5 * len(ref))))
-        neighbours, sims, rank_row, rank = _exact_ranking(
-            query, ref, q_codes, members, exclude_self, top_k, block
+        block = chunk or max(1, min(1024, BLOCK_BYTES // (9 * len(ref))))
+        neighbours, sims, found = _exact_ranking(
+            fixed_query, fixed_ref, q_codes, r_codes, members, exclude_self, top_k, block
         )
     else:
         depth = int(min(available, max(top_k, max(ks), relevant.max())))
-        index = build_index(ref, exact=False)
-        found, found_sims = search(index, query, depth, exclude_self, chunk or 4096)
-        neighbours, sims = found[:, :top_k], found_sims[:, :top_k]
-        is_relevant = (found >= 0) & (r_codes[np.maximum(found, 0)] == q_codes[:, None])
-        rank_row, position = np.nonzero(is_relevant)
-        rank = position + 1
-    per_query = _per_query(query_labels, relevant, rank_row, rank, complete=exact)
-    metrics = _global(per_query, ks, complete=exact)
+        index = build_index(ref)
+        candidates, _ = search(index, query, depth, exclude_self, chunk or 4096)
+        neighbours, sims, found = _rerank(fixed_query, fixed_ref, candidates, q_codes, r_codes)
+        neighbours, sims = neighbours[:, :top_k], sims[:, :top_k]
+    scores = ties.expected_scores(relevant, found, ks, complete=exact)
+    per_query = _per_query(query_labels, relevant, scores)
+    metrics = _global(per_query, scores, ks, complete=exact)
     metrics["nmi"] = metrics["ami"] = None
     if plan.iterations is not None:
         metrics["nmi"], metrics["ami"] = cluster_scores(query, query_labels, plan.iterations)
@@ -196,168 +200,154 @@ def _exact_ranking(
     query: np.ndarray,
     ref: np.ndarray,
     q_codes: np.ndarray,
+    r_codes: np.ndarray,
     members: _Members,
     exclude_self: bool,
     top_k: int,
     block: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scan the queries ``block`` rows at a time on parallel threads (one BLAS thread each, each
-    with its own preallocated similarity buffer: fresh 100 MB arrays cost page faults).
+) -> tuple[np.ndarray, np.ndarray, ties.Relevant]:
+    """Scan the (``similarity.fixed_point``) queries ``block`` rows at a time on parallel threads
+    (one BLAS thread each, each with its own preallocated key buffer: fresh 100 MB arrays cost
+    page faults).
 
-    Returns ``(neighbours (n, top_k), similarities (n, top_k), rank_row, rank)``: the last two list
-    the full-ranking position of every relevant reference, sorted by query then rank.
+    Returns ``(neighbours (n, top_k), similarities (n, top_k), relevant)``: the top-``top_k``
+    list (ties by smaller index) and every relevant reference with the irrelevant references
+    above and tied with it (``ties.Relevant``).
     """
     n = len(query)
     ref_t = np.ascontiguousarray(ref.T)  # (d, n_ref): the faster layout for the matrix product
     neighbours = np.empty((n, top_k), dtype=np.int64)
     sims = np.empty((n, top_k), dtype=np.float32)
     starts = list(range(0, n, block))
-    ranks: list[tuple[np.ndarray, np.ndarray]] = [(np.empty(0), np.empty(0))] * len(starts)
+    parts: list[ties.Relevant] = [ties.Relevant.concatenate([])] * len(starts)
 
     def work(worker: int, workers: int) -> None:
-        buffer = np.empty((min(block, n), len(ref)), dtype=np.float32)
+        buffer = np.empty((min(block, n), len(ref)))
         for b in range(worker, len(starts), workers):
             start = starts[b]
             stop = min(n, start + block)
-            sim = buffer[: stop - start]
-            np.matmul(query[start:stop], ref_t, out=sim)
+            key = buffer[: stop - start]
+            similarity.keys(query[start:stop], ref_t.T, out=key)
             self_index = np.arange(start, stop) if exclude_self else None
-            found, found_sims, row, rank = _scan_block(
-                sim, q_codes[start:stop], members, self_index, top_k
+            found, found_sims, relevant = _scan_block(
+                key, q_codes[start:stop], r_codes, members, self_index, top_k
             )
             neighbours[start:stop], sims[start:stop] = found, found_sims
-            ranks[b] = (row + start, rank)
+            parts[b] = ties.Relevant(relevant.row + start, *_columns(relevant)[1:])
 
     parallel(work, len(starts))
-    rank_row = np.concatenate([row for row, _ in ranks])
-    rank = np.concatenate([rank for _, rank in ranks])
-    return neighbours, sims, rank_row, rank
+    return neighbours, sims, ties.Relevant.concatenate(parts)
+
+
+def _columns(relevant: ties.Relevant) -> tuple[np.ndarray, ...]:
+    return relevant.row, relevant.key, relevant.above, relevant.tied
 
 
 def _scan_block(
-    sim: np.ndarray,
+    key: np.ndarray,
     codes: np.ndarray,
+    r_codes: np.ndarray,
     members: _Members,
     self_index: np.ndarray | None,
     top_k: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Top-``top_k`` list and exact ranks of the relevant references for one block of queries,
-    from ``sim`` (q, n_ref), its cosine similarities to every reference (overwritten).
+) -> tuple[np.ndarray, np.ndarray, ties.Relevant]:
+    """Top-``top_k`` list and the relevant references, with the irrelevant ones above and tied
+    with each, for one block of queries, from ``key`` (q, n_ref): their similarity keys to every
+    reference (overwritten).
 
-    Returns ``(neighbours (q, top_k), similarities (q, top_k), row, rank)`` with ``row``/``rank``
-    the block row and 1-based rank of every relevant reference, sorted by row then rank. A tie
-    between a relevant and an irrelevant reference is resolved in favour of the relevant one.
+    Returns ``(neighbours (q, top_k), similarities (q, top_k), relevant)`` (block rows).
     """
     # a query is not its own neighbour
-    q, n = sim.shape
+    q, n = key.shape
     rows = np.arange(q)
     if self_index is not None:
-        sim[rows, self_index] = -np.inf
+        key[rows, self_index] = -np.inf
 
-    # similarity of each query to each of its relevant references (+inf pads short rows)
+    # key of each query to each of its relevant references (+inf pads short rows)
     idx, valid = members.of(codes)
     if self_index is not None:
         valid &= idx != self_index[:, None]
-    relevant_sims = np.where(valid, sim[rows[:, None], idx], np.inf)
+    relevant_keys = np.where(valid, key[rows[:, None], idx], np.inf)
 
-    # tau: a lower bound on each row's top_k-th similarity (every reference is a candidate of a
-    # tiny reference set)
-    tau = symmetric.tau_lower_bound(sim, top_k)
-
-    # candidates: every reference at least as similar as tau or as the least similar relevant
-    # one. They hold the top_k list and every reference ranked above a relevant one.
-    theta = np.minimum(tau, relevant_sims.min(axis=1))
-    flat = np.flatnonzero(sim >= theta[:, None])
+    # candidates: every reference at least as similar as the top_k-th or as the least similar
+    # relevant one (tau bounds the former from below). They hold every reference ranked above or
+    # tied with a relevant one.
+    tau = similarity.tau_lower_bound(key, top_k)
+    theta = np.minimum(tau, relevant_keys.min(axis=1))
+    flat = np.flatnonzero(key >= theta[:, None])
     c_row = flat // n
     c_col = flat - c_row * n
-    c_sim = sim.ravel()[flat]
+    c_key = key.ravel()[flat]
+    neighbours, similarities = similarity.top_lists(key, top_k, tau)
 
-    # the top_k list: candidates at or above tau, sorted by row, then similarity descending
-    top = np.flatnonzero(c_sim >= tau[c_row])
-    order = top[np.argsort(c_row[top] * 8.0 - c_sim[top], kind="stable")]
-    t_row = c_row[order]
-    place = np.arange(len(order)) - np.searchsorted(t_row, rows)[t_row]
-    keep = place < top_k
-    neighbours = np.empty((q, top_k), dtype=np.int64)
-    similarities = np.empty((q, top_k), dtype=np.float32)
-    neighbours[t_row[keep], place[keep]] = c_col[order[keep]]
-    similarities[t_row[keep], place[keep]] = c_sim[order[keep]]
-
-    # rank of each relevant reference = its place among the relevant ones + the number of
-    # irrelevant references strictly more similar. Count, for each candidate, the relevant
-    # similarities of its row below it with one searchsorted over keys "row * 8 + 2 + sim"
-    # (rows apart by 8, sims within [-1, 1] up to rounding; padding sits at row * 8 + 5).
-    ascending = np.sort(relevant_sims, axis=1)
-    width = ascending.shape[1]
-    rel_keys = np.where(
-        np.isfinite(ascending), rows[:, None] * 8.0 + 2.0 + ascending, rows[:, None] * 8.0 + 5.0
-    ).ravel()
-    below = np.searchsorted(rel_keys, c_row * 8.0 + 2.0 + c_sim) - c_row * width
-    histogram = np.bincount(c_row * (width + 1) + below, minlength=q * (width + 1))
-    histogram = histogram.reshape(q, width + 1)
-    # above[:, t] = number of references more similar than the t-th smallest relevant one
-    above = np.cumsum(histogram[:, ::-1], axis=1)[:, ::-1][:, 1:]
-    at_or_below = np.searchsorted(rel_keys, rel_keys, side="right").reshape(q, width)
-    at_or_below -= rows[:, None] * width
-    r = valid.sum(axis=1)
-    relevant_above = r[:, None] - at_or_below
-    t = np.arange(width)
-    rank = (r[:, None] - t) + (above - relevant_above)
-    is_real = t < r[:, None]  # the padding (+inf) sorts after the r real similarities
-    rank = np.sort(np.where(is_real, rank, np.iinfo(np.int64).max), axis=1)
-    return neighbours, similarities, np.repeat(rows, r), rank[is_real]
+    irrelevant = r_codes[c_col] != codes[c_row]
+    return neighbours, similarities, ties.count_irrelevant(
+        q, np.repeat(rows, valid.sum(axis=1)), relevant_keys[valid], c_row[irrelevant],
+        c_key[irrelevant],
+    )  # fmt: skip
 
 
-def _per_query(
-    labels: np.ndarray, relevant: np.ndarray, rank_row: np.ndarray, rank: np.ndarray, complete: bool
-) -> pd.DataFrame:
-    """The per-query table from the ranks of the relevant references (sorted by row, then rank).
+def _rerank(
+    query: np.ndarray,
+    ref: np.ndarray,
+    candidates: np.ndarray,
+    q_codes: np.ndarray,
+    r_codes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, ties.Relevant]:
+    """The approximate search's candidate lists (-1: none found) ordered by exact similarity key,
+    then index, as the exact paths order them; returns ``(neighbours, similarities, relevant)``
+    with the relevant and irrelevant references counted within the lists only."""
+    n, depth = candidates.shape
+    row = np.repeat(np.arange(n), depth)
+    col = candidates.ravel()
+    real = col >= 0
+    key = np.full(len(col), similarity.FLOOR)
+    key[real] = similarity.pair_keys(query, ref, row[real], col[real])
+    unfilled = np.where(real, col, np.iinfo(np.int64).max)  # sorted last
+    order = np.lexsort((unfilled, -key, row))
+    neighbours = col[order].reshape(n, depth)
+    sims = np.where(real[order], similarity.cosine(key[order]), -np.inf).astype(np.float32)
+    is_relevant = real & (r_codes[np.maximum(col, 0)] == q_codes[row])
+    is_irrelevant = real & ~is_relevant
+    found = ties.count_irrelevant(
+        n, row[is_relevant], key[is_relevant], row[is_irrelevant], key[is_irrelevant]
+    )
+    return neighbours, sims.reshape(n, depth), found
 
-    ``complete``: every relevant reference's rank is known (else only those in the searched list).
-    """
+
+def _per_query(labels: np.ndarray, relevant: np.ndarray, scores: ties.QueryScores) -> pd.DataFrame:
+    """The per-query table (``PER_QUERY_COLUMNS``) from the expected scores."""
     n = len(labels)
-    first_of_row = np.searchsorted(rank_row, np.arange(n))
-    hit = np.arange(len(rank)) - first_of_row[rank_row] + 1  # i in "i / rank_i"
-    precision = hit / rank
-    within_r = rank <= relevant[rank_row]
-    r = relevant.astype(np.float64)
-    r[r == 0] = np.nan  # lone queries: every ranking metric undefined
-    ap_at_r = np.bincount(rank_row, weights=precision * within_r, minlength=n) / r
-    r_precision = np.bincount(rank_row, weights=within_r, minlength=n) / r
-    if complete:
-        ap = np.bincount(rank_row, weights=precision, minlength=n) / r
-    else:
-        ap = np.full(n, np.nan)
-    first = np.full(n, np.nan)
-    first[rank_row[hit == 1]] = rank[hit == 1]
     return pd.DataFrame(
         {
             "query": np.arange(n, dtype=np.int64),
             "label": labels,
             "r": relevant.astype(np.int64),
-            "ap@r": ap_at_r,
-            "r_precision": r_precision,
-            "ap": ap,
-            "first_correct_rank": first,
+            "ap@r": scores.ap_at_r,
+            "r_precision": scores.r_precision,
+            "ap": scores.ap,
+            "precision@1": scores.precision_at_1,
+            "first_correct_rank": scores.first_correct_rank,
         }
     )
 
 
-def _global(per_query: pd.DataFrame, ks: tuple[int, ...], complete: bool) -> dict[str, Any]:
+def _global(
+    per_query: pd.DataFrame, scores: ties.QueryScores, ks: tuple[int, ...], complete: bool
+) -> dict[str, Any]:
     """Means of the per-query metrics over the queries that have a relevant reference."""
-    scored = per_query[per_query["r"] > 0]
-    first = scored["first_correct_rank"].to_numpy()
+    scored = (per_query["r"] > 0).to_numpy()
 
     def mean(values: np.ndarray) -> float | None:
-        return float(np.mean(values)) if len(values) else None
+        return float(np.mean(values[scored])) if scored.any() else None
 
-    metrics: dict[str, Any] = {f"recall@{k}": mean(first <= k) for k in ks}
-    metrics["precision@1"] = mean(first == 1)
-    metrics["r_precision"] = mean(scored["r_precision"].to_numpy())
-    metrics["map@r"] = mean(scored["ap@r"].to_numpy())
-    metrics["map"] = mean(scored["ap"].to_numpy()) if complete else None
-    metrics["num_queries"] = len(scored)
-    metrics["num_lone_queries"] = len(per_query) - len(scored)
+    metrics: dict[str, Any] = {f"recall@{k}": mean(scores.recall[:, j]) for j, k in enumerate(ks)}
+    metrics["precision@1"] = mean(scores.precision_at_1)
+    metrics["r_precision"] = mean(scores.r_precision)
+    metrics["map@r"] = mean(scores.ap_at_r)
+    metrics["map"] = mean(scores.ap) if complete else None
+    metrics["num_queries"] = int(scored.sum())
+    metrics["num_lone_queries"] = len(per_query) - int(scored.sum())
     metrics["exact"] = complete
     return metrics
 

@@ -9,16 +9,18 @@ where a class is no bigger than ``side / 2``. Per query the scan keeps
 
 * a running top-``k`` list, and ``tau``, its ``k``-th similarity so far (a lower bound on the
   final one: a tile's entries below it cannot enter the list);
-* for each relevant reference (same label, itself left out) the number of irrelevant references
-  strictly more similar, so its exact full-ranking position is known at the end (a tie between a
-  relevant and an irrelevant reference counts for the relevant one, as in the row-block scan).
+* for each relevant reference (same label, itself left out) the numbers of irrelevant references
+  strictly more similar and equally similar, so that its place in the full ranking, ties
+  included, is known at the end (``ties.py`` takes it from there).
+
+Similarities are the exact keys of ``similarity.py`` (float64 integers), so a tile gives the same
+numbers whichever way it is computed, on any CPU.
 
 The counts need every query's relevant similarities before its first tile is scanned. In class
 order they lie in the tiles near the diagonal: first the "band" tiles of blocks whose classes reach
-into other blocks are computed for them alone (and again when scanned: the same BLAS call on the
-same shapes gives the same bits, so each relevant similarity is compared with the very numbers it
-is ranked against); then every diagonal tile (where a block holding whole classes takes its
-relevant similarities in the same pass); then the tiles above the diagonal.
+into other blocks are computed for them alone (and again when scanned); then every diagonal tile
+(where a block holding whole classes takes its relevant similarities in the same pass); then the
+tiles above the diagonal.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dmlviz.evaluate import ties
+from dmlviz.evaluate.similarity import FLOOR, cosine, keys, packed, tau_lower_bound
 from dmlviz.evaluate.threads import parallel
 
 # Largest default tile side (rows and columns of one tile of S; a tile is up to 1.5 side squared
-# float32 per worker thread).
+# float64 per worker thread).
 TILE = 2048
-NO_BOUND = np.finfo(np.float32).min  # tau before a query has k neighbours: every entry is above
+NO_BOUND = FLOOR  # tau before a query has k neighbours: every entry is above
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,14 @@ def class_range(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def symmetric_ranking(
     x: np.ndarray, codes: np.ndarray, top_k: int, side: int | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Exact self-retrieval of the (normalised) rows of ``x`` with class codes ``codes``: each row
-    ranks every other row by inner product, in tiles of about ``side`` (default ``tile_side``).
+) -> tuple[np.ndarray, np.ndarray, ties.Relevant]:
+    """Exact self-retrieval of the rows of ``x`` (from ``similarity.fixed_point``) with class
+    codes ``codes``: each row ranks every other row by similarity key, in tiles of about ``side``
+    (default ``tile_side``).
 
-    Returns ``(neighbours (n, top_k), similarities (n, top_k), rank_row, rank)`` as
-    ``retrieval._exact_ranking`` does: the top-``top_k`` list (ties by smaller index) and the
-    1-based full-ranking position of every relevant reference, sorted by query, then rank.
+    Returns ``(neighbours (n, top_k), similarities (n, top_k), relevant)`` as
+    ``retrieval._exact_ranking`` does: the top-``top_k`` list (ties by smaller index) and every
+    relevant reference with the irrelevant references above and tied with it.
     """
     order = np.argsort(codes, kind="stable")
     scan = _Scan(x[order], codes[order], order, top_k, side or tile_side(len(x)))
@@ -121,10 +126,11 @@ class _Scan:
     """The state of one symmetric scan, in class order (position ``p`` is sample ``order[p]``).
 
     Per position: ``tau``, the running top-k (``top_sim``, ``top_ref`` as sample indices), its
-    relevant similarities (``rel``, ``R = class size - 1`` per row from ``rel_start[p]``), then,
-    once its block is finalised, their sorted keys and smallest value (``min_rel``), and ``hist``
-    (``R + 1`` bins from ``rel_start[p] + p``): bin ``b`` counts the irrelevant references more
-    similar than exactly ``b`` of its relevant ones. A block's rows are written under its lock.
+    relevant keys (``rel``, ``R = class size - 1`` per row from ``rel_start[p]``), then, once its
+    block is finalised, them sorted and packed (``keys``) and their smallest (``min_rel``), and
+    ``strict`` and ``loose`` (``R + 1`` bins from ``rel_start[p] + p``): bin ``b`` counts the
+    irrelevant references with exactly ``b`` of its relevant keys strictly below / at or below
+    theirs. A block's rows are written under its lock.
     """
 
     def __init__(self, x: np.ndarray, codes: np.ndarray, order: np.ndarray, k: int, side: int):
@@ -134,12 +140,13 @@ class _Scan:
         self.first, self.last = class_range(codes)
         r = self.last - self.first - 1
         self.rel_start = np.r_[0, np.cumsum(r)]
-        self.rel = np.empty(self.rel_start[-1], dtype=np.float32)
+        self.rel = np.empty(self.rel_start[-1])
         self.keys = np.empty(self.rel_start[-1], dtype=np.int64)
-        self.hist = np.zeros(self.rel_start[-1] + n, dtype=np.int64)
-        self.min_rel = np.full(n, np.inf, dtype=np.float32)
-        self.tau = np.full(n, NO_BOUND, dtype=np.float32)
-        self.top_sim = np.full((n, k), -np.inf, dtype=np.float32)
+        self.strict = np.zeros(self.rel_start[-1] + n, dtype=np.int64)
+        self.loose = np.zeros(self.rel_start[-1] + n, dtype=np.int64)
+        self.min_rel = np.full(n, np.inf)
+        self.tau = np.full(n, NO_BOUND)
+        self.top_sim = np.full((n, k), FLOOR)
         self.top_ref = np.full((n, k), n, dtype=np.int64)
         blocks = len(self.tiling.bounds) - 1
         self.locks = [threading.Lock() for _ in range(blocks)]
@@ -153,7 +160,7 @@ class _Scan:
     # -- the three passes: each ``work(worker, workers)`` takes every workers-th tile ---------------
 
     def extract_band(self, worker: int, workers: int) -> None:
-        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        buffer = np.empty(self.buffer_size)
         for i, j in self.tiling.band[worker::workers]:
             S, rows, cols = self._tile(i, j, buffer)
             self._extract(S, rows, cols)
@@ -161,7 +168,7 @@ class _Scan:
                 self._extract(S.T, cols, rows)
 
     def diagonal(self, worker: int, workers: int) -> None:
-        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        buffer = np.empty(self.buffer_size)
         for i in range(worker, len(self.tiling.bounds) - 1, workers):
             S, rows, _ = self._tile(i, i, buffer)
             if self.tiling.closed[i]:
@@ -173,7 +180,7 @@ class _Scan:
             self._scan(S, rows, rows, i, axis=1)
 
     def upper(self, worker: int, workers: int) -> None:
-        buffer = np.empty(self.buffer_size, dtype=np.float32)
+        buffer = np.empty(self.buffer_size)
         for i, j in self.tiling.upper[worker::workers]:
             S, rows, cols = self._tile(i, j, buffer)
             self._scan(S, rows, cols, i, axis=1)  # queries of block i against block j
@@ -187,12 +194,11 @@ class _Scan:
         rows, cols = slice(bounds[i], bounds[i + 1]), slice(bounds[j], bounds[j + 1])
         S = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)]
         S = S.reshape(rows.stop - rows.start, cols.stop - cols.start)
-        np.matmul(self.x[rows], self.x[cols].T, out=S)
+        keys(self.x[rows], self.x[cols], out=S)
         return S, rows, cols
 
     def _extract(self, S: np.ndarray, rows: slice, cols: slice) -> None:
-        """Store the relevant similarities that ``S`` (queries ``rows`` x references ``cols``)
-        holds."""
+        """Store the relevant keys that ``S`` (queries ``rows`` x references ``cols``) holds."""
         p = np.arange(rows.start, rows.stop)
         low = np.maximum(self.first[p], cols.start)
         high = np.minimum(self.last[p], cols.stop)
@@ -207,11 +213,11 @@ class _Scan:
         self.rel[slot] = S[query - rows.start, ref - cols.start]
 
     def _finalise(self, rows: slice) -> None:
-        """Sort the relevant similarities of a block's queries into search keys."""
+        """Sort the relevant keys of a block's queries into packed search values."""
         lo, hi = self.rel_start[rows.start], self.rel_start[rows.stop]
         r = np.diff(self.rel_start[rows.start : rows.stop + 1])
         owner = np.repeat(np.arange(rows.start, rows.stop), r)
-        self.keys[lo:hi] = np.sort(_keys(owner, self.rel[lo:hi]))
+        self.keys[lo:hi] = np.sort(packed(owner, self.rel[lo:hi]))
         has = r > 0
         starts = (self.rel_start[rows.start : rows.stop] - lo)[has]
         if len(starts):
@@ -231,19 +237,22 @@ class _Scan:
         q += queries.start
         ref += refs.start
 
-        # irrelevant references above at least the least similar relevant one: their bin is the
-        # number of the query's relevant similarities strictly below theirs
+        # irrelevant references at or above the least similar relevant one: their bins are the
+        # numbers of the query's relevant keys strictly below theirs and at or below theirs
         counted = (sim >= self.min_rel[q]) & (self.codes[q] != self.codes[ref])
         cq = q[counted]
         lo, hi = self.rel_start[queries.start], self.rel_start[queries.stop]
-        below = np.searchsorted(self.keys[lo:hi], _keys(cq, sim[counted])) + lo - self.rel_start[cq]
-        bins = self.rel_start[cq] + cq + below
+        value = packed(cq, sim[counted])
+        offset = lo + cq  # bins of row p start at rel_start[p] + p
+        strict = np.searchsorted(self.keys[lo:hi], value, side="left") + offset
+        loose = np.searchsorted(self.keys[lo:hi], value, side="right") + offset
 
         # the top-k candidates wait in the block's pool until it holds k per query (merging each
         # tile's few would re-sort the k already kept, tile after tile)
         top = np.flatnonzero(sim >= self.tau[q])
         with self.locks[block]:
-            np.add.at(self.hist, bins, 1)
+            np.add.at(self.strict, strict, 1)
+            np.add.at(self.loose, loose, 1)
             if len(top):
                 self.pool[block].append((q[top], sim[top], self.order[ref[top]]))
                 self.pooled[block] += len(top)
@@ -260,7 +269,7 @@ class _Scan:
         group = np.r_[np.repeat(np.arange(n_rows), k), q - rows.start]
         sims = np.r_[self.top_sim[rows].ravel(), sim]
         refs = np.r_[self.top_ref[rows].ravel(), ref]
-        key = _keys(group, -sims)
+        key = packed(group, -sims)
         ranked = np.argsort(key)
         if (key[ranked[1:]] == key[ranked[:-1]]).any():  # equal similarities: smaller index first
             ranked = np.lexsort((refs, key))
@@ -270,53 +279,26 @@ class _Scan:
         self.top_ref[rows] = refs[take].reshape(-1, k)
         self.tau[rows] = np.maximum(self.tau[rows], self.top_sim[rows, -1])
 
-    def results(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def results(self) -> tuple[np.ndarray, np.ndarray, ties.Relevant]:
         """The scan's outcome in sample order (see ``symmetric_ranking``)."""
         for block in range(len(self.pool)):
             if self.pool[block]:
                 self._merge(block)
         n = len(self.x)
         neighbours = np.empty_like(self.top_ref)
-        sims = np.empty_like(self.top_sim)
-        neighbours[self.order], sims[self.order] = self.top_ref, self.top_sim
-
-        # rank of the t-th least similar relevant reference: R - t relevant ones at or above it
-        # (ties among them share out consecutive places) plus the irrelevant ones above it, the
-        # counts of bins t + 1..R. Ranks fall with t: read each row backwards for ascending ranks.
-        r = np.diff(self.rel_start)
-        owner = np.repeat(np.arange(n), r)
-        t = np.arange(len(owner)) - self.rel_start[owner]
-        total = np.cumsum(self.hist)
-        row_end = self.rel_start[owner] + owner + r[owner]  # the last bin (R) of the owner's row
-        above = total[row_end] - total[self.rel_start[owner] + owner + t]
-        rank = (r[owner] - t) + above
-        ascending = self.rel_start[owner] + (r[owner] - 1 - t)  # slot of the same row, reversed
+        sims = np.empty((n, self.k), dtype=np.float32)
+        neighbours[self.order], sims[self.order] = self.top_ref, cosine(self.top_sim)
+        found = ties.from_histograms(self.keys, self.rel_start, self.strict, self.loose)
 
         # rows back in sample order
         position = np.empty(n, dtype=np.int64)
         position[self.order] = np.arange(n)
+        r = np.diff(self.rel_start)
         r_sample = r[position]
         start_sample = np.cumsum(r_sample) - r_sample
         source = np.repeat(self.rel_start[position] - start_sample, r_sample)
-        source += np.arange(len(owner))
-        return neighbours, sims, np.repeat(np.arange(n), r_sample), rank[ascending][source]
-
-
-def tau_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
-    """Per row of ``S`` a similarity with at least ``k`` entries of the row at or above it, or
-    ``NO_BOUND`` when the row is too short. Cut the row into ``m >= k`` groups of at least 2 (so
-    each group's maximum is finite beside one ``-inf``); the ``k``-th largest group maximum is one."""
-    n = S.shape[1]
-    m = min(4 * k, n // 2)
-    if m < k:
-        return np.full(len(S), NO_BOUND, dtype=np.float32)
-    group_max = np.maximum.reduceat(S, (np.arange(m) * n) // m, axis=1)
-    return np.partition(group_max, m - k, axis=1)[:, m - k]
-
-
-def _keys(owner: np.ndarray, sim: np.ndarray) -> np.ndarray:
-    """int64 keys ordered by ``owner``, then by the float32 ``sim`` (-0.0 taken as 0.0): the
-    float's bits as an integer, the order of the negative ones reversed."""
-    bits = (sim + np.float32(0)).view(np.int32).astype(np.int64)
-    bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits) + 2**31
-    return (owner.astype(np.int64) << 32) | bits
+        source += np.arange(len(found.row))
+        return neighbours, sims, ties.Relevant(
+            np.repeat(np.arange(n), r_sample), found.key[source], found.above[source],
+            found.tied[source],
+        )  # fmt: skip

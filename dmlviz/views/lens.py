@@ -171,7 +171,15 @@ def summary_line(stats: dict[str, float]) -> str:
         return "No sample of the query's class is in its ranked list."
     if first == 1:
         return "The nearest neighbour has the query's class."
-    return f"The first neighbour of the query's class is at rank {int(first)}."
+    return f"The first neighbour of the query's class is at rank {rank_text(first)}."
+
+
+def rank_text(rank: float) -> str:
+    """A rank for display: ``"none"`` when unknown, an integer, or the expected rank over the
+    orders of tied neighbours (``"1.5 (tied)"``)."""
+    if rank is None or math.isnan(rank):
+        return "none"
+    return f"{int(rank)}" if float(rank).is_integer() else f"{rank:.1f} (tied)"
 
 
 def query_card_html(

@@ -30,7 +30,9 @@ def query_table(
     flipped: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per query: ``query``, ``class``, ``r`` (other samples of its class), ``ap@r``,
-    ``r_precision``, ``first_correct_rank`` (NaN: none in the stored list) and, when the neighbour
+    ``r_precision``, ``precision@1`` (the chance that the nearest neighbour has the query's class:
+    below 1 on a miss or a tie at the top), ``first_correct_rank`` (expected over the orders of
+    tied neighbours; NaN: none in the stored list) and, when the neighbour
     table and labels are given, ``top1`` and ``top1_class`` (the index and class of its nearest
     neighbour, in the reference split); with the
     split's ``flipped`` mask (train split of a noisy run), ``flipped``: the query's own training
@@ -42,6 +44,7 @@ def query_table(
             "r": per_query["r"].to_numpy(),
             "ap@r": per_query["ap@r"].to_numpy(dtype=float),
             "r_precision": per_query["r_precision"].to_numpy(dtype=float),
+            "precision@1": precision_at_1(per_query),
             "first_correct_rank": per_query["first_correct_rank"].to_numpy(dtype=float),
         }
     )
@@ -52,6 +55,15 @@ def query_table(
     if flipped is not None and len(flipped) > table["query"].max():
         table["flipped"] = np.asarray(flipped, dtype=bool)[table["query"].to_numpy()]
     return table
+
+
+def precision_at_1(per_query: pd.DataFrame) -> np.ndarray:
+    """Each query's expected precision@1 from a per-query table; tables written before ties were
+    counted at their expected value have no such column, and their first correct rank says it."""
+    if "precision@1" in per_query:
+        return per_query["precision@1"].to_numpy(dtype=float)
+    first = per_query["first_correct_rank"].to_numpy(dtype=float)
+    return np.where(np.isnan(first), np.nan, (first == 1).astype(float))
 
 
 def filter_queries(
@@ -68,7 +80,7 @@ def filter_queries(
     if classes:
         mask &= table["class"].isin(classes)
     if only_missed_top1:
-        mask &= table["first_correct_rank"].ne(1)
+        mask &= table["precision@1"].ne(1)
     column, ascending = SORT_KEYS.get(sort, SORT_KEYS["AP@R, worst first"])
     out = table[mask]
     if column == "first_correct_rank":
@@ -126,12 +138,12 @@ def with_images(
 def per_class_table(table: pd.DataFrame) -> pd.DataFrame:
     """Mean AP@R and share of top-1 hits per class, worst class first (``class``, ``queries``,
     ``ap@r``, ``precision@1``)."""
-    grouped = table.assign(hit=table["first_correct_rank"].eq(1).astype(float)).groupby("class")
+    grouped = table.groupby("class")
     frame = pd.DataFrame(
         {
             "queries": grouped.size(),
             "ap@r": grouped["ap@r"].mean(),
-            "precision@1": grouped["hit"].mean(),
+            "precision@1": grouped["precision@1"].mean(),
         }
     )
     return frame.reset_index().sort_values("ap@r", kind="stable").reset_index(drop=True)

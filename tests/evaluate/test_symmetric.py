@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dmlviz.evaluate import retrieval, retrieval_metrics, symmetric
-from dmlviz.evaluate.symmetric import Tiling, _keys, symmetric_ranking
+from dmlviz.evaluate import retrieval, retrieval_metrics, similarity, symmetric, ties
+from dmlviz.evaluate.symmetric import Tiling, symmetric_ranking
 
 
 def exact_vectors(n, seed, d=8):
@@ -30,32 +30,41 @@ def awkward_labels(n, seed):
 
 
 def slow_ranking(x, labels, top_k):
-    """The full n x n matrix, argsorted row by row: neighbours by (similarity desc, index), each
-    relevant reference's rank with ties going to the relevant one (self left out)."""
-    S = x.astype(np.float64) @ x.astype(np.float64).T
+    """The full n x n matrix of similarity keys, argsorted row by row: neighbours by (key desc,
+    index), and each relevant reference's key with the irrelevant references strictly above and
+    tied with it, by query then key descending (self left out)."""
+    fixed = similarity.fixed_point(x)
+    K = np.rint(fixed @ fixed.T * 2.0 ** (similarity.KEY_BITS - 2 * similarity.COORD_BITS))
     n = len(x)
-    neighbours, ranks = [], []
+    neighbours, rows, keys, above, tied = [], [], [], [], []
     for i in range(n):
         others = np.flatnonzero(np.arange(n) != i)
-        by_index = others[np.lexsort((others, -S[i, others]))]
-        neighbours.append(by_index[:top_k])
-        irrelevant = labels[others] != labels[i]
-        ranked = others[np.lexsort((irrelevant, -S[i, others]))]
-        ranks.append(np.flatnonzero(labels[ranked] == labels[i]) + 1)
-    return np.array(neighbours), ranks
+        neighbours.append(others[np.lexsort((others, -K[i, others]))][:top_k])
+        relevant = others[labels[others] == labels[i]]
+        irrelevant = others[labels[others] != labels[i]]
+        for key in sorted(K[i, relevant], reverse=True):
+            rows.append(i)
+            keys.append(key)
+            above.append(int((K[i, irrelevant] > key).sum()))
+            tied.append(int((K[i, irrelevant] == key).sum()))
+    return np.array(neighbours), ties.Relevant(*map(np.array, (rows, keys, above, tied)))
+
+
+def assert_same_relevant(found, expected):
+    for name in ("row", "key", "above", "tied"):
+        np.testing.assert_array_equal(getattr(found, name), getattr(expected, name), err_msg=name)
 
 
 @pytest.mark.parametrize("side", [2, 3, 7, 64])
 def test_matches_full_matrix_argsort(side):
     x, labels = exact_vectors(90, seed=side), awkward_labels(90, seed=side)
     codes = np.unique(labels, return_inverse=True)[1]
-    neighbours, sims, rank_row, rank = symmetric_ranking(x, codes, top_k=6, side=side)
-    expected_neighbours, expected_ranks = slow_ranking(x, labels, top_k=6)
+    neighbours, sims, found = symmetric_ranking(similarity.fixed_point(x), codes, 6, side)
+    expected_neighbours, expected = slow_ranking(x, labels, top_k=6)
     np.testing.assert_array_equal(neighbours, expected_neighbours)
     np.testing.assert_array_equal(sims, np.take_along_axis(x @ x.T, neighbours, axis=1))
-    rows = np.repeat(np.arange(len(x)), [len(r) for r in expected_ranks])
-    np.testing.assert_array_equal(rank_row, rows)
-    np.testing.assert_array_equal(rank, np.concatenate(expected_ranks))
+    assert_same_relevant(found, expected)
+    assert (found.tied > 0).any()  # the data holds ties between relevant and irrelevant ones
 
 
 @pytest.mark.parametrize("chunk", [5, 16, None])
@@ -73,11 +82,11 @@ def test_equals_row_block_scan(monkeypatch, chunk):
     assert len(calls) == 1  # self-retrieval took the symmetric path
     monkeypatch.setattr(retrieval, "SYMMETRIC", False)
     rows = retrieval_metrics(x, labels, top_k=9, clustering=False)
-    pd.testing.assert_frame_equal(ours.per_query, rows.per_query, rtol=0, atol=1e-12)
+    # the same keys on both paths: identical tables, not merely close ones
+    pd.testing.assert_frame_equal(ours.per_query, rows.per_query, check_exact=True)
     np.testing.assert_array_equal(ours.neighbours, rows.neighbours)
-    np.testing.assert_allclose(ours.similarities, rows.similarities, rtol=0, atol=1e-6)
-    for key, value in rows.metrics.items():
-        assert ours.metrics[key] == pytest.approx(value, abs=1e-12), key
+    np.testing.assert_array_equal(ours.similarities, rows.similarities)
+    assert ours.metrics == rows.metrics
 
 
 def test_tiling_cuts_only_big_classes_and_bands_them():
@@ -104,9 +113,9 @@ def test_matmul_flops_of_a_closed_tiling():
     assert tiling.matmul_flops(d=10) == 10 * (400**2 + int((size**2).sum()))
 
 
-def test_keys_order_like_the_floats():
-    values = np.array([-np.inf, -1.0, -0.5, -1e-30, -0.0, 0.0, 1e-30, 0.25, 1.0], np.float32)
-    keys = _keys(np.zeros(len(values), np.int64), values)
-    assert (np.diff(keys[[0, 1, 2, 3]]) > 0).all() and keys[4] == keys[5]
-    assert (np.diff(keys[5:]) > 0).all() and keys[3] < keys[4]
-    assert _keys(np.array([1]), np.array([-np.inf], np.float32)) > keys.max()
+def test_packed_values_order_by_owner_then_key():
+    keys = np.array([similarity.FLOOR, -(2.0**30), -1.0, 0.0, 1.0, 2.0**30, -similarity.FLOOR])
+    values = similarity.packed(np.zeros(len(keys), np.int64), keys)
+    assert (np.diff(values) > 0).all()
+    assert similarity.packed(np.array([1]), np.array([similarity.FLOOR])) > values.max()
+    np.testing.assert_array_equal(similarity.unpacked(values), keys)

@@ -129,3 +129,11 @@ def test_compatible():
     base = {"dataset": "digits", "protocol": "classes", "split_seed": 0}
     assert compatible(base, {**base, "loss": "rll"})
     assert not compatible(base, {**base, "split_seed": 1})
+
+
+def test_rank_text_shows_expected_ranks_of_ties():
+    from dmlviz.views.lens import rank_text
+
+    assert rank_text(3.0) == "3" and rank_text(math.nan) == "none"
+    assert rank_text(1.5) == "1.5 (tied)"
+    assert "rank 2.5 (tied)" in summary_line({"first_correct_rank": 2.5, "r": 3})

@@ -99,3 +99,17 @@ def test_images_of_the_query_and_its_top1_with_their_classes():
     assert "THUMB2" in query_svg and ">dog</text>" in query_svg
     hit = with_images(filter_queries(_table()).tail(1), thumbnails)  # query 0: a cat, right
     assert CORRECT in unquote(hit["top1_image"].iat[0].split(",", 1)[1])
+
+
+def test_a_tie_at_the_top_counts_as_a_partial_hit():
+    per_query = pd.DataFrame(
+        {"query": [0, 1, 2], "label": [0, 0, 1], "r": [2, 2, 1], "ap@r": [1.0, 0.5, 0.5],
+         "r_precision": [1.0, 0.5, 0.5], "ap": [1.0, 0.5, 0.5], "precision@1": [1.0, 0.5, 0.0],
+         "first_correct_rank": [1.0, 1.5, 2.0]}
+    )  # fmt: skip
+    table = query_table(per_query)
+    assert list(filter_queries(table, only_missed_top1=True)["query"]) == [1, 2]
+    by_class = per_class_table(table).set_index("class")["precision@1"]
+    assert by_class.sort_index().tolist() == [0.75, 0.0]
+    old = per_query.drop(columns="precision@1")  # a table written before the tie rule
+    assert query_table(old)["precision@1"].tolist() == [1.0, 0.0, 0.0]
