@@ -123,7 +123,7 @@ def expected_scores(
     R = relevant_counts.astype(np.float64)
 
     # tied groups: consecutive relevant references of one row with one key
-    new = np.r_[True, (rel.row[1:] != rel.row[:-1]) | (rel.key[1:] != rel.key[:-1])]
+    new = np.r_[True, (rel.row[1:] != rel.row[:-1]) | (rel.key[1:] != rel.key[:-1])][: len(rel.row)]
     first = np.flatnonzero(new)
     c = np.diff(np.r_[first, len(rel.row)]).astype(np.float64)
     row = rel.row[first]
@@ -148,7 +148,7 @@ def expected_scores(
     ap = np.bincount(row, weights=precision_sum(g), minlength=n)
 
     # the first group of each row decides P@1, R@K and the first correct rank
-    lead = np.r_[True, row[1:] != row[:-1]]
+    lead = np.r_[True, row[1:] != row[:-1]][: len(row)]
     lead_row, N0, g0, c0 = row[lead], N[lead], g[lead], c[lead]
     first_rank = np.full(n, np.nan)
     first_rank[lead_row] = N0 + (g0 + 1) / (c0 + 1)

@@ -115,7 +115,7 @@ def import_embeddings(
             "the embeddings have different dimensions: "
             + ", ".join(f"{split} {dim}" for split, dim in dims.items())
         )
-    problems = _missing_images(splits)
+    problems = _missing_images(splits) + _duplicate_rows(splits)
     for problem in problems:
         warnings.warn(problem, UserWarning, stacklevel=2)
 
@@ -421,6 +421,24 @@ def _missing_images(splits: dict[str, _Split]) -> list[str]:
             problems.append(
                 f"{len(missing)} of the {split} split's {len(data.paths)} image paths do not "
                 f"exist (first: {data.paths[missing[0]]}); their thumbnails are placeholders"
+            )
+    return problems
+
+
+def _duplicate_rows(splits: dict[str, _Split]) -> list[str]:
+    """A warning per split whose embeddings repeat a row, with the count: identical rows tie, and
+    ties count at their expected value (a random order of them), not as hits."""
+    problems = []
+    for split, data in splits.items():
+        rows = np.ascontiguousarray(data.embeddings)
+        as_bytes = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+        _, counts = np.unique(as_bytes, return_counts=True)
+        repeats = int((counts[counts > 1] - 1).sum())
+        if repeats:
+            problems.append(
+                f"{repeats} of the {split} split's {len(rows)} embeddings repeat an earlier row "
+                f"({int((counts > 1).sum())} distinct rows occur more than once); identical rows "
+                "tie, and the metrics count ties as a random order of them (docs/metrics.md)"
             )
     return problems
 

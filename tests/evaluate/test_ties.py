@@ -199,3 +199,10 @@ def test_relevant_counts_from_lists():
     )  # fmt: skip
     assert found.row.tolist() == [0, 0, 0] and found.key.tolist() == [5, 5, 3]
     assert found.above.tolist() == [1, 1, 2] and found.tied.tolist() == [1, 1, 2]
+
+
+def test_a_gallery_without_any_relevant_reference_scores_nothing():
+    x = ternary(6, 3, 1)
+    result = retrieval_metrics(x[:3], [0, 1, 2], x[3:], [5, 6, 7], top_k=2, clustering="off")
+    assert result.metrics["map@r"] is None and result.metrics["num_lone_queries"] == 3
+    assert result.per_query["first_correct_rank"].isna().all()

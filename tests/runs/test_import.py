@@ -463,3 +463,15 @@ def test_oml_csv_is_checked_by_the_csv_datasets_reader(tmp_path, files):
         import_embeddings(tmp_path / "run", files["embeddings"], csv=csv)
     with pytest.raises(DatasetFormatError, match=message):
         load_dataset("csv", root=csv)
+
+
+def test_duplicate_rows_are_counted_in_a_warning(tmp_path, files, capsys):
+    embeddings = np.load(files["embeddings"])
+    embeddings[[3, 7, 11]] = embeddings[2]  # a collapsed corner: four identical rows
+    np.save(files["embeddings"], embeddings)
+    out = tmp_path / "dups"
+    assert main(["import", "--out", str(out), "--embeddings", str(files["embeddings"]),
+                 "--labels", str(files["labels"])]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "warning: 3 of the test split's 24 embeddings repeat an earlier row" in printed
+    assert "1 distinct rows occur more than once" in printed
