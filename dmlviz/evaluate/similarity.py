@@ -15,8 +15,9 @@ them a query's AP@R. Here instead:
    similarity near 1 only to 6e-8): the *key* that orders references. Equal keys are ties.
 
 The keys differ from the float32 cosine by about 1e-8 (the rounding of step 1), far below what
-separates two images. The float64 products cost about 1.7x float32 ones (see
-docs/performance.md).
+separates two images. Float64 products cost about 1.7x float32 ones, so the symmetric scan
+computes most of its tiles in float32 and the exact key only where the float32 value, within
+``float32_error`` of it, could decide otherwise (``symmetric.py``).
 """
 
 from __future__ import annotations
@@ -61,13 +62,16 @@ def keys(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndar
 
 
 def pair_keys(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Similarity keys of the pairs ``(a[rows[i]], b[cols[i]])``, computed in slices so that the
-    gathered rows stay small."""
+    """Similarity keys of the pairs ``(a[rows[i]], b[cols[i]])``, gathered a slice at a time into
+    two reused buffers (fresh gathered arrays cost page faults)."""
     out = np.empty(len(rows))
-    step = max(1, 2**22 // max(1, a.shape[1]))
+    step = max(1, min(len(rows), 2**19 // max(1, a.shape[1])))
+    left, right = np.empty((step, a.shape[1])), np.empty((step, b.shape[1]))
     for start in range(0, len(rows), step):
-        part = slice(start, start + step)
-        out[part] = np.einsum("ij,ij->i", a[rows[part]], b[cols[part]])
+        size = min(step, len(rows) - start)
+        np.take(a, rows[start : start + size], axis=0, out=left[:size])
+        np.take(b, cols[start : start + size], axis=0, out=right[:size])
+        out[start : start + size] = np.einsum("ij,ij->i", left[:size], right[:size])
     out *= _TO_KEY
     return np.rint(out, out=out)
 
@@ -121,3 +125,10 @@ def top_lists(
     indices[row[keep], place[keep]] = flat[order[keep]] - row[keep] * n
     sims[row[keep], place[keep]] = cosine(value[order[keep]])
     return indices, sims
+
+
+def float32_error(d: int) -> float:
+    """A bound on how far a float32 inner product of two unit rows of dimension ``d`` (BLAS, any
+    order of the sums, the rows rounded to float32 from ``fixed_point``'s) lies from their key's
+    cosine: ``d`` float32 roundings of the sum, a few of the inputs, and the key's own rounding."""
+    return (d + 4) * 2.0**-24 + 2.0**-KEY_BITS

@@ -13,8 +13,13 @@ where a class is no bigger than ``side / 2``. Per query the scan keeps
   strictly more similar and equally similar, so that its place in the full ranking, ties
   included, is known at the end (``ties.py`` takes it from there).
 
-Similarities are the exact keys of ``similarity.py`` (float64 integers), so a tile gives the same
-numbers whichever way it is computed, on any CPU.
+Similarities are the exact keys of ``similarity.py`` (float64 integers), the same on any CPU. The
+band and diagonal tiles are computed as keys (float64 products); the tiles above the diagonal,
+nearly all of the work, as float32 products at twice the speed, whose entries are within
+``float32_error`` of the keys they stand for: an entry whose exact key could change an outcome (it
+may enter a top-k list, or lie that close to one of the query's relevant keys) gets its exact key
+computed alone (``similarity.pair_keys``); for every other entry the float32 value decides as the
+key would.
 
 The counts need every query's relevant similarities before its first tile is scanned. In class
 order they lie in the tiles near the diagonal: first the "band" tiles of blocks whose classes reach
@@ -31,7 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmlviz.evaluate import ties
-from dmlviz.evaluate.similarity import FLOOR, cosine, keys, packed, tau_lower_bound
+from dmlviz.evaluate.similarity import (
+    FLOOR,
+    KEY_BITS,
+    cosine,
+    float32_error,
+    keys,
+    packed,
+    pair_keys,
+    tau_lower_bound,
+)
 from dmlviz.evaluate.threads import parallel
 
 # Largest default tile side (rows and columns of one tile of S; a tile is up to 1.5 side squared
@@ -136,6 +150,8 @@ class _Scan:
     def __init__(self, x: np.ndarray, codes: np.ndarray, order: np.ndarray, k: int, side: int):
         n = len(x)
         self.x, self.codes, self.order, self.k = x, codes, order, k
+        self.x32 = (x * 2.0**-26).astype(np.float32)  # unit rows, for the float32 tiles
+        self.error = float32_error(x.shape[1]) * 2.0**KEY_BITS  # in key units
         self.tiling = Tiling.of(codes, side)
         self.first, self.last = class_range(codes)
         r = self.last - self.first - 1
@@ -150,9 +166,8 @@ class _Scan:
         self.top_ref = np.full((n, k), n, dtype=np.int64)
         blocks = len(self.tiling.bounds) - 1
         self.locks = [threading.Lock() for _ in range(blocks)]
-        self.pool: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [
-            [] for _ in range(blocks)
-        ]
+        # per block: (query, key, sample index, position, key is exact) of top-k candidates
+        self.pool: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(blocks)]
         self.pooled = [0] * blocks
         size = np.diff(self.tiling.bounds)
         self.buffer_size = int(size.max()) ** 2
@@ -180,21 +195,25 @@ class _Scan:
             self._scan(S, rows, rows, i, axis=1)
 
     def upper(self, worker: int, workers: int) -> None:
-        buffer = np.empty(self.buffer_size)
+        buffer = np.empty(self.buffer_size, dtype=np.float32)
         for i, j in self.tiling.upper[worker::workers]:
-            S, rows, cols = self._tile(i, j, buffer)
+            S, rows, cols = self._tile(i, j, buffer)  # float32: _scan settles what matters
             self._scan(S, rows, cols, i, axis=1)  # queries of block i against block j
             self._scan(S, cols, rows, j, axis=0)  # queries of block j against block i
 
     # -- steps ----------------------------------------------------------------------------------
 
     def _tile(self, i: int, j: int, buffer: np.ndarray) -> tuple[np.ndarray, slice, slice]:
-        """``S[I, J]`` in ``buffer``, and the position slices of blocks ``i`` and ``j``."""
+        """``S[I, J]`` in ``buffer`` (keys in a float64 buffer, float32 cosines in a float32 one),
+        and the position slices of blocks ``i`` and ``j``."""
         bounds = self.tiling.bounds
         rows, cols = slice(bounds[i], bounds[i + 1]), slice(bounds[j], bounds[j + 1])
         S = buffer[: (rows.stop - rows.start) * (cols.stop - cols.start)]
         S = S.reshape(rows.stop - rows.start, cols.stop - cols.start)
-        keys(self.x[rows], self.x[cols], out=S)
+        if buffer.dtype == np.float32:
+            np.matmul(self.x32[rows], self.x32[cols].T, out=S)
+        else:
+            keys(self.x[rows], self.x[cols], out=S)
         return S, rows, cols
 
     def _extract(self, S: np.ndarray, rows: slice, cols: slice) -> None:
@@ -225,8 +244,10 @@ class _Scan:
 
     def _scan(self, S: np.ndarray, queries: slice, refs: slice, block: int, axis: int) -> None:
         """Update the queries of ``block`` with the references of one tile: ``S`` holds their
-        similarities along ``axis`` (1: a query per row, 0: a query per column)."""
+        keys, or float32 cosines, along ``axis`` (1: a query per row, 0: a query per column)."""
         theta = np.minimum(self.tau[queries], self.min_rel[queries])
+        if S.dtype == np.float32:  # every entry whose key may reach theta (rounded down)
+            theta = np.nextafter(((theta - self.error) * 2.0**-KEY_BITS).astype(np.float32), -2)
         theta = theta[:, None] if axis == 1 else theta[None, :]
         flat = np.flatnonzero(theta <= S)
         if len(flat) == 0:
@@ -236,6 +257,9 @@ class _Scan:
         q, ref = (row, col) if axis == 1 else (col, row)
         q += queries.start
         ref += refs.start
+        exact = np.ones(len(sim), dtype=bool)
+        if S.dtype == np.float32:
+            sim, exact = self._settle(q, ref, sim, queries)
 
         # irrelevant references at or above the least similar relevant one: their bins are the
         # numbers of the query's relevant keys strictly below theirs and at or below theirs
@@ -249,31 +273,69 @@ class _Scan:
 
         # the top-k candidates wait in the block's pool until it holds k per query (merging each
         # tile's few would re-sort the k already kept, tile after tile)
-        top = np.flatnonzero(sim >= self.tau[q])
+        top = np.flatnonzero(sim + np.where(exact, 0, self.error) >= self.tau[q])
         with self.locks[block]:
             np.add.at(self.strict, strict, 1)
             np.add.at(self.loose, loose, 1)
             if len(top):
-                self.pool[block].append((q[top], sim[top], self.order[ref[top]]))
+                self.pool[block].append(
+                    (q[top], sim[top], self.order[ref[top]], ref[top], exact[top])
+                )
                 self.pooled[block] += len(top)
                 if self.pooled[block] >= self.k * (queries.stop - queries.start):
                     self._merge(block)
 
+    def _settle(
+        self, q: np.ndarray, ref: np.ndarray, cosine32: np.ndarray, queries: slice
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keys for float32 entries, and which are exact: the exact key of an irrelevant entry
+        within the float32 error of one of the query's relevant keys, else the rounded float32
+        value, which lands between the same relevant keys as the exact key would (``_merge``
+        settles the entries that may enter a top-k list)."""
+        approximate = np.rint(cosine32.astype(np.float64) * 2.0**KEY_BITS)
+        near = np.zeros(len(q), dtype=bool)
+        # only irrelevant entries that may reach the least similar relevant key can be near one
+        check = np.flatnonzero(
+            (approximate + self.error >= self.min_rel[q]) & (self.codes[q] != self.codes[ref])
+        )
+        lo, hi = self.rel_start[queries.start], self.rel_start[queries.stop]
+        value, owner = approximate[check], q[check]
+        low = np.searchsorted(self.keys[lo:hi], packed(owner, np.floor(value - self.error)))
+        high = np.searchsorted(
+            self.keys[lo:hi], packed(owner, np.ceil(value + self.error)), side="right"
+        )
+        near[check[low < high]] = True
+        approximate[near] = pair_keys(self.x, self.x, q[near], ref[near])
+        return approximate, near
+
     def _merge(self, block: int) -> None:
-        """Merge a block's pool into its queries' top-k lists (sim descending, then smaller index)
-        and raise their ``tau``."""
-        q, sim, ref = (np.concatenate(part) for part in zip(*self.pool[block], strict=True))
+        """Merge a block's pool into its queries' top-k lists (key descending, then smaller index)
+        and raise their ``tau``. Pooled float32 entries that may enter a list (their key could
+        reach the k-th largest lower bound of the row's keys) get their exact key first."""
+        q, sim, ref, position, exact = (
+            np.concatenate(part) for part in zip(*self.pool[block], strict=True)
+        )
         self.pool[block], self.pooled[block] = [], 0
         rows = slice(self.tiling.bounds[block], self.tiling.bounds[block + 1])
         n_rows, k = rows.stop - rows.start, self.k
         group = np.r_[np.repeat(np.arange(n_rows), k), q - rows.start]
         sims = np.r_[self.top_sim[rows].ravel(), sim]
         refs = np.r_[self.top_ref[rows].ravel(), ref]
+        size = k + np.bincount(q - rows.start, minlength=n_rows)
+        if not exact.all():
+            margin = np.r_[np.zeros(n_rows * k), np.where(exact, 0.0, self.error)]
+            lower = np.argsort(packed(group, margin - sims))  # per row, lower bounds descending
+            kth = (sims - margin)[lower[np.cumsum(size) - size + k - 1]]
+            settle = np.flatnonzero((margin > 0) & (sims + margin >= kth[group]))
+            sims[settle] = pair_keys(
+                self.x, self.x, rows.start + group[settle], position[settle - n_rows * k]
+            )
+            dropped = (margin > 0) & (sims + margin < kth[group])
+            sims[dropped] = FLOOR  # k entries are surely above them
         key = packed(group, -sims)
         ranked = np.argsort(key)
         if (key[ranked[1:]] == key[ranked[:-1]]).any():  # equal similarities: smaller index first
             ranked = np.lexsort((refs, key))
-        size = k + np.bincount(q - rows.start, minlength=n_rows)
         take = ranked[((np.cumsum(size) - size)[:, None] + np.arange(k)).ravel()]
         self.top_sim[rows] = sims[take].reshape(-1, k)
         self.top_ref[rows] = refs[take].reshape(-1, k)

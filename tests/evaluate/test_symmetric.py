@@ -67,6 +67,21 @@ def test_matches_full_matrix_argsort(side):
     assert (found.tied > 0).any()  # the data holds ties between relevant and irrelevant ones
 
 
+@pytest.mark.parametrize("side", [3, 16])
+def test_near_ties_within_float32_error_are_settled_exactly(side):
+    # multiples of 1/4 moved by about 1e-7: most pairs of similarities differ by less than the
+    # float32 error of the tiles above the diagonal, so the exact keys must decide
+    x = exact_vectors(120, seed=side, d=16)
+    x += 3e-7 * np.random.default_rng(side).standard_normal(x.shape).astype(np.float32)
+    x[7] = x[3]
+    labels = awkward_labels(120, seed=side + 1)
+    codes = np.unique(labels, return_inverse=True)[1]
+    neighbours, sims, found = symmetric_ranking(similarity.fixed_point(x), codes, 5, side)
+    expected_neighbours, expected = slow_ranking(x, labels, top_k=5)
+    np.testing.assert_array_equal(neighbours, expected_neighbours)
+    assert_same_relevant(found, expected)
+
+
 @pytest.mark.parametrize("chunk", [5, 16, None])
 def test_equals_row_block_scan(monkeypatch, chunk):
     rng = np.random.default_rng(3)
