@@ -141,6 +141,7 @@ def knn(
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    raw_query, raw_ref = query, query if ref is None else ref  # exact keys start from these
     query = l2_normalise(query)
     ref = query if ref is None else l2_normalise(ref)
     exclude_self = ref is query if exclude_self is None else bool(exclude_self)
@@ -154,7 +155,7 @@ def knn(
     if k > available:
         raise ValueError(f"k={k} exceeds the {available} references available to each query")
     if exact:
-        return exact_search(query, ref, int(k), exclude_self, int(chunk))
+        return exact_search(raw_query, raw_ref, int(k), exclude_self, int(chunk))
     return search(build_index(ref), query, int(k), exclude_self, int(chunk))
 
 
@@ -163,23 +164,40 @@ def exact_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best references of each query row by similarity key (ties: smaller index), in
     blocks of at most ``chunk`` queries on parallel threads. Returns ``(indices (n, k) int64,
-    similarities (n, k) float32)``, best first."""
+    similarities (n, k) float32)``, best first.
+
+    Each block's similarities are float32 products; every entry within ``float32_error`` of the
+    block's ``k``-th bound gets its exact key, and those keys decide the lists.
+    """
     fixed_query = similarity.fixed_point(query)
     fixed_ref = fixed_query if exclude_self else similarity.fixed_point(ref)
+    unit_query = (fixed_query * 2.0**-similarity.COORD_BITS).astype(np.float32)
+    unit_ref = (
+        unit_query if exclude_self else (fixed_ref * 2.0**-similarity.COORD_BITS).astype(np.float32)
+    )
+    error = similarity.float32_error(query.shape[1])
     n = len(query)
-    block = max(1, min(chunk, 1024, BLOCK_BYTES // (8 * len(ref))))
+    block = max(1, min(chunk, 1024, BLOCK_BYTES // (4 * len(ref))))
     starts = list(range(0, n, block))
     indices = np.empty((n, k), dtype=np.int64)
     sims = np.empty((n, k), dtype=np.float32)
 
     def work(worker: int, workers: int) -> None:
-        buffer = np.empty((min(block, n), len(ref)))
+        buffer = np.empty((min(block, n), len(ref)), dtype=np.float32)
         for start in starts[worker::workers]:
             stop = min(n, start + block)
-            key = similarity.keys(fixed_query[start:stop], fixed_ref, out=buffer[: stop - start])
+            S = np.matmul(unit_query[start:stop], unit_ref.T, out=buffer[: stop - start])
             if exclude_self:
-                key[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-            indices[start:stop], sims[start:stop] = similarity.top_lists(key, k)
+                S[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+            # k entries are at least tau, so the k-th key is at least tau - error
+            tau = similarity.tau_lower_bound(S, k).astype(np.float64) - 2 * error
+            flat = np.flatnonzero(np.nextafter(tau.astype(np.float32), -2)[:, None] <= S)
+            row = flat // len(ref)
+            col = flat - row * len(ref)
+            key = similarity.pair_keys(fixed_query, fixed_ref, row + start, col)
+            indices[start:stop], sims[start:stop] = similarity.top_of(
+                stop - start, k, row, col, key
+            )
 
     parallel(work, len(starts))
     return indices, sims

@@ -278,7 +278,8 @@ def _scan_block(
     c_row = flat // n
     c_col = flat - c_row * n
     c_key = key.ravel()[flat]
-    neighbours, similarities = similarity.top_lists(key, top_k, tau)
+    top = c_key >= tau[c_row]
+    neighbours, similarities = similarity.top_of(q, top_k, c_row[top], c_col[top], c_key[top])
 
     irrelevant = r_codes[c_col] != codes[c_row]
     return neighbours, similarities, ties.count_irrelevant(

@@ -104,26 +104,20 @@ def tau_lower_bound(key: np.ndarray, k: int) -> np.ndarray:
     return np.partition(group_max, m - k, axis=1)[:, m - k]
 
 
-def top_lists(
-    key: np.ndarray, k: int, tau: np.ndarray | None = None
+def top_of(
+    rows: int, k: int, row: np.ndarray, col: np.ndarray, key: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best columns of each row of ``key`` (an entry of ``-inf`` is never listed), by key
-    descending, then smaller index, and their cosine similarities (float32). ``tau``: a lower bound
-    on each row's ``k``-th key (default ``tau_lower_bound``).
-    """
-    q, n = key.shape
-    tau = tau_lower_bound(key, k) if tau is None else tau
-    flat = np.flatnonzero(key >= tau[:, None])  # in index order: the stable sort keeps it for ties
-    row = flat // n
-    value = key.ravel()[flat]
-    order = np.argsort(packed(row, -value), kind="stable")
+    """The ``k`` best of candidates ``(row, col, key)``, given by row, then column ascending (at
+    least ``k`` per row; rows ``range(rows)``): per row the columns by key descending, then
+    smaller index, ``(indices (rows, k), cosine similarities (rows, k) float32)``."""
+    order = np.argsort(packed(row, -key), kind="stable")  # stable: smaller index first on ties
     row = row[order]
-    place = np.arange(len(order)) - np.searchsorted(row, np.arange(q))[row]
+    place = np.arange(len(order)) - np.searchsorted(row, np.arange(rows))[row]
     keep = place < k
-    indices = np.empty((q, k), dtype=np.int64)
-    sims = np.empty((q, k), dtype=np.float32)
-    indices[row[keep], place[keep]] = flat[order[keep]] - row[keep] * n
-    sims[row[keep], place[keep]] = cosine(value[order[keep]])
+    indices = np.empty((rows, k), dtype=np.int64)
+    sims = np.empty((rows, k), dtype=np.float32)
+    indices[row[keep], place[keep]] = col[order[keep]]
+    sims[row[keep], place[keep]] = cosine(key[order[keep]])
     return indices, sims
 
 

@@ -47,3 +47,19 @@ def test_errors():
         knn(x, np.ones((4, 2)), k=1)
     with pytest.raises(ValueError, match="2-D"):
         l2_normalise(np.ones(3))
+
+
+def test_exact_knn_orders_by_exact_keys_even_among_near_ties():
+    from dmlviz.evaluate import similarity
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.standard_normal((300, 12)), 1).astype(np.float32)  # many exact ties
+    x[::3] += 2e-7 * rng.standard_normal((100, 12)).astype(np.float32)  # and near-ties
+    indices, sims = knn(x, k=9)
+    fixed = similarity.fixed_point(x)
+    K = np.rint(fixed @ fixed.T * 2.0 ** (similarity.KEY_BITS - 2 * similarity.COORD_BITS))
+    np.fill_diagonal(K, -np.inf)
+    for i in range(len(x)):
+        expected = np.lexsort((np.arange(len(x)), -K[i]))[:9]  # key descending, then index
+        np.testing.assert_array_equal(indices[i], expected)
+    np.testing.assert_array_equal(sims, similarity.cosine(np.take_along_axis(K, indices, 1)))
