@@ -4,6 +4,10 @@ Definitions (the same as pytorch-metric-learning's ``AccuracyCalculator``):
 
 * each query ranks every reference by cosine similarity; when the references are the queries
   themselves (no separate gallery) a query is removed from its own ranking;
+* references are ranked by similarity keys (``similarity.py``): exact, the same on every CPU,
+  thread count and code path; references with equal keys are tied, and every metric is its mean
+  over the orders of tied groups (``ties.py``; pytorch-metric-learning orders them by index, so
+  the two agree on data without ties);
 * the *relevant* references of a query are those with its label; ``R`` is their number. Queries
   with ``R = 0`` ("lone" queries) are left out of every ranking metric;
 * with ``rank_1 < rank_2 < ... < rank_R`` the 1-based positions of the relevant references:
