@@ -191,7 +191,7 @@ def load_dataset(
     labels, class_names = listing.labels()
     if split == "train":
         warn_single_image_classes(labels, class_names, split)
-    elif split in ("test", "val", "gallery") and len(np.unique(labels)) < 2:
+    elif split in ("test", "gallery") and len(np.unique(labels)) < 2:
         raise ValueError(
             f"every image of the {split} split of {name} (root {listing.root}"
             f"{', ' + _rows_of(name, split) if _rows_of(name, split) else ''}) is of class "
