@@ -54,7 +54,8 @@ class _Split:
     source: dict[str, str] | None = None
 
 
-SplitFiles = tuple  # (embeddings, labels, images or None) of one split
+# (embeddings, labels, images or None) of one split
+SplitFiles = tuple[str | Path | None, str | Path | None, str | Path | None]
 
 
 def import_embeddings(
@@ -99,10 +100,9 @@ def import_embeddings(
     Raises ``ImportInputError`` (a ``ValueError``) naming the file and the problem, before
     anything is written: lengths that differ, NaN / infinite / zero rows, arrays that are not
     2-D, an empty file, a single class, a file that is not what its suffix says, an ``out``
-    that cannot be written. Queries without another sample of their class to find are only a
-    warning (they are left out of MAP@R and R@1). Image paths
-    that do not exist are only a warning (``UserWarning`` and ``imported.json``'s
-    ``warnings``); their thumbnails are placeholders.
+    that cannot be written. Only warnings (``UserWarning`` and ``imported.json``'s
+    ``warnings``): queries without another sample of their class to find (left out of MAP@R
+    and R@1), and image paths that do not exist (their thumbnails are placeholders).
     """
     out = Path(out)
     _check_out(out)
@@ -330,9 +330,18 @@ def _read_splits(
         splits = _csv_splits(csv, embeddings, train_embeddings, dataset_root)
     else:
         if query is not None:
+            if labels is not None or images is not None:
+                raise ImportInputError(
+                    "--labels and --images go with --embeddings: give --query-labels, "
+                    "--gallery-labels (and --query-images, --gallery-images) instead"
+                )
             splits = {}
             for split, files in (("query", query), ("gallery", gallery)):
                 file, split_labels, split_images = files
+                if file is None:
+                    raise ImportInputError(
+                        f"--{split}-labels and --{split}-images need --{split}-embeddings"
+                    )
                 if split_labels is None:
                     raise ImportInputError(f"give the {split} samples' labels (--{split}-labels)")
                 splits[split] = _split(file, split_labels, split_images)

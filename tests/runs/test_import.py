@@ -554,3 +554,8 @@ def test_query_and_gallery_files_import_as_query_and_gallery(tmp_path, files):
                           gallery=gallery)  # fmt: skip
     with pytest.raises(ImportInputError, match="--query-embeddings and --gallery-embeddings"):
         import_embeddings(tmp_path / "r2", query=query)
+    with pytest.raises(ImportInputError, match="--labels and --images go with --embeddings"):
+        import_embeddings(tmp_path / "r2", labels=files["labels"], query=query, gallery=gallery)
+    with pytest.raises(ImportInputError, match="--query-labels and --query-images need --query-e"):
+        import_embeddings(tmp_path / "r2", query=(None, query[1], None), gallery=gallery)
+    assert not (tmp_path / "r2").exists()
