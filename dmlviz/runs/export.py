@@ -30,7 +30,8 @@ def export_run(
     Per split: ``<split>.npy`` (float32 embeddings), ``<split>_labels.txt`` (class names, one per
     line; for the train split the labels it was trained with), and with ``images``
     ``<split>_paths.txt`` (paths relative to ``folder``) and the PNGs under ``images/<split>/``
-    (an imported run's own absolute image paths instead, no copies).
+    (for data read from image files, and imported runs, the files' own absolute paths instead,
+    no copies).
     A train split with ``labels.npz`` also gets ``train_clean_labels.txt``. Returns
     ``{file kind: path}`` (keys like ``test_embeddings``, ``train_clean_labels``).
 
@@ -114,9 +115,10 @@ def _write(run: Run, folder: Path, splits: list[str], images: bool) -> dict[str,
         written[f"{split}_embeddings"] = folder / f"{split}.npy"
         np.save(written[f"{split}_embeddings"], np.asarray(embeddings, dtype=np.float32))
         written[f"{split}_labels"] = _lines(folder / f"{split}_labels.txt", names[trained])
-        if images and hasattr(dataset, "paths"):  # an imported run: its own files, if any
+        if images and hasattr(dataset, "paths"):  # image files (an imported run's, if any)
             if dataset.paths is not None:
-                written[f"{split}_paths"] = _lines(folder / f"{split}_paths.txt", dataset.paths)
+                paths = [Path(path).absolute() for path in dataset.paths]
+                written[f"{split}_paths"] = _lines(folder / f"{split}_paths.txt", paths)
         elif images:
             image_folder = folder / "images" / split
             image_folder.mkdir(parents=True, exist_ok=True)

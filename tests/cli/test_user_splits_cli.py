@@ -186,3 +186,9 @@ def test_query_only_classes_are_told_on_the_console_and_hints_are_quoted(tmp_pat
     printed = capsys.readouterr().out
     assert "1 of 3 queries have no sample of their class in the gallery" in printed
     assert f"dmlviz runs '{tmp_path / 'my runs'}'" in printed
+    # and export writes every split of the folder run, query and gallery included
+    assert main(["export", str(out), "--out", str(tmp_path / "files")]) == 0
+    for split, count in (("query", 3), ("gallery", 6), ("train", 9)):
+        assert len((tmp_path / "files" / f"{split}_labels.txt").read_text().splitlines()) == count
+        paths = (tmp_path / "files" / f"{split}_paths.txt").read_text().splitlines()
+        assert len(paths) == count and all(Path(p).is_file() for p in paths)
