@@ -27,3 +27,17 @@ def test_a_broken_run_is_told_the_command_that_recomputes_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 broken run(s)" in out
     assert f"recompute it with `dmlviz evaluate '{run.path}'`" in out
+
+
+def test_embed_tells_an_imported_run_to_import_again(tmp_path, capsys):
+    import numpy as np
+
+    from dmlviz.runs import import_embeddings
+
+    np.save(tmp_path / "e.npy", np.random.default_rng(0).standard_normal((8, 4)))
+    (tmp_path / "l.txt").write_text("a\nb\n" * 4)
+    run = import_embeddings(tmp_path / "run", tmp_path / "e.npy", tmp_path / "l.txt")
+    assert main(["embed", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert "an imported run has no model to embed with: import the embeddings again" in err
+    assert "dataset='imported' is invalid" not in err
