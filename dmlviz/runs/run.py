@@ -745,7 +745,8 @@ def _not_a_run(path: Path) -> str:
     runs below it (a sweep's folder), or how to make one."""
     from dmlviz.runs.walk import run_folders
 
-    below = [folder for folder in run_folders(path) if folder != path]
+    # two levels: a sweep's runs, or a folder of sweeps; not a walk of a whole disk
+    below = [folder for folder in run_folders(path, max_depth=2) if folder != path]
     if not below:
         return f"{path} has no {CONFIG}: it is not a dmlviz run (train one with `dmlviz train`)"
     names = ", ".join(str(folder.relative_to(path)) for folder in below[:3])
