@@ -11,6 +11,7 @@ from dmlviz.validate import check_number
 
 # dmlviz.evaluate.CLUSTERING, written out: importing it would load faiss for every command
 CLUSTERING = ("auto", "full", "off")
+SPLITS = ("train", "test", "val", "query", "gallery")  # the splits a run can have embeddings of
 
 
 def register(subparsers) -> None:
@@ -82,6 +83,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
     check_number("--k", args.k, 1, integer=True)
     check_number("--top-k", args.top_k, 1, integer=True)
     runs = [Run.load(path) for path in args.runs]
+    for run in runs:  # every run checked before any is evaluated
+        run.check_not_training("evaluate it")
+        samples = run.num_samples("train") if run.has_embeddings("train") else 0
+        if args.k >= samples >= 2:
+            raise ValueError(
+                f"argument --k: {args.k} neighbours is too many for {run.path}, whose train "
+                f"split has {samples} samples: give --k from 1 to {samples - 1}"
+            )
     for run in runs:
         results = evaluate_run(
             run, k=args.k, top_k=args.top_k, clustering=args.clustering, exact=not args.approximate
@@ -104,7 +113,15 @@ def project_command(args: argparse.Namespace) -> int:
     splits = _split_list(args.splits, "--splits") if args.splits else None
     check_number("--n-neighbors", args.n_neighbors, 2, integer=True)
     check_number("--min-dist", args.min_dist, 0, 1)
+    unknown = [split for split in splits or () if split not in SPLITS]
+    if unknown:
+        raise ValueError(
+            f"argument --splits: unknown split(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(SPLITS)}"
+        )
     runs = [Run.load(path) for path in args.runs]
+    for run in runs:
+        run.check_not_training("project it")
     for run in runs:
         outcome = project_run(
             run,
@@ -145,6 +162,7 @@ def _describe(results: dict[str, Any]) -> str:
             f"{split}{search} MAP@R {_number(metrics.get('map@r'))} "
             f"R@1 {_number(metrics.get('recall@1'))} "
             f"NMI {_number(metrics.get('nmi'))} [{metrics.get('nmi_method', 'n/a')}]"
+            + lone_note(metrics)
         )
     consistency = results.get("consistency")
     if consistency:
@@ -161,6 +179,27 @@ def _describe(results: dict[str, Any]) -> str:
             f"memorised at the end {_number(replay.get('memorised_end'))}"
         )
     return "; ".join(parts)
+
+
+def lone_note(metrics: dict[str, Any]) -> str:
+    """Why a split's ranking metrics are n/a or leave queries out: its lone queries (no other
+    sample of their class to find, in their split or in the gallery); empty when there are none."""
+    lone = int(metrics.get("num_lone_queries") or 0)
+    if not lone:
+        return ""
+    if metrics.get("reference_split") == "gallery":
+        match = "no sample of their class in the gallery"
+    else:
+        match = "no other sample of their class in the split"
+    if not metrics.get("num_queries"):
+        return (
+            f" (MAP@R and R@1 n/a: all {lone} queries have {match}, so there is nothing to "
+            "retrieve; NMI then only says each class is its own cluster)"
+        )
+    return (
+        f" ({lone} of {lone + int(metrics['num_queries'])} queries have {match}: left out of "
+        "MAP@R and R@1)"
+    )
 
 
 def _number(value: Any) -> str:

@@ -5,6 +5,7 @@ self-contained HTML report when ``--out`` ends in ``.html``)."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import time
 import warnings
 from pathlib import Path
@@ -29,10 +30,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--embeddings",
-        required=True,
         type=Path,
         metavar="FILE",
-        help="embeddings of the evaluated samples",
+        help="embeddings of the evaluated samples (each searched among the others)",
     )
     parser.add_argument("--labels", type=Path, metavar="FILE", help="their labels")
     sources = parser.add_mutually_exclusive_group()
@@ -62,6 +62,20 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--train-images", type=Path, metavar="FILE", help="the training samples' image paths"
     )
+    for split, searched in (("query", "searched in the gallery"), ("gallery", "searched")):
+        parser.add_argument(
+            f"--{split}-embeddings",
+            type=Path,
+            metavar="FILE",
+            help=f"instead of --embeddings: embeddings of the {split} samples ({searched}, as "
+            "In-Shop is evaluated)",
+        )
+        parser.add_argument(
+            f"--{split}-labels", type=Path, metavar="FILE", help=f"the {split} samples' labels"
+        )
+        parser.add_argument(
+            f"--{split}-images", type=Path, metavar="FILE", help=f"the {split} samples' image paths"
+        )
     parser.add_argument(
         "--clean-labels",
         type=Path,
@@ -76,12 +90,13 @@ def register(subparsers) -> None:
         "export",
         help="write a run's embeddings as files `dmlviz import` reads, or an HTML report",
         description=(
-            "With --out DIR: write RUN's test and train embeddings to DIR as <split>.npy, "
+            "With --out DIR: write RUN's test (or query and gallery) and train embeddings to DIR "
+            "as <split>.npy, "
             "<split>_labels.txt, <split>_paths.txt with the images as PNGs, and "
             "train_clean_labels.txt for a run trained on noisy labels. With --out FILE.html: write "
             "one self-contained HTML report of RUN or of every run below a sweep folder (settings "
             "and preset source, noise curves, maps, worst queries, suspicious labels, replay), "
-            "viewable offline in any browser."
+            "viewable offline in any browser. A run being trained is not exported."
         ),
     )
     export.add_argument(
@@ -95,6 +110,12 @@ def register(subparsers) -> None:
         help="folder to write the files to; a name ending in .html writes the HTML report",
     )
     export.add_argument("--no-images", action="store_true", help="skip the images and paths")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="export into a folder that is not empty, replacing the files of the same names "
+        "(an HTML report is always replaced)",
+    )
     export.set_defaults(func=export_command)
 
 
@@ -107,6 +128,8 @@ def import_command(args: argparse.Namespace) -> int:
         run = import_embeddings(
             args.out,
             args.embeddings,
+            query=_files(args, "query"),
+            gallery=_files(args, "gallery"),
             labels=args.labels,
             images=args.images,
             csv=args.csv,
@@ -125,26 +148,38 @@ def import_command(args: argparse.Namespace) -> int:
     )
     for problem in info.get("warnings", []):
         print(f"warning: {problem}")
-    print(f"next: dmlviz evaluate {run.path} && dmlviz project {run.path}")
+    path = shlex.quote(str(run.path))
+    print(f"next: dmlviz evaluate {path} && dmlviz project {path}")
     return 0
+
+
+def _files(args: argparse.Namespace, split: str) -> tuple[Path, Path | None, Path | None] | None:
+    """``(embeddings, labels, images)`` of ``split`` (query, gallery) as given, or None."""
+    files = tuple(getattr(args, f"{split}_{kind}") for kind in ("embeddings", "labels", "images"))
+    return None if files == (None, None, None) else files
 
 
 def export_command(args: argparse.Namespace) -> int:
     """Export ``args.run`` into ``args.out`` (a report when it ends in ``.html``); prints the files
     written."""
-    from dmlviz.runs import Run
-    from dmlviz.runs.export import export_run
+    from dmlviz.runs import CONFIG, Run
+    from dmlviz.runs.export import export_run, reimport_command
 
     if args.out.suffix.lower() == ".html":
         from dmlviz.views.report import write_report
 
+        if (args.run / CONFIG).is_file():
+            Run.load(args.run).check_not_training("export its report")
         started = time.perf_counter()
         out = write_report(args.run, args.out)
         size = out.stat().st_size / 1e6
         print(f"{out} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
         return 0
 
-    written = export_run(Run.load(args.run), args.out, images=not args.no_images)
+    run = Run.load(args.run)
+    run.check_not_training("export it")
+    written = export_run(run, args.out, images=not args.no_images, force=args.force)
     for path in written.values():
         print(path)
+    print(f"read back with: {reimport_command(written)}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,11 @@ def list_runs(args: argparse.Namespace) -> int:
             continue
         try:
             row = _row(found.summary())
-            if found.writer_gone():
-                row["state"] = "died"
+            # the folder, not config.json's name: copies of a run are told apart
+            row["name"] = (
+                found.path.name if found.path == args.dir else str(found.path.relative_to(args.dir))
+            )
+            if row["state"] == "died":
                 died.append((found.path, found.status().get("pid")))
             rows.append(row)
         except RunError as error:
@@ -93,7 +97,9 @@ def list_runs(args: argparse.Namespace) -> int:
     if died:
         print(f"\n{len(died)} run(s) died: status.json says running, but the process is gone")
         for path, pid in died:
-            print(f"  {path} (pid {pid}): continue with dmlviz train --resume --out {path}")
+            print(
+                f"  {path} (pid {pid}): continue with dmlviz train --resume --out {shlex.quote(str(path))}"
+            )
     if broken:
         print(f"\n{len(broken)} broken run(s):")
         for path, reason in broken:

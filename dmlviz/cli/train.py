@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -244,7 +245,7 @@ def run_train(args: argparse.Namespace) -> int:
     except (DiskFullError, BrokenPipeError) as error:
         if not (Path(out) / CONFIG).exists():
             raise
-        resume = f"dmlviz train --resume --out {out}"
+        resume = f"dmlviz train --resume --out {shlex.quote(str(out))}"
         if isinstance(error, DiskFullError):
             raise DiskFullError(error.errno, f"{error}, then continue with: {resume}") from None
         epoch = Run.load(out).status().get("epoch")
@@ -264,14 +265,26 @@ def run_train(args: argparse.Namespace) -> int:
     state = run.status().get("state")
     print(f"{run.path}: {state} after epoch {run.status().get('epoch')}")
     if state != "finished":
-        print(f"continue with: dmlviz train --resume --out {run.path}")
+        print(f"continue with: dmlviz train --resume --out {shlex.quote(str(run.path))}")
         return 1
     if not args.no_eval:
+        from dmlviz.cli.evaluate import lone_note
+
         metrics = finish_run(run, device=run.config.get("device"))
         if metrics:
-            print(f"test MAP@R {metrics['map@r']:.4f}  R@1 {metrics['recall@1']:.4f}")
-        print(f"embeddings written; see all runs with: dmlviz runs {run.path.parent}")
+            print(
+                f"test MAP@R {_score(metrics['map@r'])}  R@1 {_score(metrics['recall@1'])}"
+                + lone_note(metrics)
+            )
+        print(
+            "embeddings written; see all runs with: "
+            f"dmlviz runs {shlex.quote(str(run.path.parent))}"
+        )
     return 0
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _under(base: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import torch
 from dmlviz.data import digits, folder, official, omniglot, table
 from dmlviz.data.dataset import ArrayDataset, ImageFileDataset, RetrievalDataset
 from dmlviz.data.listing import (
+    DatasetNotFoundError,
     Listing,
     SplitLayout,
     drop_unreadable,
@@ -148,6 +149,11 @@ def load_dataset(
             f"test_root is only for {', '.join(TEST_ROOT_DATASETS)}, not {name} (its test split "
             "comes from its own files)"
         )
+    if test_root is not None and not Path(test_root).expanduser().exists():
+        raise DatasetNotFoundError(
+            f"{name}: the test root {test_root} does not exist (test_root=, --test-root on the "
+            "command line): give the folder whose classes form the test split"
+        )
     if name == "digits" and root is not None:
         warnings.warn(
             f"root={str(root)!r} is ignored: digits ships with scikit-learn", stacklevel=2
@@ -177,10 +183,21 @@ def load_dataset(
     if listing.array is None:
         listing = drop_unreadable(listing, name)
     if not listing.items:
-        raise ValueError(f"the {split} split of {name} is empty (root {listing.root})")
+        rows = _rows_of(name, split)
+        raise ValueError(
+            f"the {split} split of {name} is empty (root {listing.root}"
+            + (f"): it is {rows}; add some" if rows else ")")
+        )
     labels, class_names = listing.labels()
     if split == "train":
         warn_single_image_classes(labels, class_names, split)
+    elif split in ("test", "gallery") and len(np.unique(labels)) < 2:
+        raise ValueError(
+            f"every image of the {split} split of {name} (root {listing.root}"
+            f"{', ' + _rows_of(name, split) if _rows_of(name, split) else ''}) is of class "
+            f"{class_names[labels[0]]!r}: retrieval needs "
+            "at least two classes to tell apart; give the split images of other classes too"
+        )
 
     common = {
         "name": name,
@@ -200,6 +217,15 @@ def load_dataset(
             images=_image_tensor(thumbnails, image_size), thumbnails=thumbnails, **common
         )
     return ImageFileDataset(paths=listing.items, invert=fmt.invert, boxes=listing.boxes, **common)
+
+
+def _rows_of(name: str, split: str) -> str:
+    """Where a held-out split of ``name`` comes from, for messages: the csv format's ``split``
+    column value (its test split is the rows marked ``validation``); empty for the others."""
+    if name != "csv" or split not in ("test", "query", "gallery"):
+        return ""
+    flag = "" if split == "test" else f" and is_{split} True"
+    return f"the CSV rows with split {table.SPLITS[1]!r}{flag}"
 
 
 def split_layout(

@@ -44,6 +44,14 @@ def evaluate_run(
     check_choice("clustering", clustering, CLUSTERING)
     check_flag("exact", exact)
     options = {"top_k": top_k, "clustering": clustering, "exact": exact}
+    missing = missing_splits(run)
+    if missing:
+        split, why = missing[0]
+        raise RunError(
+            f"{run.path} has no embeddings of its {split} split (embeddings/{split}.npz), which "
+            f"{why}; nothing was evaluated (no result of the other splits alone): "
+            f"{run.embed_hint(split)}"
+        )
     results: dict[str, Any] = {}
     if run.has_embeddings("query") and run.has_embeddings("gallery"):
         query, query_labels = run.embeddings("query")
@@ -64,13 +72,34 @@ def evaluate_run(
             run, split, run.embeddings(split), None, options, split, split
         )
     if not results:
-        raise RunError(
-            f"{run.path} has no embeddings to evaluate: run `dmlviz embed {run.path}` first"
-        )
+        raise RunError(f"{run.path} has no embeddings to evaluate: {run.embed_hint()}")
     results["consistency"] = _consistency(run, k) if run.has_embeddings("train") else None
     if run.replay_epochs():
         results["replay"] = replay_summary(evaluate_replay(run, k))
     return results
+
+
+def missing_splits(run: Run) -> list[tuple[str, str]]:
+    """The splits ``run`` should have embeddings of but lacks, each with why it should: the
+    splits it was evaluated on before (their ``eval/`` results would be left stale) and the
+    splits an imported run was imported with. Returns ``[(split, why), ...]``."""
+    expected: dict[str, str] = {}
+    for split in SELF_RETRIEVAL_SPLITS:
+        if not (run.path / f"eval/{split}_metrics.json").is_file():
+            continue
+        try:
+            metrics = run.eval_metrics(split) or {}
+        except RunError:
+            metrics = {}
+        used = {metrics.get("query_split", split), metrics.get("reference_split", split)}
+        for name in sorted(used):
+            expected.setdefault(name, f"eval/{split}_metrics.json was computed from")
+    if run.config.get("imported"):
+        from dmlviz.runs.imported import imported_info
+
+        for name in (imported_info(run) or {}).get("counts", {}):
+            expected.setdefault(name, "the run was imported with")
+    return [(split, why) for split, why in expected.items() if not run.has_embeddings(split)]
 
 
 def _evaluate_split(

@@ -121,6 +121,85 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def dir_mode() -> int:
+    """The mode ``mkdir`` gives a new folder: 0777 less the process's umask."""
+    return 0o777 & ~_umask()
+
+
+def make_parents(path: str | Path, option: str = "--out") -> list[Path]:
+    """Create the missing folders above ``path``; returns the ones made, outermost first (for
+    ``remove_made``). Raises ``ValueError`` naming ``option`` when they cannot be made (a file in
+    the way, no permission, a read-only or virtual file system such as /proc)."""
+    parent = Path(path).absolute().parent
+    missing = []
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"argument {option}: {parent} is a file, so {path} cannot be made")
+    made: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            made.append(folder)
+    except OSError as error:
+        remove_made(made)
+        raise ValueError(
+            f"argument {option}: cannot make {path} ({error.strerror or error}): choose a folder "
+            "you can write to"
+        ) from None
+    return made
+
+
+def check_writable(folder: str | Path, option: str = "--out") -> None:
+    """Raise ``ValueError`` naming ``option`` unless a file can be made in ``folder`` (tried:
+    permissions alone do not tell, e.g. for root on /proc)."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".dmlviz-write-test-")
+    except OSError as error:
+        raise ValueError(
+            f"argument {option}: cannot write to {folder} ({error.strerror or error}): choose a "
+            "folder you can write to"
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def remove_made(folders: list[Path]) -> None:
+    """Remove the folders ``make_parents`` made (innermost first) where they are still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def staging_folder(out: str | Path, verb: str, option: str = "--out") -> Path:
+    """A new, empty folder ``.<name>.<verb>-<pid>-<random>`` beside ``out`` (whose parent must
+    exist) to write into before one rename puts it in place, with a plain folder's mode.
+    Staging folders of ``out`` left by a process that is gone (killed mid-write) are removed
+    first. Raises ``ValueError`` naming ``option`` when the folder cannot be written."""
+    out = Path(out)
+    prefix = f".{out.name}.{verb}-"
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:
+        entries = []
+    for entry in entries:
+        pid = entry.name.removeprefix(prefix).split("-")[0]
+        if entry.name.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+    try:
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{prefix}{os.getpid()}-"))
+    except OSError as error:
+        raise ValueError(
+            f"argument {option}: cannot write to {out.parent} ({error.strerror or error}): "
+            "choose a folder you can write to"
+        ) from None
+    os.chmod(staging, dir_mode())  # mkdtemp makes 0700; a shared runs folder needs more
+    return staging
+
+
 def file_mode() -> int:
     """The mode ``open`` gives a new file: 0666 less the process's umask."""
     return 0o666 & ~_umask()

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pandas as pd
 from PIL import Image
 
 from dmlviz import __version__
-from dmlviz.runs.atomic import atomic_write_json
+from dmlviz.runs.atomic import atomic_write_json, make_parents, remove_made, staging_folder
 from dmlviz.runs.readers import (
     ImportInputError,
     as_labels,
@@ -55,9 +54,13 @@ class _Split:
     source: dict[str, str] | None = None
 
 
+# (embeddings, labels, images or None) of one split
+SplitFiles = tuple[str | Path | None, str | Path | None, str | Path | None]
+
+
 def import_embeddings(
     out: str | Path,
-    embeddings: str | Path,
+    embeddings: str | Path | None = None,
     labels: str | Path | None = None,
     images: str | Path | None = None,
     csv: str | Path | None = None,
@@ -67,6 +70,8 @@ def import_embeddings(
     clean_labels: str | Path | None = None,
     name: str | None = None,
     dataset_root: str | Path | None = None,
+    query: SplitFiles | None = None,
+    gallery: SplitFiles | None = None,
 ) -> Run:
     """Make the run directory ``out`` from embeddings computed elsewhere; returns the ``Run``.
 
@@ -88,12 +93,16 @@ def import_embeddings(
             ``train_labels`` are marked flipped, and the noise detector is scored on them.
         name: the run's display name (default: the folder's name).
         dataset_root: the folder ``csv`` paths are relative to (default: the CSV's folder).
+        query, gallery: instead of ``embeddings`` / ``labels`` / ``images``: ``(embeddings,
+            labels, images or None)`` of the query and of the gallery samples, stored as splits
+            ``query`` and ``gallery`` (each query searched in the gallery, like In-Shop).
 
     Raises ``ImportInputError`` (a ``ValueError``) naming the file and the problem, before
     anything is written: lengths that differ, NaN / infinite / zero rows, arrays that are not
-    2-D, an empty file, a single class, a file that is not what its suffix says. Image paths
-    that do not exist are only a warning (``UserWarning`` and ``imported.json``'s
-    ``warnings``); their thumbnails are placeholders.
+    2-D, an empty file, a single class, a file that is not what its suffix says, an ``out``
+    that cannot be written. Only warnings (``UserWarning`` and ``imported.json``'s
+    ``warnings``): queries without another sample of their class to find (left out of MAP@R
+    and R@1), and image paths that do not exist (their thumbnails are placeholders).
     """
     out = Path(out)
     _check_out(out)
@@ -107,6 +116,8 @@ def import_embeddings(
         train_images=train_images,
         clean_labels=clean_labels,
         dataset_root=dataset_root,
+        query=query,
+        gallery=gallery,
     )
     classes, codes = _encode(splits)
     dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
@@ -115,7 +126,7 @@ def import_embeddings(
             "the embeddings have different dimensions: "
             + ", ".join(f"{split} {dim}" for split, dim in dims.items())
         )
-    problems = _missing_images(splits) + _duplicate_rows(splits)
+    problems = _lone_queries(splits) + _missing_images(splits) + _duplicate_rows(splits)
     for problem in problems:
         warnings.warn(problem, UserWarning, stacklevel=2)
 
@@ -147,8 +158,12 @@ def import_embeddings(
         "normalised": True,
     }
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.importing-"))
+    made = make_parents(out)
+    try:
+        staging = staging_folder(out, "importing")
+    except ValueError:
+        remove_made(made)
+        raise
     try:
         run = Run.create(staging, config)
         for split, data in splits.items():
@@ -172,6 +187,7 @@ def import_embeddings(
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        remove_made(made)
         raise
     return Run.load(out)
 
@@ -280,8 +296,25 @@ def _read_splits(
     train_images,
     clean_labels,
     dataset_root,
+    query=None,
+    gallery=None,
 ) -> dict[str, _Split]:
     """Every split the inputs describe, read and checked for matching lengths."""
+    if (query is None) != (gallery is None):
+        raise ImportInputError(
+            "give --query-embeddings and --gallery-embeddings together (queries are searched "
+            "in the gallery)"
+        )
+    if query is not None and (embeddings is not None or csv is not None):
+        raise ImportInputError(
+            "give the evaluated samples once: --embeddings (each searched among the others), "
+            "--csv, or --query-embeddings with --gallery-embeddings"
+        )
+    if query is None and embeddings is None:
+        raise ImportInputError(
+            "give the evaluated samples' embeddings: --embeddings, or --query-embeddings with "
+            "--gallery-embeddings"
+        )
     if csv is not None:
         others = {
             "labels": labels,
@@ -296,9 +329,26 @@ def _read_splits(
             )
         splits = _csv_splits(csv, embeddings, train_embeddings, dataset_root)
     else:
-        if labels is None:
+        if query is not None:
+            if labels is not None or images is not None:
+                raise ImportInputError(
+                    "--labels and --images go with --embeddings: give --query-labels, "
+                    "--gallery-labels (and --query-images, --gallery-images) instead"
+                )
+            splits = {}
+            for split, files in (("query", query), ("gallery", gallery)):
+                file, split_labels, split_images = files
+                if file is None:
+                    raise ImportInputError(
+                        f"--{split}-labels and --{split}-images need --{split}-embeddings"
+                    )
+                if split_labels is None:
+                    raise ImportInputError(f"give the {split} samples' labels (--{split}-labels)")
+                splits[split] = _split(file, split_labels, split_images)
+        elif labels is None:
             raise ImportInputError("give the embeddings' labels (--labels) or an OML CSV (--csv)")
-        splits = {"test": _split(embeddings, labels, images)}
+        else:
+            splits = {"test": _split(embeddings, labels, images)}
         if (train_embeddings is None) != (train_labels is None):
             raise ImportInputError(
                 "give --train-embeddings and --train-labels together (neighbour consistency "
@@ -409,6 +459,37 @@ def _encode(splits: dict[str, _Split]) -> tuple[np.ndarray, dict[str, np.ndarray
         values = {key: v.astype(str) for key, v in values.items()}
     classes = np.unique(np.concatenate(list(values.values())))
     return classes, {key: np.searchsorted(classes, v).astype(np.int64) for key, v in values.items()}
+
+
+def _lone_queries(splits: dict[str, _Split]) -> list[str]:
+    """Warnings for queries with no other sample of their class to find: they are left out of
+    MAP@R and R@1, which are undefined when that is every query of a split."""
+    problems = []
+    searches = {"test": ("test", "test"), "query": ("query", "gallery")}
+    for name, (queries, references) in searches.items():
+        if queries not in splits:
+            continue
+        labels = splits[queries].labels.astype(str)
+        values, counts = np.unique(splits[references].labels.astype(str), return_counts=True)
+        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        needed = 1 if queries != references else 2  # a query is not its own match
+        lone = np.array([found.get(label, 0) < needed for label in labels.tolist()])
+        if queries != references:
+            match = "no sample of their class in the gallery"
+        else:
+            match = "no other sample of their class in the split"
+        if lone.all():
+            problems.append(
+                f"all {len(labels)} queries of the {name} split have {match}, so retrieval has "
+                "nothing to find: MAP@R and R@1 will be n/a (give at least two samples of some "
+                "classes)"
+            )
+        elif lone.any():
+            problems.append(
+                f"{int(lone.sum())} of the {name} split's {len(labels)} queries have {match} "
+                f"(first: {labels[np.argmax(lone)]}); they are left out of MAP@R and R@1"
+            )
+    return problems
 
 
 def _missing_images(splits: dict[str, _Split]) -> list[str]:

@@ -93,8 +93,37 @@ def check_embeddings(array: np.ndarray, source: str | Path) -> np.ndarray:
     return array
 
 
+NPY_MAGIC = b"\x93NUMPY"  # how every file numpy.save writes begins
+
+
 def _npy(path: Path) -> np.ndarray:
+    _check_npy(path)
     return np.load(path, allow_pickle=False)
+
+
+def _check_npy(path: Path) -> None:
+    """Raise ``ImportInputError`` unless ``path`` begins as a file ``numpy.save`` wrote (numpy
+    itself takes any other file for a pickle, and says so)."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(NPY_MAGIC))
+    if head == NPY_MAGIC:
+        return
+    kind = "a Python pickle" if head[:1] == b"\x80" else _kind(head)
+    raise ImportInputError(
+        f"{path} is not a valid .npy file: it does not begin with numpy's header (it looks "
+        f"like {kind}); save the array with numpy.save, or give the file its real suffix"
+    )
+
+
+def _kind(head: bytes) -> str:
+    """A guess at what a file is from its first bytes, for messages."""
+    if head.startswith(b"PK"):
+        return "a zip archive (a .npz file?)"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of another format"
+    return "text"
 
 
 def _one_of(arrays: dict, path: Path) -> object:
@@ -204,6 +233,7 @@ def read_labels(path: str | Path) -> np.ndarray:
     empty label, or a file of the wrong kind."""
     path = _existing(path)
     if path.suffix.lower() == ".npy":
+        _check_npy(path)
         try:
             array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import socket
 import time
 import warnings
@@ -106,9 +107,7 @@ class Run:
             raise RunError(f"{path} is not a run directory (it does not exist or is a file)")
         config_path = path / CONFIG
         if not config_path.exists():
-            raise RunError(
-                f"{path} has no {CONFIG}: it is not a dmlviz run (train one with `dmlviz train`)"
-            )
+            raise RunError(_not_a_run(path))
         try:
             config = json.loads(config_path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -164,6 +163,17 @@ class Run:
         if status.get("host") not in (None, socket.gethostname()):
             return False
         return process_alive(pid, status.get("pid_started")) is False
+
+    def check_not_training(self, action: str) -> None:
+        """Raise ``RunError`` when another process trains the run now (holds its ``train.lock``):
+        ``action`` (e.g. "evaluate it") would read files the trainer is about to replace, and
+        what it writes would be overwritten, or overwrite the trainer's own results."""
+        holder = TrainingLock(self.path).holder()
+        if holder is not None:
+            raise RunError(
+                f"{self.path} is being trained right now ({holder} holds {self.path / LOCK}): "
+                f"wait for the training to finish, or stop it, then {action}"
+            )
 
     # -- weights and trainer state --------------------------------------------------------------
 
@@ -363,12 +373,35 @@ class Run:
         """Whether ``embeddings/<split>.npz`` exists."""
         return (self.path / "embeddings" / f"{split}.npz").exists()
 
+    def embed_hint(self, split: str | None = None) -> str:
+        """How to (re)make the embeddings of ``split`` (of every split when None): the ``dmlviz
+        embed`` command for a trained run; for an imported run, which has no model, importing
+        them again."""
+        if self.config.get("imported"):
+            return (
+                "an imported run has no model to embed with: import the embeddings again "
+                "(`dmlviz import --out NEW_RUN --embeddings FILE ...`)"
+            )
+        command = f"dmlviz embed {quote(self.path)}" + (f" --split {split}" if split else "")
+        return f"run `{command}`"
+
+    def num_samples(self, split: str) -> int:
+        """How many samples ``embeddings/<split>.npz`` holds (reads its labels only)."""
+        relative = f"embeddings/{split}.npz"
+        path = self.path / relative
+        if not path.exists():
+            raise RunError(f"{path} is missing: {self.embed_hint(split)}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return len(data["labels"])
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+            raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
+
     def embeddings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """A split's ``(embeddings (n, d) float32, labels (n,))``."""
         relative = f"embeddings/{split}.npz"
-        fix = f"recompute it with `dmlviz embed {self.path} --split {split}`"
-        arrays = self._load_npz(relative, hint=f"run `dmlviz embed {self.path}` to compute them",
-                                fix=fix)  # fmt: skip
+        fix = self.embed_hint(split)
+        arrays = self._load_npz(relative, hint=fix, fix=fix)
         embeddings, labels = arrays.get("embeddings"), arrays.get("labels")
         if embeddings is None or labels is None:
             raise RunError(f"{self.path / relative} lacks embeddings or labels; {fix}")
@@ -562,7 +595,9 @@ class Run:
     # -- summary ----------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """A flat row describing the run for tables: identity, settings, state and best metrics."""
+        """A flat row describing the run for tables: identity, settings, state and best metrics.
+        ``state`` is status.json's, or "died" when that says running but its writer is gone
+        (``writer_gone``)."""
         c = self.config
         row: dict[str, Any] = {
             "name": self.name,
@@ -580,7 +615,7 @@ class Run:
             "imported": bool(c.get("imported")),
         }
         status = self.status()
-        row["state"] = status.get("state")
+        row["state"] = "died" if self.writer_gone() else status.get("state")
         row["epoch"] = status.get("epoch")
         row["best_map@r"] = self.best_training_metric("map@r")
         metrics = self.eval_metrics("test") or {}
@@ -606,7 +641,7 @@ class Run:
         try:
             return json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+            raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
 
     def _save_npz(self, relative: str, **arrays: Any) -> None:
         buffer = io.BytesIO()
@@ -614,7 +649,7 @@ class Run:
         atomic_write_bytes(self.path / relative, buffer.getvalue())
 
     def _load_npz(
-        self, relative: str, required: bool = True, hint: str = "", fix: str = "recompute it"
+        self, relative: str, required: bool = True, hint: str = "", fix: str = ""
     ) -> dict | None:
         path = self.path / relative
         if not path.exists():
@@ -625,7 +660,7 @@ class Run:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise RunError(f"{path} is corrupt ({error}); {fix}") from None
+            raise RunError(f"{path} is corrupt ({error}); {fix or self.remake(relative)}") from None
 
     def _save_parquet(self, relative: str, frame: pd.DataFrame) -> None:
         with atomic_writer(self.path / relative) as tmp:
@@ -638,7 +673,21 @@ class Run:
         try:
             return pd.read_parquet(path)
         except Exception as error:  # pyarrow raises several types for damaged files
-            raise RunError(f"{path} is corrupt ({error}); recompute it") from None
+            raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
+
+    def remake(self, relative: str) -> str:
+        """What rewrites the run's file ``relative`` (a path inside the run folder), as advice
+        that ends a message: the command that computes it again."""
+        run = quote(self.path)
+        if relative.startswith("embeddings/"):
+            return self.embed_hint(Path(relative).stem)
+        if relative.startswith("eval/"):
+            return f"recompute it with `dmlviz evaluate {run}`"
+        if relative.startswith("projections/"):
+            return f"recompute it with `dmlviz project --force {run}`"
+        if self.config.get("imported"):
+            return "import the embeddings again (`dmlviz import`)"
+        return f"`dmlviz train --resume --out {run}` rewrites it"
 
 
 @dataclass
@@ -684,6 +733,28 @@ def process_alive(pid: int, started: float | None = None) -> bool | None:
     except psutil.Error:
         return None
     return not isinstance(started, (int, float)) or abs(now - started) <= 1.0
+
+
+def quote(path: str | Path) -> str:
+    """``path`` as one shell word, for the commands messages suggest (``shlex.quote``)."""
+    return shlex.quote(str(path))
+
+
+def _not_a_run(path: Path) -> str:
+    """Why ``path`` (a folder without config.json) is not a run, and what to give instead: the
+    runs below it (a sweep's folder), or how to make one."""
+    from dmlviz.runs.walk import run_folders
+
+    # two levels: a sweep's runs, or a folder of sweeps; not a walk of a whole disk
+    below = [folder for folder in run_folders(path, max_depth=2) if folder != path]
+    if not below:
+        return f"{path} has no {CONFIG}: it is not a dmlviz run (train one with `dmlviz train`)"
+    names = ", ".join(str(folder.relative_to(path)) for folder in below[:3])
+    more = f" and {len(below) - 3} more" if len(below) > 3 else ""
+    return (
+        f"{path} is not a run but a folder of {len(below)} run(s) ({names}{more}): give one of "
+        f"them, e.g. {quote(below[0])}; list them with `dmlviz runs {quote(path)}`"
+    )
 
 
 def check_new_run_folder(path: str | Path) -> None:
@@ -735,12 +806,33 @@ class TrainingLock:
             self._lock.release()
             self._lock = None
 
-    def _holder(self) -> str:
+    def holder(self) -> str | None:
+        """Who trains the run now, from its status.json ("pid 123 on host h", or "a process"
+        when it does not say); None when no process holds the lock (or that cannot be told)."""
+        from filelock import FileLock, Timeout
+
+        if self._lock is not None or not (self.path / LOCK).is_file():
+            return None
         try:
-            pid = json.loads((self.path / STATUS).read_text()).get("pid")
-        except (OSError, ValueError, AttributeError):
-            return ""
-        return f" (pid {pid})" if isinstance(pid, int) else ""
+            with FileLock(self.path / LOCK, timeout=0):
+                return None
+        except Timeout:
+            pass
+        except OSError:  # a lock file this user cannot open: someone else's run
+            return None
+        try:
+            status = json.loads((self.path / STATUS).read_text())
+        except (OSError, ValueError):
+            status = {}
+        pid = status.get("pid") if isinstance(status, dict) else None
+        if not isinstance(pid, int):
+            return "a process"
+        host = status.get("host")
+        return f"pid {pid}" + (f" on {host}" if host else "")
+
+    def _holder(self) -> str:
+        holder = self.holder() if self._lock is None else None
+        return f" ({holder})" if holder and holder != "a process" else ""
 
 
 def replay_snapshot_file(epoch: int) -> str:

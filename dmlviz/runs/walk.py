@@ -73,10 +73,13 @@ def is_run(path: str | Path, files: list[str] | None = None) -> bool:
     return any(marker in files for marker in RUN_MARKERS)
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, list[str], bool]]:
-    """``(folder, file names, is a run)`` for every folder the walk visits, sorted by path."""
+def _walk(root: Path, max_depth: int | None = None) -> Iterator[tuple[Path, list[str], bool]]:
+    """``(folder, file names, is a run)`` for every folder the walk visits (at most
+    ``max_depth`` levels below ``root`` when given), sorted by path."""
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
+        if max_depth is not None and len(Path(folder).relative_to(root).parts) >= max_depth:
+            subfolders[:] = []
         if _holds_study(files):
             subfolders[:] = [s for s in subfolders if s not in STUDY_RUN_FOLDERS]
         run = is_run(folder, files)
@@ -85,12 +88,13 @@ def _walk(root: Path) -> Iterator[tuple[Path, list[str], bool]]:
         yield Path(folder), files, run
 
 
-def run_folders(root: str | Path) -> list[Path]:
-    """Every run folder below ``root`` (nested folders included, e.g. a sweep's), sorted by path."""
+def run_folders(root: str | Path, max_depth: int | None = None) -> list[Path]:
+    """Every run folder below ``root`` (nested folders included, e.g. a sweep's; at most
+    ``max_depth`` levels down when given), sorted by path."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted((folder for folder, _, run in _walk(root) if run), key=str)
+    return sorted((folder for folder, _, run in _walk(root, max_depth) if run), key=str)
 
 
 def study_folders(root: str | Path) -> list[Path]:

@@ -52,10 +52,14 @@ def compute_embeddings(
 def run_splits(run: Run) -> tuple[str, ...]:
     """The splits a run is embedded and evaluated on: train, then its data's held-out splits
     (``dmlviz.data.split_layout``: test, or query and gallery searched one in the other; val
-    when the data has its own), and val when ``val_fraction`` holds one out of train."""
+    when the data has its own), and val when ``val_fraction`` holds one out of train. Raises
+    ``RunError`` for an imported run (no model, no dataset: its embeddings come from files)."""
     from dmlviz.data import split_layout
+    from dmlviz.runs import RunError
 
     c = run.config
+    if c.get("imported"):
+        raise RunError(f"{run.path} cannot be embedded: {run.embed_hint()}")
     held_out = split_layout(c["dataset"], c.get("dataset_root"), c.get("test_root")).held_out
     val = ("val",) if c.get("val_fraction") and "val" not in held_out else ()
     return ("train", *held_out, *val)

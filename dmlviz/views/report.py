@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from dmlviz.runs import Run, RunError, find_runs
-from dmlviz.runs.atomic import atomic_write_text
+from dmlviz.runs.atomic import atomic_write_text, check_writable, make_parents, remove_made
+from dmlviz.runs.run import quote
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import (
     across_runs,
@@ -44,7 +45,7 @@ from dmlviz.views.runs import (
     shared_settings,
     training_curves,
 )
-from dmlviz.views.style import loss_name
+from dmlviz.views.style import loss_name, percent
 from dmlviz.views.thumbs import ThumbnailCache
 from dmlviz.views.tuning import presets_display
 
@@ -141,9 +142,20 @@ def build_report(source: str | Path) -> str:
 
 
 def write_report(source: str | Path, out: str | Path) -> Path:
-    """Write ``build_report(source)`` to ``out`` atomically; returns ``out``."""
-    atomic_write_text(out, build_report(source))
-    return Path(out)
+    """Write ``build_report(source)`` to ``out`` atomically; returns ``out``. Raises
+    ``ValueError`` (before building the report) when ``out`` is a folder or cannot be written,
+    and leaves no folder it made behind."""
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"argument --out: {out} is a folder; give the report's file name")
+    made = make_parents(out)
+    try:
+        check_writable(out.parent)
+        atomic_write_text(out, build_report(source))
+    except BaseException:
+        remove_made(made)
+        raise
+    return out
 
 
 def _rows(runs: list[Run], table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -157,6 +169,20 @@ def _table_html(frame: pd.DataFrame) -> str:
     )
 
 
+def _percent_noise(frame: pd.DataFrame) -> pd.DataFrame:
+    """The shown table with its noise rate (``display_table``'s percentage) as text like the run
+    labels': "20 %", not a float with three decimals."""
+    if "Noise rate" in frame:
+        frame = frame.assign(
+            **{
+                "Noise rate": frame["Noise rate"].map(
+                    lambda v: percent(v / 100) if pd.notna(v) else "-"
+                )
+            }
+        )
+    return frame
+
+
 def _overview(source: Path, table: pd.DataFrame, figure: _Figures) -> str:
     parts = [_sweep_settings_html(source), "<h2>Runs</h2>"]
     shared = shared_settings(table)
@@ -166,7 +192,7 @@ def _overview(source: Path, table: pd.DataFrame, figure: _Figures) -> str:
             for name, value in shared.items()
         )
         parts.append(f"<p>All runs: {settings}</p>")
-    parts.append(_table_html(display_table(table)))
+    parts.append(_table_html(_percent_noise(display_table(table))))
     losses = {loss_name(str(loss)) for loss in table["loss"].dropna()}
     presets = presets_display(sorted({str(d) for d in table["dataset"].dropna()}) or None)
     presets = presets[presets["Loss"].isin(losses)]
@@ -228,6 +254,12 @@ def _value(value: Any) -> str:
 
 def _run_section(run: Run, row: dict[str, Any], figure: _Figures) -> str:
     parts = [f"<h2>{html.escape(run_label(row))}</h2>", _settings_html(run)]
+    path = html.escape(quote(run.path))
+    if row.get("state") == "died":
+        parts.append(
+            f"<p>This run died during training (after epoch {row.get('epoch') or 0}): continue "
+            f"it with <code>dmlviz train --resume --out {path}</code>.</p>"
+        )
     metrics = run.metrics()
     if not metrics.empty:
         parts.append(figure(training_curves(metrics, row.get("loss"))))
@@ -249,6 +281,17 @@ def _run_section(run: Run, row: dict[str, Any], figure: _Figures) -> str:
             loaded[split] = views_data.load_split(run, split)
         except RunError as error:
             parts.append(f"<p>{html.escape(str(error))}</p>")
+    if not splits:
+        parts.append(
+            f"<p>No embeddings yet, so no map, worst queries or suspicious labels: "
+            f"{html.escape(run.embed_hint())}, then <code>dmlviz evaluate {path}</code> and "
+            f"<code>dmlviz project {path}</code>.</p>"
+        )
+    elif not any(data.per_query is not None for data in loaded.values()):
+        parts.append(
+            f"<p>Not evaluated yet, so no worst queries or suspicious labels: run "
+            f"<code>dmlviz evaluate {path}</code>.</p>"
+        )
     map_split = "train" if "train" in loaded else next(iter(loaded), None)
     if map_split is not None:
         parts.append(_maps_html(run, loaded[map_split], names_and_thumbs(map_split)[0], figure))

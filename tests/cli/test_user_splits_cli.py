@@ -123,3 +123,72 @@ def test_silent_settings_now_warn(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"m=4 images per class .* more than 2 of the 2"):
         main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out",
               str(tmp_path / "f"), *TINY, "--m-per-class", "4", "--batch-size", "8", "--no-eval"])  # fmt: skip
+
+
+def _csv_with_validation(tmp_path, labels):
+    """The csv table, its validation rows relabelled ``labels`` (dropped where None)."""
+    import pandas as pd
+
+    make_table(tmp_path / "data")
+    csv = tmp_path / "data" / "df.csv"
+    table = pd.read_csv(csv)
+    validation = table.index[table["split"] == "validation"]
+    keep = [i for i, label in zip(validation, labels, strict=True) if label is not None]
+    table = table.drop(index=[i for i in validation if i not in keep])
+    table.loc[keep, "label"] = [label for label in labels if label is not None]
+    table.to_csv(csv, index=False)
+    return csv
+
+
+@pytest.mark.parametrize("layout", ["csv", "folder"])
+def test_a_test_split_of_one_class_is_refused_as_import_refuses_it(tmp_path, capsys, layout):
+    if layout == "csv":
+        root = _csv_with_validation(tmp_path, [10] * 6)
+        where = "the CSV rows with split 'validation'"
+    else:
+        root = tmp_path / "data"
+        _tree(root / "train", ["a", "b"])
+        _tree(root / "test", ["c"])
+        where = "root"
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", layout, "--dataset-root", str(root), "--out", str(out),
+                 *TINY]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "every image of the test split of" in err and where in err
+    assert "retrieval needs at least two classes" in err
+    assert not out.exists()
+
+
+def test_an_empty_csv_test_split_names_the_split_value(tmp_path, capsys):
+    csv = _csv_with_validation(tmp_path, [None] * 6)
+    assert main(["train", "--dataset", "csv", "--dataset-root", str(csv), *TINY]) == 2
+    assert "is empty (root" in (err := capsys.readouterr().err)
+    assert "it is the CSV rows with split 'validation'" in err
+
+
+def test_a_missing_test_root_is_named_as_such(tmp_path, capsys):
+    data = _tree(tmp_path / "photos", ["a", "b"])
+    missing = tmp_path / "nonexist"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data), "--test-root",
+                 str(missing), "--out", str(tmp_path / "r"), *TINY]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"the test root {missing} does not exist" in err and "--test-root" in err
+
+
+def test_query_only_classes_are_told_on_the_console_and_hints_are_quoted(tmp_path, capsys):
+    data = tmp_path / "shop"
+    _tree(data / "train", ["a", "b", "c"])
+    _tree(data / "query", ["x", "y", "w"], images=1)  # w has no gallery image
+    _tree(data / "gallery", ["x", "y", "z"], images=2)
+    out = tmp_path / "my runs" / "run"
+    assert main(["train", "--dataset", "folder", "--dataset-root", str(data), "--out", str(out),
+                 *TINY]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "1 of 3 queries have no sample of their class in the gallery" in printed
+    assert f"dmlviz runs '{tmp_path / 'my runs'}'" in printed
+    # and export writes every split of the folder run, query and gallery included
+    assert main(["export", str(out), "--out", str(tmp_path / "files")]) == 0
+    for split, count in (("query", 3), ("gallery", 6), ("train", 9)):
+        assert len((tmp_path / "files" / f"{split}_labels.txt").read_text().splitlines()) == count
+        paths = (tmp_path / "files" / f"{split}_paths.txt").read_text().splitlines()
+        assert len(paths) == count and all(Path(p).is_file() for p in paths)

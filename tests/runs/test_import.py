@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -475,3 +479,95 @@ def test_duplicate_rows_are_counted_in_a_warning(tmp_path, files, capsys):
     printed = capsys.readouterr().out
     assert "warning: 3 of the test split's 24 embeddings repeat an earlier row" in printed
     assert "1 distinct rows occur more than once" in printed
+
+
+# -- faults of round 3: bad files, lone queries, folders, staging debris -----------------------
+
+
+def test_a_text_file_named_npy_is_not_called_pickled(tmp_path, files):
+    (tmp_path / "text.npy").write_text("1,2\n3,4\n")
+    for key in ("embeddings", "labels"):
+        message = _bad(tmp_path, files, **{key: tmp_path / "text.npy"})
+        assert "is not a valid .npy file: it does not begin with numpy's header" in message
+        assert "looks like text" in message and "pickled" not in message
+
+
+def test_one_sample_per_class_is_warned_about_with_the_reason(tmp_path, files):
+    (tmp_path / "single.txt").write_text("".join(f"c{i}\n" for i in range(N)))
+    with pytest.warns(UserWarning, match="all 24 queries of the test split have no other sample"):
+        run = import_embeddings(tmp_path / "run", files["embeddings"], tmp_path / "single.txt")
+    assert "MAP@R and R@1 will be n/a" in imported_info(run)["warnings"][0]
+
+
+def test_some_lone_queries_are_warned_about(tmp_path, files):
+    labels = [f"c{i % CLASSES}" for i in range(N - 1)] + ["alone"]
+    (tmp_path / "lone.txt").write_text("".join(f"{c}\n" for c in labels))
+    with pytest.warns(UserWarning, match=r"1 of the test split's 24 queries .* \(first: alone\)"):
+        import_embeddings(tmp_path / "run", files["embeddings"], tmp_path / "lone.txt")
+
+
+def test_an_imported_run_folder_has_a_plain_folder_mode(tmp_path, files):
+    run = import_embeddings(tmp_path / "run", files["embeddings"], files["labels"])
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert run.path.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_staging_folders_of_a_killed_import_are_removed(tmp_path, files):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = tmp_path / f".run.importing-{child.pid}-abcd1234"
+    (dead / "embeddings").mkdir(parents=True)
+    alive = tmp_path / f".run.importing-{os.getpid()}-abcd1234"
+    alive.mkdir()
+    import_embeddings(tmp_path / "run", files["embeddings"], files["labels"])
+    assert not dead.exists() and alive.exists()
+
+
+@pytest.mark.parametrize("out", ["/proc/dmlviz-x", "/sys/dmlviz-x/y"])
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path, files, capsys, out):
+    code = main(["import", "--out", out, "--embeddings", str(files["embeddings"]),
+                 "--labels", str(files["labels"])])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("dmlviz import: error: argument --out: cannot ")
+    assert not Path(out).exists()
+
+
+def test_an_out_below_a_file_leaves_nothing(tmp_path, files):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file, so"):
+        import_embeddings(tmp_path / "file" / "a" / "run", files["embeddings"], files["labels"])
+    assert (tmp_path / "file").is_file()
+    assert not [p for p in tmp_path.iterdir() if ".importing-" in p.name]
+
+
+def test_next_hint_is_shell_quoted(tmp_path, files, capsys):
+    out = tmp_path / "my runs" / "first run"
+    assert main(["import", "--out", str(out), "--embeddings", str(files["embeddings"]),
+                 "--labels", str(files["labels"])]) == 0  # fmt: skip
+    quoted = shlex.quote(str(out))
+    assert f"next: dmlviz evaluate {quoted} && dmlviz project {quoted}" in capsys.readouterr().out
+
+
+def test_query_and_gallery_files_import_as_query_and_gallery(tmp_path, files):
+    embeddings, _ = _embeddings()
+    np.save(tmp_path / "q.npy", embeddings[:8])
+    np.save(tmp_path / "g.npy", embeddings[8:])
+    (tmp_path / "q.txt").write_text("".join(f"c{i % CLASSES}\n" for i in range(8)))
+    (tmp_path / "g.txt").write_text("".join(f"c{i % CLASSES}\n" for i in range(8, N)))
+    query = (tmp_path / "q.npy", tmp_path / "q.txt", None)
+    gallery = (tmp_path / "g.npy", tmp_path / "g.txt", None)
+    run = import_embeddings(tmp_path / "run", query=query, gallery=gallery)
+    assert run.num_samples("query") == 8 and run.num_samples("gallery") == N - 8
+    assert evaluate_run(run)["test"]["reference_split"] == "gallery"
+    with pytest.raises(ImportInputError, match="give the evaluated samples once"):
+        import_embeddings(tmp_path / "r2", files["embeddings"], files["labels"], query=query,
+                          gallery=gallery)  # fmt: skip
+    with pytest.raises(ImportInputError, match="--query-embeddings and --gallery-embeddings"):
+        import_embeddings(tmp_path / "r2", query=query)
+    with pytest.raises(ImportInputError, match="--labels and --images go with --embeddings"):
+        import_embeddings(tmp_path / "r2", labels=files["labels"], query=query, gallery=gallery)
+    with pytest.raises(ImportInputError, match="--query-labels and --query-images need --query-e"):
+        import_embeddings(tmp_path / "r2", query=(None, query[1], None), gallery=gallery)
+    assert not (tmp_path / "r2").exists()

@@ -288,3 +288,64 @@ def test_the_training_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
         first.release()
     finally:
         holder.kill()
+
+
+def test_a_run_being_trained_is_refused_naming_the_holder(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.check_not_training("evaluate it")  # no lock file yet
+    lock = TrainingLock(run.path)
+    lock.acquire()
+    run.set_status("running", epoch=1, epochs=3)
+    try:
+        with pytest.raises(
+            RunError, match=rf"trained right now \(pid {os.getpid()} on .*train.lock"
+        ):
+            run.check_not_training("evaluate it")
+    finally:
+        lock.release()
+    run.check_not_training("evaluate it")  # the lock file stays, unheld
+
+
+def test_a_summary_tells_a_run_whose_trainer_died(tmp_path):
+    run = Run.create(tmp_path / "run", CONFIG)
+    run.set_status("running", epoch=1, epochs=3)
+    assert run.summary()["state"] == "running"
+    atomic_write_json(run.path / "status.json", {**run.status(), "pid": _dead_pid()})
+    assert run.summary()["state"] == "died"
+
+
+def test_a_folder_of_runs_is_not_a_run_and_names_its_runs(tmp_path):
+    for name in ("a", "b"):
+        Run.create(tmp_path / "sweep" / name, CONFIG)
+    with pytest.raises(
+        RunError, match=r"not a run but a folder of 2 run\(s\) \(a, b\).*dmlviz runs"
+    ):
+        Run.load(tmp_path / "sweep")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match="it is not a dmlviz run"):
+        Run.load(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    ("file", "command"),
+    [
+        ("eval/test_metrics.json", "dmlviz evaluate"),
+        ("eval/consistency.parquet", "dmlviz evaluate"),
+        ("projections/test_pca.json", "dmlviz project --force"),
+        ("embeddings/test.npz", "dmlviz embed"),
+        ("status.json", "dmlviz train --resume --out"),
+    ],
+)
+def test_a_corrupt_file_names_the_command_that_remakes_it(tmp_path, file, command):
+    run = Run.create(tmp_path / "my run", CONFIG)
+    (run.path / file).parent.mkdir(parents=True, exist_ok=True)
+    (run.path / file).write_text("{oops")
+    reads = {
+        "eval/test_metrics.json": lambda: run.eval_metrics("test"),
+        "eval/consistency.parquet": lambda: run._read_parquet(file),
+        "projections/test_pca.json": lambda: run._read_json(file),
+        "embeddings/test.npz": lambda: run.embeddings("test"),
+        "status.json": run.status,
+    }
+    with pytest.raises(RunError, match=rf"corrupt .*`?{command} '{run.path}'"):
+        reads[file]()

@@ -121,3 +121,39 @@ def test_sweep_settings_and_presets(runs, tmp_path):
     presets = page.split("<h3>Presets</h3>")[1].split("</table>")[0]
     assert "Ranked List Loss" in presets and "Contextual" not in presets
     assert "Sweep settings" not in build_report(runs["rll-noise40"])
+
+
+def _killed_run(path: Path):
+    """A digits run at 20 % noise whose trainer was SIGKILLed before any embedding."""
+    import subprocess
+
+    from dmlviz.runs import Run, atomic_write_json
+
+    config = {"dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll",
+              "noise_rate": 0.2, "noise_kind": "symmetric", "seed": 0}  # fmt: skip
+    run = Run.create(path, config)
+    run.set_status("running", epoch=1, epochs=3)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    atomic_write_json(run.path / "status.json", {**run.status(), "pid": child.pid})
+    return run
+
+
+def test_a_killed_unevaluated_run_is_reported_as_died_with_the_commands(tmp_path):
+    run = _killed_run(tmp_path / "killed")
+    page = build_report(run.path)
+    table = page[page.index("<h2>Runs</h2>") :]
+    assert ">died<" in table and ">running<" not in table
+    assert ">20 %<" in table and "20.000" not in table
+    assert f"continue it with <code>dmlviz train --resume --out {run.path}</code>" in page
+    assert f"run `dmlviz embed {run.path}`, then <code>dmlviz evaluate {run.path}</code>" in page
+
+
+def test_a_report_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    run = _killed_run(tmp_path / "killed")
+    assert main(["export", str(run.path), "--out", "/proc/dmlviz-report.html"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --out: cannot write to /proc" in err
+    with pytest.raises(ValueError, match="cannot make"):
+        write_report(run.path, "/sys/dmlviz-x/r.html")
+    assert not Path("/sys/dmlviz-x").exists()
