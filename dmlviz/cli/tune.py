@@ -68,8 +68,10 @@ def register(subparsers) -> None:
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run or resume the search; prints the best setting."""
+    from dmlviz.experiments.runner import install_sigterm_handler
     from dmlviz.experiments.tune import tune
 
+    install_sigterm_handler()  # SIGTERM stops the search as Ctrl-C does; a rerun resumes it
     out = args.out or Path("runs") / f"tune-{args.dataset}-{args.loss}"
     entry = tune(
         args.dataset,
