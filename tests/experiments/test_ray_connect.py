@@ -58,3 +58,18 @@ def test_sweep_and_tune_on_an_unreachable_cluster_fail_in_seconds_writing_nothin
                               f"{address} (connection refused)"), err  # fmt: skip
     assert time.monotonic() - started < 60
     assert not out.exists()
+
+
+def test_a_sweep_spec_naming_an_unreachable_cluster_writes_nothing(tmp_path):
+    """The library path (a noise-lab experiment's spec, $RAY_ADDRESS): the sweep connects before
+    its folder, sweep.json or progress.jsonl exist."""
+    pytest.importorskip("ray")
+    from dmlviz.experiments.runner import run_sweep
+    from dmlviz.experiments.spec import SweepSpec
+
+    address = f"127.0.0.1:{_closed_port()}"
+    spec = SweepSpec(dataset="digits", losses=["rll"], noise_rates=[0.0], epochs=1, umap=False,
+                     executor="ray", address=address)  # fmt: skip
+    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at --address {address}"):
+        run_sweep(spec, tmp_path / "out", log=None)
+    assert not (tmp_path / "out").exists()
