@@ -90,15 +90,24 @@ def check_out(out: str | Path, kind: str) -> None:
     what = "a sweep" if kind == "sweep" else "a tuning study"
     if found == "file":
         raise ValueError(f"--out {out} is a file, not a folder: choose a folder path for {what}")
-    holds = {
+    raise ValueError(
+        f"--out {out} holds {contents(out)}, not {what}: choose another --out (a new or empty "
+        "folder)"
+    )
+
+
+def contents(folder: str | Path) -> str:
+    """What ``folder`` holds, in words for a message (``folder_kind``): "a run (dmlviz train)",
+    "a sweep (sweep.json)", "a tuning study (dmlviz tune)", "other files (a, b, c and 2 more)"."""
+    found = folder_kind(folder)
+    if found == "other":
+        return f"other files ({_listed(visible_entries(Path(folder)))})"
+    return {
         "run": "a run (dmlviz train)",
         "sweep": f"a sweep ({SPEC_FILE})",
         "study": "a tuning study (dmlviz tune)",
-        "other": f"other files ({_listed(visible_entries(Path(out)))})",
-    }[found]
-    raise ValueError(
-        f"--out {out} holds {holds}, not {what}: choose another --out (a new or empty folder)"
-    )
+        "file": "a file",
+    }.get(found, "nothing")
 
 
 def make_folder(folder: str | Path) -> None:

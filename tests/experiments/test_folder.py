@@ -62,3 +62,19 @@ def test_sweep_and_tune_refuse_a_folder_that_holds_something_else(holders, capsy
     err = capsys.readouterr().err.strip()
     assert said in err and len(err.splitlines()) == 1, err
     assert _listing(holders) == before  # nothing written, nothing touched
+
+
+def test_the_noise_lab_refuses_an_experiment_name_whose_folder_holds_something_else(holders):
+    from dmlviz.experiments.launcher import start_experiment
+    from dmlviz.views.lab import folder_problems
+
+    spec = {"dataset": "digits", "losses": ["rll"], "noise_rates": [0.0], "name": "run"}
+    before = _listing(holders)
+    assert folder_problems(holders, "run") == [
+        f"{holders / 'run'} already holds a run (dmlviz train); choose another experiment name"
+    ]
+    assert "already holds other files (notes.txt)" in folder_problems(holders, "other")[0]
+    assert folder_problems(holders, "empty") == []
+    with pytest.raises(ValueError, match="already holds a run"):
+        start_experiment(spec, holders)
+    assert _listing(holders) == before
