@@ -20,7 +20,10 @@ PAGES = (
     ("Learn", "anatomy", "Loss anatomy", "science"),
 )
 
-st.set_page_config(page_title="dmlviz", page_icon=":material/manage_search:", layout="wide")
+ui.require_token()  # before any page: a dashboard served with a token shows nothing without it
+# A file, not a :material/...: icon: Streamlit fetches those favicons from fonts.gstatic.com (the
+# icons in the pages come from the font it bundles), and the dashboard works offline.
+st.set_page_config(page_title="dmlviz", page_icon=ui.FAVICON, layout="wide")
 
 runs, broken = ui.all_runs()
 if runs.empty:  # nothing to inspect yet: how to make runs, and the lab that makes them

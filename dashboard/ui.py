@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dmlviz.runs import CONFIG, METRICS, STUDY_FILES, Run, RunError, embeddings_file, replay_files
+from dmlviz.views import access
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import noisiest_run
 from dmlviz.views.lens import LENS_CSS
@@ -21,6 +22,8 @@ from dmlviz.views.runs import run_label
 from dmlviz.views.style import loss_name
 from dmlviz.views.thumbs import ThumbnailCache
 
+FAVICON = str(Path(__file__).with_name("favicon.svg"))  # sent inline, as a data URI
+TOKEN_KEY = "_token_ok"  # set once this browser session brought the dashboard's token
 RUN_KEY = "run"  # path of the current run (sidebar)
 SPLIT_KEY = "split"  # split of the current run (sidebar)
 QUERY_KEY = "lens_query"  # {"run": path, "split": split, "index": i}: the query lens's query
@@ -36,6 +39,24 @@ def runs_dir() -> Path:
         if arg.startswith("--runs="):
             return Path(arg.split("=", 1)[1])
     return Path(os.environ.get("DMLVIZ_RUNS", "runs"))
+
+
+def require_token() -> None:
+    """Stop the script with a refusal page unless this session brought the dashboard's token
+    (``dmlviz.views.access``) in the URL; the URL keeps it, so a reload still works."""
+    expected = access.expected_token()
+    if expected is None:
+        return
+    given = st.query_params.get(access.TOKEN_PARAM)
+    if st.session_state.get(TOKEN_KEY) or access.token_matches(given, expected):
+        st.session_state[TOKEN_KEY] = True
+        if given != expected:  # a page change dropped it from the URL
+            st.query_params[access.TOKEN_PARAM] = expected
+        return
+    st.set_page_config(page_title="dmlviz: token required", page_icon=FAVICON)
+    st.title("Token required")
+    st.error(access.REFUSAL, icon=":material/lock:")
+    st.stop()
 
 
 # -- cached loaders -----------------------------------------------------------------------------

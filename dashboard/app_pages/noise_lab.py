@@ -13,6 +13,7 @@ import ui
 from dmlviz.experiments import launcher as lab
 from dmlviz.experiments.estimate import estimate_seconds
 from dmlviz.experiments.state import experiment_state
+from dmlviz.views import access
 from dmlviz.views import lab as views
 from dmlviz.views.style import MISSING, loss_name
 
@@ -40,160 +41,173 @@ states = {folder: experiment_state(folder) for folder in experiments}
 
 # -- the form ---------------------------------------------------------------------------------------
 
-with st.expander(":material/add_circle: New experiment", expanded=not experiments):
-    left, right = st.columns([1, 2])
-    dataset = left.selectbox(
-        "Dataset",
-        DATASETS,
-        key="lab_dataset",
-        help="digits comes with scikit-learn (1797 8x8 images, 10 classes, seconds per run); "
-        "the others are read from a folder on this machine.",
-    )
-    root = right.text_input(
-        "Dataset folder",
-        key="lab_root",
-        disabled=dataset in views.NEEDS_NO_ROOT,
-        placeholder=f"not needed for {dataset}"
-        if dataset in views.NEEDS_NO_ROOT
-        else f"folder holding {dataset}",
-        help="Where the dataset's files are on the machine running the dashboard.",
-    )
-    left, right = st.columns([2, 1])
-    losses = left.multiselect(
-        "Losses",
-        list(LOSSES),
-        default=list(views.DEFAULT_LOSSES),
-        key="lab_losses",
-        format_func=loss_name,
-        help="Contextual and Ranked List Loss are the losses studied here; Multi-Similarity, "
-        "Contrastive and Triplet are baselines.",
-    )
-    noise_kind = right.selectbox(
-        "Noise kind",
-        NOISE_KINDS,
-        key="lab_noise_kind",
-        help="symmetric: a flipped label becomes any other class; pair: always the next class; "
-        "nearest_class: the most similar class (the hardest).",
-    )
-    cells = st.columns(4)
-    rates_text = cells[0].text_input(
-        "Noise rates",
-        views.DEFAULT_RATES,
-        key="lab_rates",
-        help="Shares of training labels to flip, e.g. 0, 0.2, 0.4 (or 0%, 20%, 40%).",
-    )
-    seeds_text = cells[1].text_input(
-        "Seeds",
-        views.DEFAULT_SEEDS,
-        key="lab_seeds",
-        help="One run per seed; two or more show whether a difference is more than chance.",
-    )
-    default_epochs = int(default_config(dataset, losses[0] if losses else "contextual")["epochs"])
-    epochs = cells[2].number_input(
-        "Epochs",
-        min_value=1,
-        max_value=10_000,
-        value=default_epochs,
-        key=f"lab_epochs_{dataset}",
-        help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
-    )
-    left, right = st.columns([1, 2])
-    executor = left.selectbox(
-        "Train on",
-        ("local", "ray"),
-        key="lab_executor",
-        format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
-        help="A Ray cluster trains each run as a Ray task with the CPUs and GPU it needs; the "
-        "runs folder must then be on a filesystem every node mounts at the same path "
-        "(docs/cluster.md). Needs `pip install 'dmlviz[cluster]'`.",
-    )
-    address = right.text_input(
-        "Ray address",
-        key="lab_address",
-        disabled=executor == "local",
-        placeholder="HEAD:6379, or empty for a local Ray on this machine",
-        help="The head node of the cluster (`ray start --head --port=6379` prints it).",
-    )
-    jobs = cells[3].number_input(
-        "Runs in parallel",
-        min_value=1,
-        max_value=max(1, os.cpu_count() or 1),
-        value=1,
-        key="lab_jobs",
-        disabled=executor == "ray",
-        help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
-    )
-    left, middle, right = st.columns([1, 1, 2])
-    presets = middle.selectbox(
-        "Hyperparameters",
-        ("tuned", "paper"),
-        key="lab_presets",
-        format_func={"tuned": "tuned presets", "paper": "paper defaults"}.get,
-        help="tuned: each loss's settings found by `dmlviz tune` with the same budget for "
-        "every loss (the paper defaults where no search ran); paper: the papers' own settings. "
-        "Run both to see whether a loss is weak or only mistuned.",
-    )
-    umap = left.checkbox(
-        "UMAP maps",
-        True,
-        key="lab_umap",
-        help="PCA maps are always made; UMAP draws clearer clusters but compiles once per "
-        "experiment (about 10-20 s).",
-    )
-    name = right.text_input(
-        "Experiment name (optional)",
-        key="lab_name",
-        placeholder=f"lab-{dataset}-<date>-<time>",
-        help="The experiment's folder below the runs folder.",
-    )
-    spec, problems = views.form_spec(
-        dataset,
-        losses,
-        rates_text,
-        seeds_text,
-        noise_kind,
-        int(epochs),
-        umap,
-        int(jobs),
-        root,
-        name,
-        runs_dir,
-        presets,
-        executor,
-        address,
-    )
-    if not problems:
-        try:
-            with st.spinner("Timing a few training steps on this machine..."):
-                seconds = estimate_seconds(spec)
-        except Exception as error:  # the dataset cannot be read from that folder: say why
-            problems.append(f"cannot read {dataset} from {root}: {error}")
-        else:
-            st.info(views.estimate_text(seconds, spec), icon=":material/timer:")
-    if problems:
-        st.error(views.problems_markdown(problems), icon=":material/error:")
-    if st.button(
-        "Start",
-        key="lab_start",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=bool(problems),
-    ):
-        try:
-            experiment = lab.start_experiment(spec, runs_dir)
-        except lab.FolderBusyError as error:
-            st.error(f"{error}", icon=":material/lock:")
-        except ValueError as error:
-            st.error(f"{error}", icon=":material/error:")
-        else:
-            st.session_state[FOLDER_KEY] = str(experiment.folder)
-            st.rerun()
+
+def new_experiment() -> None:
+    """The form that starts an experiment: reads the dataset folder typed in it, starts a process."""
+    with st.expander(":material/add_circle: New experiment", expanded=not experiments):
+        left, right = st.columns([1, 2])
+        dataset = left.selectbox(
+            "Dataset",
+            DATASETS,
+            key="lab_dataset",
+            help="digits comes with scikit-learn (1797 8x8 images, 10 classes, seconds per run); "
+            "the others are read from a folder on this machine.",
+        )
+        root = right.text_input(
+            "Dataset folder",
+            key="lab_root",
+            disabled=dataset in views.NEEDS_NO_ROOT,
+            placeholder=f"not needed for {dataset}"
+            if dataset in views.NEEDS_NO_ROOT
+            else f"folder holding {dataset}",
+            help="Where the dataset's files are on the machine running the dashboard.",
+        )
+        left, right = st.columns([2, 1])
+        losses = left.multiselect(
+            "Losses",
+            list(LOSSES),
+            default=list(views.DEFAULT_LOSSES),
+            key="lab_losses",
+            format_func=loss_name,
+            help="Contextual and Ranked List Loss are the losses studied here; Multi-Similarity, "
+            "Contrastive and Triplet are baselines.",
+        )
+        noise_kind = right.selectbox(
+            "Noise kind",
+            NOISE_KINDS,
+            key="lab_noise_kind",
+            help="symmetric: a flipped label becomes any other class; pair: always the next class; "
+            "nearest_class: the most similar class (the hardest).",
+        )
+        cells = st.columns(4)
+        rates_text = cells[0].text_input(
+            "Noise rates",
+            views.DEFAULT_RATES,
+            key="lab_rates",
+            help="Shares of training labels to flip, e.g. 0, 0.2, 0.4 (or 0%, 20%, 40%).",
+        )
+        seeds_text = cells[1].text_input(
+            "Seeds",
+            views.DEFAULT_SEEDS,
+            key="lab_seeds",
+            help="One run per seed; two or more show whether a difference is more than chance.",
+        )
+        default_epochs = int(
+            default_config(dataset, losses[0] if losses else "contextual")["epochs"]
+        )
+        epochs = cells[2].number_input(
+            "Epochs",
+            min_value=1,
+            max_value=10_000,
+            value=default_epochs,
+            key=f"lab_epochs_{dataset}",
+            help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
+        )
+        left, right = st.columns([1, 2])
+        executor = left.selectbox(
+            "Train on",
+            ("local", "ray"),
+            key="lab_executor",
+            format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
+            help="A Ray cluster trains each run as a Ray task with the CPUs and GPU it needs; the "
+            "runs folder must then be on a filesystem every node mounts at the same path "
+            "(docs/cluster.md). Needs `pip install 'dmlviz[cluster]'`.",
+        )
+        address = right.text_input(
+            "Ray address",
+            key="lab_address",
+            disabled=executor == "local",
+            placeholder="HEAD:6379, or empty for a local Ray on this machine",
+            help="The head node of the cluster (`ray start --head --port=6379` prints it).",
+        )
+        jobs = cells[3].number_input(
+            "Runs in parallel",
+            min_value=1,
+            max_value=max(1, os.cpu_count() or 1),
+            value=1,
+            key="lab_jobs",
+            disabled=executor == "ray",
+            help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
+        )
+        left, middle, right = st.columns([1, 1, 2])
+        presets = middle.selectbox(
+            "Hyperparameters",
+            ("tuned", "paper"),
+            key="lab_presets",
+            format_func={"tuned": "tuned presets", "paper": "paper defaults"}.get,
+            help="tuned: each loss's settings found by `dmlviz tune` with the same budget for "
+            "every loss (the paper defaults where no search ran); paper: the papers' own settings. "
+            "Run both to see whether a loss is weak or only mistuned.",
+        )
+        umap = left.checkbox(
+            "UMAP maps",
+            True,
+            key="lab_umap",
+            help="PCA maps are always made; UMAP draws clearer clusters but compiles once per "
+            "experiment (about 10-20 s).",
+        )
+        name = right.text_input(
+            "Experiment name (optional)",
+            key="lab_name",
+            placeholder=f"lab-{dataset}-<date>-<time>",
+            help="The experiment's folder below the runs folder.",
+        )
+        spec, problems = views.form_spec(
+            dataset,
+            losses,
+            rates_text,
+            seeds_text,
+            noise_kind,
+            int(epochs),
+            umap,
+            int(jobs),
+            root,
+            name,
+            runs_dir,
+            presets,
+            executor,
+            address,
+        )
+        if not problems:
+            try:
+                with st.spinner("Timing a few training steps on this machine..."):
+                    seconds = estimate_seconds(spec)
+            except Exception as error:  # the dataset cannot be read from that folder: say why
+                problems.append(f"cannot read {dataset} from {root}: {error}")
+            else:
+                st.info(views.estimate_text(seconds, spec), icon=":material/timer:")
+        if problems:
+            st.error(views.problems_markdown(problems), icon=":material/error:")
+        if st.button(
+            "Start",
+            key="lab_start",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=bool(problems),
+        ):
+            try:
+                experiment = lab.start_experiment(spec, runs_dir)
+            except lab.FolderBusyError as error:
+                st.error(f"{error}", icon=":material/lock:")
+            except ValueError as error:
+                st.error(f"{error}", icon=":material/error:")
+            else:
+                st.session_state[FOLDER_KEY] = str(experiment.folder)
+                st.rerun()
+
+
+if access.jobs_allowed():
+    new_experiment()
+else:
+    st.info(access.READ_ONLY, icon=":material/lock:")
+
 
 # -- the experiment ---------------------------------------------------------------------------------
 
 st.subheader("Experiment")
 if not experiments:
-    st.info(f"No experiment in `{runs_dir}` yet: fill in the form above and press Start.")
+    hint = ": fill in the form above and press Start" if access.jobs_allowed() else ""
+    st.info(f"No experiment in `{runs_dir}` yet{hint}.")
     st.stop()
 if st.session_state.get(FOLDER_KEY) not in experiments:
     st.session_state[FOLDER_KEY] = experiments[0]
@@ -244,7 +258,8 @@ def live_view(folder: str) -> None:
             icon=":material/error:",
         )
         st.code(state["log_tail"] or "(empty log)", language=None)
-    if state["alive"]:
+    jobs = access.jobs_allowed()  # read-only: the state above, no control
+    if state["alive"] and jobs:
         left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
         runs = views.cancellable_runs(state)
         if runs:
@@ -256,7 +271,7 @@ def live_view(folder: str) -> None:
             with st.spinner("Stopping the experiment's processes..."):
                 lab.cancel_experiment(folder)
             st.rerun()
-    elif views.can_resume(state):
+    elif views.can_resume(state) and jobs:
         st.caption(
             "Finished runs are kept; cancelled or interrupted runs resume from their last "
             "saved epoch, queued ones start."

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import webbrowser
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import NoReturn
 
 import dmlviz
 from dmlviz.validate import InvalidValue, is_number
+from dmlviz.views import access
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501  # Streamlit's own default
@@ -36,7 +39,10 @@ def register(subparsers) -> None:
         description=(
             "Serve the dashboard on RUNS_DIR (default runs): runs table, embedding map, query lens, "
             "neighbour consistency, worst queries and loss anatomy. Listens on 127.0.0.1 only, "
-            "unless --host says otherwise."
+            "unless --host says otherwise; on any other address every browser needs the token "
+            "printed in the URL at start, and the noise lab is read-only unless --allow-jobs. "
+            "To reach a dashboard on a remote machine, prefer an SSH tunnel: run it there as is "
+            "and `ssh -L 8501:localhost:8501 HOST` here (docs/remote-dashboard.md)."
         ),
     )
     parser.add_argument(
@@ -56,6 +62,19 @@ def register(subparsers) -> None:
         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 exposes it to the network)",
     )
     parser.add_argument("--open", action="store_true", help="open a browser tab once it is up")
+    parser.add_argument(
+        "--token",
+        help="require ?token=TOKEN in the URL of every browser session (default: a random token, "
+        "printed in the URL, when --host is not loopback; none on loopback)",
+    )
+    parser.add_argument(
+        "--allow-jobs",
+        action="store_true",
+        help="when --host is not loopback, let the noise lab start and cancel experiments and "
+        "read dataset folders typed in the browser (read-only without it; always allowed on "
+        "loopback). Safer: keep the default host and use `ssh -L 8501:localhost:8501 HOST`, "
+        "see docs/remote-dashboard.md",
+    )
     parser.set_defaults(func=dashboard_command)
 
 
@@ -106,12 +125,24 @@ def streamlit_command(runs_dir: str | Path, host: str, port: int) -> list[str]:
     ]
 
 
-def dashboard_url(host: str, port: int) -> str:
-    """The URL to open for a server listening on ``host:port``."""
+def dashboard_url(host: str, port: int, token: str | None = None) -> str:
+    """The URL to open for a server listening on ``host:port`` (with ``?token=`` when given)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    url = f"http://{shown}:{port}"
+    return url if token is None else f"{url}/?{access.TOKEN_PARAM}={token}"
+
+
+def server_environment(token: str | None = None, allow_jobs: bool = True) -> dict[str, str]:
+    """This process's environment with what the app reads of its access rules
+    (``dmlviz.views.access``): the token every browser must bring (None: none), and whether the
+    noise lab may start jobs."""
+    environment = {k: v for k, v in os.environ.items() if k != access.TOKEN_ENV}
+    if token is not None:
+        environment[access.TOKEN_ENV] = access.check_token(token)
+    environment[access.JOBS_ENV] = "on" if allow_jobs else "off"
+    return environment
 
 
 def launch(
@@ -119,16 +150,20 @@ def launch(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     open_browser: bool = False,
+    token: str | None = None,
+    allow_jobs: bool = True,
 ) -> subprocess.Popen:
     """Start the dashboard server on ``runs_dir`` and return its process (stop it with
-    ``terminate()``). With ``open_browser`` a browser tab opens once the server answers.
+    ``terminate()``). With ``open_browser`` a browser tab opens once the server answers;
+    ``token`` and ``allow_jobs``: see ``server_environment``.
 
-    Raises ``ValueError`` when the port is taken or the app is missing.
+    Raises ``ValueError`` when the port is taken, the token unfit or the app missing.
     """
     check_port(host, port)
-    process = subprocess.Popen(streamlit_command(runs_dir, host, port))
+    environment = server_environment(token, allow_jobs)
+    process = subprocess.Popen(streamlit_command(runs_dir, host, port), env=environment)
     if open_browser:
-        url = dashboard_url(host, port)
+        url = dashboard_url(host, port, token)
         threading.Thread(target=open_when_up, args=(url, process), daemon=True).start()
     return process
 
@@ -136,7 +171,9 @@ def launch(
 def serve(runs_dir: str | Path, host: str, port: int, open_browser: bool = False) -> NoReturn:
     """Become the dashboard server on ``runs_dir``: this process is replaced by Streamlit
     (``os.execv``), so stopping it in any way (Ctrl-C, ``kill``, SIGKILL, a closed terminal)
-    stops the server. With ``open_browser`` a helper process opens a tab once the server answers.
+    stops the server. It keeps this process's environment, and with it the access rules
+    ``start`` put there. With ``open_browser`` a helper process opens a tab once the server
+    answers.
 
     Raises ``ValueError`` when the port is taken or the app is missing; never returns otherwise.
     """
@@ -146,16 +183,18 @@ def serve(runs_dir: str | Path, host: str, port: int, open_browser: bool = False
         opener = (
             "import sys; from dmlviz.cli.dashboard import open_when_up; open_when_up(sys.argv[1])"
         )
-        subprocess.Popen([sys.executable, "-c", opener, dashboard_url(host, port)])
+        url = dashboard_url(host, port, access.expected_token())
+        subprocess.Popen([sys.executable, "-c", opener, url])
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)
 
 
 def open_when_up(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
-    """Open ``url`` in a browser tab once the dashboard there answers (give up when ``process``
-    exits or after ``timeout`` s)."""
-    if wait_until_up(url, process, timeout=timeout):
+    """Open ``url`` (its token included) in a browser tab once the dashboard there answers (give
+    up when ``process`` exits or after ``timeout`` s)."""
+    parts = urllib.parse.urlsplit(url)
+    if wait_until_up(f"{parts.scheme}://{parts.netloc}", process, timeout=timeout):
         webbrowser.open(url)
 
 
@@ -199,7 +238,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def dashboard_command(args: argparse.Namespace) -> int:
+def dashboard_command(args: argparse.Namespace) -> NoReturn:
     """Serve the dashboard on ``args.runs_dir`` until Ctrl-C: the process becomes the server."""
     runs_dir: Path = args.runs_dir
     if not runs_dir.is_dir():
@@ -208,13 +247,38 @@ def dashboard_command(args: argparse.Namespace) -> int:
             f"`dmlviz train --dataset digits --loss contextual --out {runs_dir}/ctx`, or pass the "
             "folder that holds your runs: `dmlviz dashboard PATH`"
         )
-    if not _is_loopback(args.host):
+    return start(runs_dir, args.host, args.port, args.open, args.token, args.allow_jobs)
+
+
+def start(
+    runs_dir: Path,
+    host: str,
+    port: int,
+    open_browser: bool = False,
+    token: str | None = None,
+    allow_jobs: bool = False,
+) -> NoReturn:
+    """Print the dashboard's URL and become its server (``serve``). On a host other than
+    loopback a browser needs ``token`` (a random one when None) and the noise lab is read-only
+    unless ``allow_jobs``; on loopback only a given ``token`` is required and jobs are allowed."""
+    exposed = not _is_loopback(host)
+    if token is None and exposed:
+        token = secrets.token_urlsafe(24)
+    if token is not None:
+        access.check_token(token)
+    allow_jobs = allow_jobs or not exposed
+    check_port(host, port)
+    if exposed:
+        jobs = ("the noise lab starts jobs and reads folders typed in the browser" if allow_jobs
+                else "the noise lab is read-only (--allow-jobs to start experiments)")  # fmt: skip
         print(
-            f"warning: listening on {args.host}: anyone who can reach this machine can open the "
-            "dashboard (it has no login)",
+            f"warning: listening on {host}: anyone who has the URL below (its token) can see "
+            f"every run, and {jobs}; an SSH tunnel is safer (docs/remote-dashboard.md)",
             file=sys.stderr,
         )
-    check_port(args.host, args.port)
-    url = dashboard_url(args.host, args.port)
+    url = dashboard_url(host, port, token)
     print(f"dmlviz dashboard on {runs_dir.resolve()}: {url}  (Ctrl-C to stop)", flush=True)
-    serve(runs_dir, args.host, args.port, open_browser=args.open)
+    environment = server_environment(token, allow_jobs)
+    os.environ.pop(access.TOKEN_ENV, None)  # the server inherits exactly these rules
+    os.environ.update(environment)
+    serve(runs_dir, host, port, open_browser)

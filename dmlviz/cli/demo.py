@@ -95,6 +95,4 @@ def _serve(runs_dir: Path, host: str, port: int, open_browser: bool) -> int:
     """Serve the dashboard on ``runs_dir`` until Ctrl-C: the process becomes the server."""
     from dmlviz.cli import dashboard
 
-    print(f"dashboard on {runs_dir}: {dashboard.dashboard_url(host, port)}  (Ctrl-C to stop)",
-          flush=True)  # fmt: skip
-    return dashboard.serve(runs_dir, host, port, open_browser)
+    return dashboard.start(runs_dir, host, port, open_browser)

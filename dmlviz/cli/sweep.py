@@ -84,6 +84,15 @@ def add_executor(parser: argparse.ArgumentParser, unit: str) -> None:
     )
 
 
+def check_address(args: argparse.Namespace) -> None:
+    """Refuse an ``--address`` whose port does not answer before the training code loads (the
+    sweep or study checks it again, with ``$RAY_ADDRESS``, before writing anything)."""
+    if args.executor == "ray" and args.address:
+        from dmlviz.experiments.ray_executor import check_reachable
+
+        check_reachable(args.address)
+
+
 def add_data_roots(parser: argparse.ArgumentParser) -> None:
     """``--dataset-root`` (``--root`` kept as an alias) and ``--test-root``, as sweep and tune
     take them."""
@@ -99,6 +108,7 @@ def add_data_roots(parser: argparse.ArgumentParser) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     """Run the sweep the arguments describe; exit code 1 when a run failed."""
+    check_address(args)
     from dmlviz.experiments.runner import install_sigterm_handler, run_sweep
     from dmlviz.experiments.spec import SweepSpec, read_spec_file
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmlviz.cli.sweep import add_data_roots, add_executor
+from dmlviz.cli.sweep import add_data_roots, add_executor, check_address
 from dmlviz.registry import loss_help
 
 
@@ -68,8 +68,11 @@ def register(subparsers) -> None:
 
 def run_tune(args: argparse.Namespace) -> int:
     """Run or resume the search; prints the best setting."""
+    check_address(args)
+    from dmlviz.experiments.runner import install_sigterm_handler
     from dmlviz.experiments.tune import tune
 
+    install_sigterm_handler()  # SIGTERM stops the search as Ctrl-C does; a rerun resumes it
     out = args.out or Path("runs") / f"tune-{args.dataset}-{args.loss}"
     entry = tune(
         args.dataset,

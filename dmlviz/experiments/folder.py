@@ -31,6 +31,7 @@ from filelock import FileLock, Timeout
 
 from dmlviz.runs import Run, RunError, atomic_write_json, file_mode, is_run
 from dmlviz.runs.run import process_alive
+from dmlviz.runs.walk import STUDY_FILES, STUDY_RUN_FOLDERS
 
 SPEC_FILE = "sweep.json"
 PROGRESS_FILE = "progress.jsonl"
@@ -42,12 +43,88 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 EXPERIMENT_FILE = "experiment.json"
 LOG_FILE = "sweep.log"
+PRESET_JSON = "preset.json"  # a tuning study's chosen setting (``dmlviz.experiments.tune``)
+SWEEP_MARKERS = (SPEC_FILE, EXPERIMENT_FILE)  # a folder holding one of them is a sweep
+STUDY_MARKERS = (*STUDY_FILES, *STUDY_RUN_FOLDERS, PRESET_JSON)  # ... a tuning study
 LOCK_TOKEN_ENV = "DMLVIZ_SWEEP_LOCK_TOKEN"  # lets a launcher hand its lock to the sweep it starts
 HANDOVER_S = 30.0  # how long a process given a token waits for its launcher to let the lock go
 
 
 class FolderBusyError(ValueError):
     """Another live process holds a sweep folder's lock."""
+
+
+def folder_kind(folder: str | Path) -> str:
+    """What ``folder`` is: "absent", "file", "empty" (hidden entries and a lock aside), "run",
+    "sweep" (``SWEEP_MARKERS``), "study" (``STUDY_MARKERS``) or "other"."""
+    folder = Path(folder)
+    if not folder.exists():
+        return "absent"
+    if not folder.is_dir():
+        return "file"
+    if is_run(folder):
+        return "run"
+    names = set(visible_entries(folder))
+    if not names:
+        return "empty"
+    if names & set(SWEEP_MARKERS):
+        return "sweep"
+    if names & set(STUDY_MARKERS):
+        return "study"
+    return "other"
+
+
+def visible_entries(folder: Path) -> list[str]:
+    """The sorted names in ``folder`` other than hidden ones and ``LOCK_FILE``."""
+    return sorted(n for n in os.listdir(folder) if not n.startswith(".") and n != LOCK_FILE)
+
+
+def check_out(out: str | Path, kind: str) -> None:
+    """Refuse an experiment folder ``out`` that holds something other than an experiment of
+    ``kind`` ("sweep" or "study"): ``ValueError`` saying what it holds and to choose another
+    ``--out``. An absent or empty folder, or one of the same kind, passes (whether it is the same
+    sweep or study is checked by its owner). Reads only."""
+    found = folder_kind(out)
+    if found in ("absent", "empty", kind):
+        return
+    what = "a sweep" if kind == "sweep" else "a tuning study"
+    if found == "file":
+        raise ValueError(f"--out {out} is a file, not a folder: choose a folder path for {what}")
+    raise ValueError(
+        f"--out {out} holds {contents(out)}, not {what}: choose another --out (a new or empty "
+        "folder)"
+    )
+
+
+def contents(folder: str | Path) -> str:
+    """What ``folder`` holds, in words for a message (``folder_kind``): "a run (dmlviz train)",
+    "a sweep (sweep.json)", "a tuning study (dmlviz tune)", "other files (a, b, c and 2 more)"."""
+    found = folder_kind(folder)
+    if found == "other":
+        return f"other files ({_listed(visible_entries(Path(folder)))})"
+    return {
+        "run": "a run (dmlviz train)",
+        "sweep": f"a sweep ({SPEC_FILE})",
+        "study": "a tuning study (dmlviz tune)",
+        "file": "a file",
+    }.get(found, "nothing")
+
+
+def make_folder(folder: str | Path) -> None:
+    """Create ``folder`` (and its parents) when absent; ``ValueError`` naming it and the reason
+    when it cannot be made (a read-only or virtual filesystem, a file in the way)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"cannot create --out {folder}: {error.strerror or error}; choose a folder you can "
+            "write to"
+        ) from None
+
+
+def _listed(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def read_lock(folder: str | Path) -> dict[str, Any] | None:
@@ -101,8 +178,9 @@ class FolderLock:
         self._held: FileLock | None = None
 
     def acquire(self, pid: int | None = None) -> FolderLock:
-        """Take the lock for ``pid`` (default: this process); raises ``FolderBusyError``."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Take the lock for ``pid`` (default: this process); raises ``FolderBusyError``, or
+        ``ValueError`` when the folder cannot be made."""
+        make_folder(self.folder)
         if pid is None and self._held is None:
             held = FileLock(self.folder / HELD_FILE, timeout=HANDOVER_S if self.token else 0,
                             mode=file_mode())  # fmt: skip

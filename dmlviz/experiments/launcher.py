@@ -28,11 +28,12 @@ from dmlviz.experiments.folder import (
     LOCK_FILE,
     LOCK_TOKEN_ENV,
     LOG_FILE,
-    SPEC_FILE,
     FolderBusyError,
     FolderLock,
     append_progress,
     clear_cancel_requests,
+    contents,
+    folder_kind,
     lock_is_live,
     mark_cancelled,
     pid_alive,
@@ -111,8 +112,10 @@ def start_experiment(spec: dict[str, Any], runs_dir: str | Path) -> Experiment:
         raise ValueError(
             f"experiment {name!r} already exists in {runs_dir}; resume it or choose another name"
         )
-    if (folder / SPEC_FILE).exists():
-        raise ValueError(f"{folder} already holds a sweep; choose another experiment name")
+    if folder_kind(folder) not in ("absent", "empty"):
+        raise ValueError(
+            f"{folder} already holds {contents(folder)}; choose another experiment name"
+        )
     return _launch(folder, {**spec, "name": name})
 
 

@@ -18,12 +18,15 @@ import importlib.util
 import os
 import secrets
 import signal
+import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 RAY_MISSING = "--executor ray needs Ray: pip install 'dmlviz[cluster]'"
+CONNECT_TIMEOUT_S = 5.0  # how long the cluster's port gets to take a connection
 CANCEL_GRACE_S = 10.0  # how long cancelled tasks get to record their runs before they are killed
 
 
@@ -44,11 +47,15 @@ def import_ray():
 def connect(address: str | None = None) -> None:
     """Connect this process to the Ray cluster at ``address`` (``HOST:PORT``, ``auto`` or
     ``ray://HOST:10001``); without one, to ``$RAY_ADDRESS``, else a local Ray on this machine's
-    cores. A process already connected stays as it is. ``ValueError`` when none can be reached."""
+    cores. A process already connected stays as it is. ``ValueError`` when none can be reached:
+    within ``CONNECT_TIMEOUT_S`` for an address whose port does not answer (``check_reachable``;
+    ``ray.init`` itself retries such an address for minutes)."""
     ray = import_ray()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_reachable(address)
     local = {} if address else {"include_dashboard": False}
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
@@ -64,6 +71,36 @@ def connect(address: str | None = None) -> None:
     finally:
         if main:  # ray.init makes SIGTERM exit at once; keep ours, which lets tasks be cancelled
             signal.signal(signal.SIGTERM, sigterm)
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Refuse a Ray ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) whose port takes no TCP
+    connection within ``timeout`` seconds (default ``CONNECT_TIMEOUT_S``): ``ValueError`` naming
+    it and how to start a cluster. ``auto`` and other forms without a port are left to Ray."""
+    host, port = address_host_port(address)
+    if port is None:
+        return
+    timeout = timeout or CONNECT_TIMEOUT_S
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        reason = (f"no answer within {timeout:g} s" if isinstance(error, TimeoutError)
+                  else (error.strerror or str(error)).lower())  # fmt: skip
+        raise ValueError(
+            f"cannot reach a Ray cluster at --address {address} ({reason}): start one with `ray start --head --port=6379` "
+            "and pass HEAD:6379, or leave --address out for a local Ray on this machine"
+        ) from None
+
+
+def address_host_port(address: str) -> tuple[str, int | None]:
+    """``(host, port)`` of a Ray address (``HOST:PORT``, ``[IPv6]:PORT``, ``ray://HOST:PORT``);
+    port None when it names none (``auto``, ``local``)."""
+    split = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
+    try:
+        port = split.port
+    except ValueError:
+        port = None
+    return split.hostname or "", port
 
 
 def task_resources(config: dict[str, Any]) -> dict[str, float]:

@@ -32,6 +32,7 @@ from dmlviz.experiments.folder import (
     FolderLock,
     append_progress,
     cancel_requested,
+    check_out,
     evaluated,
     finished_run,
     mark_cancelled,
@@ -100,14 +101,22 @@ def run_sweep(
 
     Writes ``sweep.json``, ``progress.jsonl``, the run folders, ``runs.csv``, ``summary.csv`` and
     ``summary.md``. Holds ``folder.lock`` while it works (``FolderBusyError`` when another live
-    process holds it). Runs that fail are reported in the table with state ``failed``.
+    process holds it). Runs that fail are reported in the table with state ``failed``. Before
+    writing anything it refuses (``ValueError``) an ``out`` that holds something else
+    (``check_out``) or a sweep of another spec, and a Ray cluster it cannot reach.
     """
     validate_spec(spec)
     out = Path(out)
     say = log or (lambda message: None)
+    check_out(out, "sweep")  # before anything is written: a run, a study, a file are refused
+    check_folder(spec, out)
+    if spec.executor == "ray":  # an address that does not answer fails here, in seconds
+        from dmlviz.experiments.ray_executor import connect
+
+        connect(spec.address)
     lock = FolderLock(out, token=lock_token or os.environ.get(LOCK_TOKEN_ENV)).acquire()
     try:
-        check_folder(spec, out)  # before any record: the folder may belong to another sweep
+        check_folder(spec, out)  # again under the lock: another sweep may have begun meanwhile
     except BaseException:
         lock.release()
         raise

@@ -214,8 +214,19 @@ def validate_spec(spec: SweepSpec) -> SweepSpec:
 
 def read_spec_file(path: str | Path) -> SweepSpec:
     """The ``SweepSpec`` in a JSON file: a spec's fields (``sweep.json``), or a noise-lab
-    ``experiment.json`` whose ``spec`` key holds them."""
-    data = json.loads(Path(path).read_text())
+    ``experiment.json`` whose ``spec`` key holds them. ``ValueError`` naming the file when it is
+    missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"the sweep spec {path} does not exist: give the path of a sweep.json or a noise-lab "
+            "experiment.json"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read the sweep spec {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"the sweep spec {path} is not valid JSON ({error}): fix it") from None
     if isinstance(data, dict) and isinstance(data.get("spec"), dict):
         data = data["spec"]
     if not isinstance(data, dict):

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import math
 import re
 import shutil
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dmlviz.experiments.folder import FolderLock
+from dmlviz.experiments.folder import PRESET_JSON, FolderLock, check_out
 from dmlviz.experiments.spec import executor_problems
 from dmlviz.registry import LOSSES, SearchSpace, loss_entry
 from dmlviz.runs import Run, atomic_write_json
@@ -53,7 +54,6 @@ from dmlviz.validate import InvalidValue, check_number, is_number
 STUDY_DB = STUDY_FILE
 STORAGE_FORMS = ("journal:", "sqlite:", "postgresql", "mysql")  # what --storage accepts
 TRIAL_FOLDER = "folder"  # trial attribute: the study folder whose process runs the trial
-PRESET_JSON = "preset.json"
 TRIALS_DIR, CONFIRM_DIR = STUDY_RUN_FOLDERS  # fold runs: not listed as runs (dmlviz.runs.walk)
 MIN_VAL_CLASSES = 2  # MAP@R over a single class is always 1: hold out at least two
 MAX_FOLDS = 4  # as Musgrave et al.: four class-disjoint folds of the train classes
@@ -289,7 +289,9 @@ def tune(
     if problems:
         raise ValueError("; ".join(problems))
     say = log or (lambda message: None)
+    check_out(out, "study")  # before anything is written: a run, a sweep, a file are refused
     out = Path(out).resolve()  # trials record it: the same path on every node
+    check_same_study(out, dataset, loss)
     config = base_config(
         dataset, loss, epochs, val_fraction, seed, noise_rate, root, protocol, test_root
     )
@@ -316,8 +318,14 @@ def tune(
         "noise_rate": float(noise_rate),
     }
     url = study_storage(out, storage, executor)  # a bad --storage is refused before --out is made
+    if storage is not None:
+        optuna_storage(url)  # one that cannot be opened too
+    if executor == "ray":  # as is a Ray address that does not answer
+        from dmlviz.experiments.ray_executor import connect
+
+        connect(address)
     with FolderLock(out):
-        study = open_study(url, f"{dataset}-{loss}", seed)
+        study = open_study(url, study_name(dataset, loss), seed)
         _check_settings(study, settings, url)
         _retire_stale_trials(study, out)
         if not study.trials:
@@ -406,14 +414,61 @@ def open_study(url: str, name: str, seed: int):
 
 
 def optuna_storage(url: str):
-    """What Optuna takes for ``url`` (``study_storage``): a ``JournalStorage`` for
-    ``journal:PATH``, the URL itself for an RDB."""
-    if not url.startswith("journal:"):
-        return url
-    from optuna.storages import JournalStorage
+    """The Optuna storage at ``url`` (``study_storage``), opened: a ``JournalStorage`` for
+    ``journal:PATH``, an ``RDBStorage`` otherwise. ``ValueError`` naming the storage, the reason
+    and the fix when it cannot be opened (a path that cannot be written, a missing database
+    driver, a database that does not answer)."""
+    import sqlalchemy.exc
+    from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    try:
+        if url.startswith("journal:"):
+            return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        return RDBStorage(url)
+    except ImportError:
+        fix = "install the database driver for it (e.g. pip install psycopg2-binary)"
+        reason = "its database driver is not installed"
+    except OSError as error:
+        fix, reason = "give a file in a folder you can write to", error.strerror or str(error)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        fix = "check the URL, that its folder exists and that the database server answers"
+    raise ValueError(f"cannot open --storage {_shown(url)}: {reason}; {fix}")
+
+
+def study_name(dataset: str, loss: str) -> str:
+    """The name of the study that tunes ``loss`` on ``dataset``."""
+    return f"{dataset}-{loss}"
+
+
+def check_same_study(out: Path, dataset: str, loss: str) -> None:
+    """Refuse a study folder ``out`` that holds the search of another dataset or loss (by its
+    study file, its ``preset.json`` or a fold run's config): ``ValueError`` saying what it holds,
+    how to resume that, and to choose another ``--out`` otherwise. Reads only."""
+    import optuna
+
+    held: set[tuple[str, str]] = set()
+    for path, url in [(out / STUDY_JOURNAL, f"journal:{out / STUDY_JOURNAL}"),
+                      (out / STUDY_DB, f"sqlite:///{out / STUDY_DB}")]:  # fmt: skip
+        if path.is_file():
+            for summary in optuna.get_all_study_summaries(optuna_storage(url)):
+                attrs = summary.user_attrs
+                held.add((attrs.get("dataset", "?"), attrs.get("loss", summary.study_name)))
+    for path in [out / PRESET_JSON, *sorted(out.glob(f"{TRIALS_DIR}/*/fold-*/config.json"))[:1]]:
+        try:
+            record = json.loads(path.read_text())
+            held.add((str(record["dataset"]), str(record["loss"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    others = sorted(held - {(dataset, loss)})
+    if others:
+        other_dataset, other_loss = others[0]
+        raise ValueError(
+            f"--out {out} holds the study of --loss {other_loss} on --dataset {other_dataset}: "
+            f"choose another --out for --loss {loss} on {dataset}, or resume that study with "
+            f"--dataset {other_dataset} --loss {other_loss}"
+        )
 
 
 def objective(

@@ -141,8 +141,15 @@ def form_spec(
 
 def folder_problems(runs_dir: str | Path, name: str) -> list[str]:
     """Why an experiment named ``name`` cannot start in ``runs_dir`` (empty when it can): the
-    folder is being written by a live process, or already holds an experiment or a sweep."""
-    from dmlviz.experiments.folder import EXPERIMENT_FILE, SPEC_FILE, lock_is_live, read_lock
+    folder is being written by a live process, or already holds an experiment or anything else
+    (a sweep, a run, a study, other files)."""
+    from dmlviz.experiments.folder import (
+        EXPERIMENT_FILE,
+        contents,
+        folder_kind,
+        lock_is_live,
+        read_lock,
+    )
 
     folder = Path(runs_dir) / name
     owner = read_lock(folder)
@@ -153,8 +160,8 @@ def folder_problems(runs_dir: str | Path, name: str) -> list[str]:
         ]
     if (folder / EXPERIMENT_FILE).exists():
         return [f"experiment {name!r} already exists: choose it below to resume it, or rename"]
-    if (folder / SPEC_FILE).exists():
-        return [f"{folder} already holds a sweep; choose another experiment name"]
+    if folder_kind(folder) not in ("absent", "empty"):
+        return [f"{folder} already holds {contents(folder)}; choose another experiment name"]
     return []
 
 

@@ -43,12 +43,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serve(root: Path):
-    """``dmlviz dashboard root`` on a free local port; yields its URL."""
+def _serve(root: Path, **options):
+    """``dmlviz dashboard root`` on a free local port (``options``: ``launch``'s, such as a
+    token); yields its URL."""
     from dmlviz.cli.dashboard import dashboard_url, launch, wait_until_up
 
     port = _free_port()
-    process = launch(root, "127.0.0.1", port)
+    process = launch(root, "127.0.0.1", port, **options)
     url = dashboard_url("127.0.0.1", port)
     try:
         assert wait_until_up(url, process, timeout=60), "the dashboard did not come up"
@@ -225,3 +226,47 @@ def test_noise_lab_experiment_in_chromium(browser, tmp_path):
             for folder in runs.iterdir():
                 if experiment_state(folder)["alive"]:
                     cancel_experiment(folder)
+
+
+@pytest.mark.browser
+def test_no_request_leaves_this_machine(browser, clean_runs):
+    """Offline use: the pages and their icons (the favicon too) load from the dashboard alone;
+    any request to another host than loopback fails the test."""
+    from urllib.parse import urlsplit
+
+    with _serve(clean_runs) as url:
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        for path in ("", "noise_lab", "anatomy"):
+            page.goto(f"{url}/{path}", timeout=60_000)
+            page.locator("h1").first.wait_for(timeout=60_000)
+            _idle(page)
+        remote = [address for address in requested
+                  if urlsplit(address).scheme in ("http", "https", "ws", "wss")
+                  and urlsplit(address).hostname not in ("127.0.0.1", "localhost", "::1")]  # fmt: skip
+        assert requested and not remote, remote
+
+
+@pytest.mark.browser
+def test_a_dashboard_with_a_token_shows_nothing_without_it(browser, clean_runs):
+    """Served with a token, a visit without it (or with another) gets the refusal page and no
+    navigation; the URL with it gets the app, which keeps it across pages."""
+    token = "test-token-1234"
+    with _serve(clean_runs, token=token) as url:
+        page = browser.new_page()
+        for address in (url, f"{url}/noise_lab", f"{url}/?token=wrong-token-99"):
+            page.goto(address, timeout=60_000)
+            page.wait_for_selector("h1:has-text('Token required')", timeout=60_000)
+            _idle(page)
+            assert page.locator("a[data-testid='stSidebarNavLink']").count() == 0
+            assert "open the URL that dmlviz dashboard printed" in page.inner_text("body")
+        page.goto(f"{url}/?token={token}", timeout=60_000)
+        links = page.locator("a[data-testid='stSidebarNavLink']")
+        links.first.wait_for(timeout=60_000)
+        links.nth(1).click()  # Noise lab
+        page.wait_for_selector("h1:has-text('Noise lab')", timeout=60_000)
+        _idle(page)
+        assert f"token={token}" in page.url
+        page.reload()
+        page.wait_for_selector("h1:has-text('Noise lab')", timeout=60_000)
