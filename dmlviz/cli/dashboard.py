@@ -34,9 +34,9 @@ def register(subparsers) -> None:
         "dashboard",
         help="explore runs in the browser (Streamlit)",
         description=(
-            "Serve the dashboard on RUNS_DIR (default runs): runs table, embedding map, query lens, "
-            "neighbour consistency, worst queries and loss anatomy. Listens on 127.0.0.1 only, "
-            "unless --host says otherwise."
+            "Serve the dashboard on RUNS_DIR (default runs). Its pages: Runs, Noise lab, "
+            "Neighbour consistency, Embedding map, Query lens, Worst queries, Replay and Loss "
+            "anatomy. Listens on 127.0.0.1 only, unless --host says otherwise."
         ),
     )
     parser.add_argument(
