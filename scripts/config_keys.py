@@ -70,7 +70,9 @@ def _value(value) -> str:
 
 
 def _escape(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
+    """Help text as one table cell: pipes escaped, <placeholders> kept visible (not HTML tags)."""
+    text = text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
 
 
 def readme_block(text: str) -> str:
