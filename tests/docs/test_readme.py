@@ -123,6 +123,7 @@ def run_examples(folder: Path, sizes: dict[str, str]) -> list[tuple[str, float]]
     return timings
 
 
+@pytest.mark.slow
 def test_readme_examples_run_in_order(tmp_path):
     """The examples run in one fresh process, as a user's shell would run them one after the other,
     with numba's JIT on as for a user (the test suite turns it off, which would make UMAP crawl)."""
