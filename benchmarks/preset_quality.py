@@ -1,9 +1,10 @@
 """Tuned presets against the paper defaults: validation and test MAP@R of every loss, clean and noisy.
 
 For digits (MLP, the ``samples`` protocol) and Omniglot (small convnet trained from scratch,
-characters split in half, from ``../shared/data/omniglot``) and each loss: the paper defaults and the
-shipped preset (``dmlviz/presets/<dataset>.json``, found by ``dmlviz tune``), each at 0 % and 40 %
-symmetric label noise (``dmlviz.experiments.compare.compare_presets``):
+characters split in half, from ``images_background_small1.zip`` of the official Omniglot repository:
+136 characters) and each loss: the paper defaults and the shipped preset
+(``dmlviz/presets/<dataset>.json``, found by ``dmlviz tune``), each at 0 % and 40 % symmetric label
+noise (``dmlviz.experiments.compare.compare_presets``):
 
 * ``val_map@r``: mean MAP@R over the validation folds of the train split that the search used
   (class-disjoint for Omniglot, folds of each digit's train images for digits), retrained with

@@ -22,6 +22,79 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 REPORT = REPO / "docs" / "performance.md"
 CHARTS = REPO / "docs" / "performance"
+CHART_SIZE = {"width": 760, "height": 380}  # pixels of a chart's PNG
+
+# The report's opening table: (what, benchmark, table, row filter, result as a format string of the
+# row's columns). A row whose benchmark or columns are missing says so instead of a number.
+HEADLINES: list[tuple[str, str, str, dict, str]] = [
+    (
+        "Exact retrieval metrics of 100k x 512 embeddings against each other",
+        "eval_speed",
+        "exact",
+        {"n": 100000},
+        "{ratio_to_faiss:.2f}x the time of a bare faiss search ({ours_s:.0f} s against "
+        "{faiss_s:.0f} s); pytorch-metric-learning's AccuracyCalculator takes {pml_over_ours:.1f}x "
+        "as long; same metrics (largest difference {max_diff_vs_pml:.1g})",
+    ),
+    (
+        "Approximate mode on the same 100k",
+        "eval_speed",
+        "approximate",
+        {},
+        "{approximate_s:.1f} s, {speedup_vs_hnsw_512d:.2f}x faster than a 512-d HNSW index; every "
+        "ranking metric within {max_error:.4f} of exact",
+    ),
+    (
+        "Contextual loss, forward and backward of a batch of 1,024",
+        "loss_speed",
+        "contextual",
+        {"n": 1024},
+        "{speedup:.1f}x faster than a transcription of the authors' code (loss difference "
+        "{loss_abs_diff:.1g})",
+    ),
+    (
+        "Ranked List Loss, batch of 1,024",
+        "loss_speed",
+        "rll",
+        {"n": 1024},
+        "{speedup_vs_pml:.1f}x faster than pytorch-metric-learning's RankedListLoss",
+    ),
+    (
+        "`make demo` on a fresh folder (9 digits runs, maps)",
+        "demo_time",
+        "calls",
+        {"call": "first (train, evaluate, map)"},
+        "{wall_s:.0f} s (promised: under {limit_s:.0f} s)",
+    ),
+    (
+        "Embedding map page of 200k points, warm",
+        "map_paint",
+        "paint",
+        {"path": "map page", "points": 200000},
+        "{warm_median_s:.1f} s, {ratio_to_all_points:.2f}x the time of drawing every point",
+    ),
+    (
+        "Query lens, a new query among 50k",
+        "dashboard_latency",
+        "latency",
+        {"points": 50000},
+        "{lens_new_query_s:.2f} s on the server",
+    ),
+    (
+        "Noise detector on digits at 40 % noise (MLP embeddings)",
+        "noise_detector",
+        "detectors",
+        {"detector": "dmlviz", "features": "mlp", "noise_rate": 0.4},
+        "AUROC {auroc:.3f} in {seconds:.2f} s (cleanlab's detectors beside it in the table)",
+    ),
+    (
+        "UMAP of 50k points with faiss's neighbours instead of its own",
+        "umap_speed",
+        "maps",
+        {"n": 50000},
+        "speed-up {speedup:.2f}x (below 1: slower)",
+    ),
+]
 
 
 def benchmark_scripts(only: list[str] | None = None) -> list[Path]:
@@ -83,6 +156,20 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def headline_table(payloads: dict[str, dict]) -> str:
+    """The report's opening table: each of ``HEADLINES`` in plain words with its measured result."""
+    lines = ["| what | result | from |", "|---|---|---|"]
+    for what, name, key, where, result in HEADLINES:
+        rows = (payloads.get(name) or {}).get(key) or []
+        row = next((r for r in rows if all(r.get(k) == v for k, v in where.items())), None)
+        try:
+            text = result.format(**row) if row else "not measured yet"
+        except (KeyError, TypeError, ValueError):
+            text = "not in the last results"
+        lines.append(f"| {what} | {text} | [{name}](#{name}) |")
+    return "\n".join(lines)
+
+
 def chart_html(name: str, key: str, rows: list[dict], spec: dict | None) -> Path | None:
     """A plotly line chart of a result table as a standalone HTML file; None when nothing to plot.
 
@@ -113,21 +200,80 @@ def chart_html(name: str, key: str, rows: list[dict], spec: dict | None) -> Path
     CHARTS.mkdir(parents=True, exist_ok=True)
     path = CHARTS / f"{name}_{key}.html"
     figure.write_html(path, include_plotlyjs="cdn", full_html=True)
+    _FIGURES[path.with_suffix(".png")] = figure
     return path
 
 
+_FIGURES: dict = {}  # PNG path -> the figure chart_html drew, rendered by render_pngs
+
+
+def render_pngs() -> list[Path]:
+    """Draw every chart chart_html made as a small PNG (256 colours) in headless Chromium, so the
+    charts show where Markdown renders but scripts do not run (a code host). Returns the PNGs;
+    none, with a note on stderr, when Playwright or Chromium is missing."""
+    import io
+    import shutil
+
+    figures = dict(_FIGURES)
+    _FIGURES.clear()
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = ""
+    if not figures or not Path(chromium or "/nonexistent").exists():
+        if figures:
+            print("charts: no Playwright/Chromium, PNGs not redrawn", file=sys.stderr)
+        return []
+    from PIL import Image
+
+    done = []
+    with tempfile.TemporaryDirectory(prefix="dmlviz-charts-") as tmp, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": CHART_SIZE["width"] + 40, "height": 600})
+        for png, figure in figures.items():
+            figure.update_layout(**CHART_SIZE, template="plotly_white")
+            html = Path(tmp) / f"{png.stem}.html"
+            figure.write_html(html, include_plotlyjs=True, full_html=True)  # offline: inlined
+            page.goto(html.as_uri())
+            page.wait_for_selector(".main-svg")
+            shot = page.locator(".js-plotly-plot").first.screenshot()
+            image = Image.open(io.BytesIO(shot)).convert("RGB").quantize(colors=256)
+            temp = png.with_name(f".{png.name}.tmp")
+            image.save(temp, format="PNG", optimize=True)
+            temp.replace(png)
+            done.append(png)
+        browser.close()
+    return done
+
+
 def write_report(results_dir: Path, outcome: dict[str, str] | None = None) -> Path:
-    """Regenerate docs/performance.md from every ``<name>.json`` in ``results_dir``."""
+    """Regenerate docs/performance.md from every ``<name>.json`` in ``results_dir``: the headline
+    table, then each benchmark's tables with its charts (PNG where Chromium drew them, and HTML)."""
+    payloads = {
+        path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))
+    }
+    charts = {
+        (name, key): chart_html(name, key, rows, (payload.get("charts") or {}).get(key))
+        for name, payload in payloads.items()
+        for key, rows in _tables(payload)
+    }
+    drawn = set(render_pngs())
     parts = [
         "# Performance",
         "",
         "Generated by `make bench` (`benchmarks/run_all.py`) from `benchmarks/results/*.json`; every",
-        "ratio compares dmlviz with the alternative measured in the same process on the same data.",
+        "ratio compares dmlviz with the alternative measured in the same process on the same data,",
+        "on a 2-core CPU (each benchmark's machine is given under its name).",
+        "",
+        "## Headlines",
+        "",
+        headline_table(payloads),
+        "",
+        "The raw tables of every benchmark follow, one section each, with a chart where one helps.",
         "",
     ]
-    for path in sorted(results_dir.glob("*.json")):
-        payload = json.loads(path.read_text())
-        name = path.stem
+    for name, payload in payloads.items():
         parts += [f"## {name}", ""]
         if payload.get("description"):
             parts += [str(payload["description"]), ""]
@@ -139,9 +285,11 @@ def write_report(results_dir: Path, outcome: dict[str, str] | None = None) -> Pa
             parts += [f"**Last run {outcome[name]}: the numbers below are older.**", ""]
         for key, rows in _tables(payload):
             parts += [f"### {key}", "", markdown_table(rows), ""]
-            chart = chart_html(name, key, rows, (payload.get("charts") or {}).get(key))
+            chart = charts[(name, key)]
+            if chart and chart.with_suffix(".png") in drawn:
+                parts += [f"![{name}: {key}](performance/{chart.with_suffix('.png').name})", ""]
             if chart:
-                parts += [f"Chart: [{chart.name}](performance/{chart.name})", ""]
+                parts += [f"Interactive chart: [{chart.name}](performance/{chart.name})", ""]
         if payload.get("notes"):
             parts += [str(payload["notes"]), ""]
     REPORT.parent.mkdir(parents=True, exist_ok=True)

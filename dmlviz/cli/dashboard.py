@@ -37,12 +37,13 @@ def register(subparsers) -> None:
         "dashboard",
         help="explore runs in the browser (Streamlit)",
         description=(
-            "Serve the dashboard on RUNS_DIR (default runs): runs table, embedding map, query lens, "
-            "neighbour consistency, worst queries and loss anatomy. Listens on 127.0.0.1 only, "
-            "unless --host says otherwise; on any other address every browser needs the token "
-            "printed in the URL at start, and the noise lab is read-only unless --allow-jobs. "
-            "To reach a dashboard on a remote machine, prefer an SSH tunnel: run it there as is "
-            "and `ssh -L 8501:localhost:8501 HOST` here (docs/remote-dashboard.md)."
+            "Serve the dashboard on RUNS_DIR (default runs). Its pages: Runs, Noise lab, "
+            "Neighbour consistency, Embedding map, Query lens, Worst queries, Replay and Loss "
+            "anatomy. Listens on 127.0.0.1 only, unless --host says otherwise; on any other "
+            "address every browser needs the token printed in the URL at start, and the noise lab "
+            "is read-only unless --allow-jobs. To reach a dashboard on a remote machine, prefer an "
+            "SSH tunnel: run it there as is and `ssh -L 8501:localhost:8501 HOST` here "
+            "(docs/remote-dashboard.md)."
         ),
     )
     parser.add_argument(

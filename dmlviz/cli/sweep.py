@@ -74,7 +74,7 @@ def add_executor(parser: argparse.ArgumentParser, unit: str) -> None:
         choices=EXECUTORS,
         help=f"local: processes on this machine (default); ray: each {unit} a Ray task with the "
         "CPUs and GPU its config asks for, writing into --out directly, so --out must be on a "
-        "filesystem every node shares (needs pip install 'dmlviz[cluster]'; see docs/cluster.md)",
+        "filesystem every node shares (needs Ray: pip install -e '.[cluster]'; see docs/cluster.md)",
     )
     parser.add_argument(
         "--address",

@@ -36,8 +36,10 @@ from dmlviz.data.listing import (
 PROTOCOLS = ("characters", "alphabets")
 TRAIN_FRACTION = 0.5
 HOW = (
-    "Download it with download=True (torchvision's downloader) or from "
-    "https://github.com/brendenlake/omniglot (python/images_background.zip) and unzip it."
+    "Download python/images_background.zip (and images_evaluation.zip, the standard test set) "
+    "from https://github.com/brendenlake/omniglot; the .zip will do as it is "
+    '(--dataset-root images_background.zip). From Python, load_dataset("omniglot", '
+    "download=True) fetches the background set with torchvision."
 )
 LAYOUT = (
     "  <root>/<alphabet>/<character>/<image>.png, e.g. images_background/Greek/character01/"

@@ -8,8 +8,8 @@ through the folder as with local processes: a run's cancel request file stops it
 wherever it trains; interrupting the driver (Ctrl-C, or SIGTERM from the noise lab) cancels every
 task, which records its run ``interrupted`` so a later sweep resumes it from its last epoch.
 
-Ray is an optional extra (``pip install 'dmlviz[cluster]'``): this module imports it only inside
-its functions, so the local executor never loads it.
+Ray is an optional extra (``pip install -e '.[cluster]'`` in the checkout): this module imports it
+only inside its functions, so the local executor never loads it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-RAY_MISSING = "--executor ray needs Ray: pip install 'dmlviz[cluster]'"
+RAY_MISSING = (
+    "--executor ray needs Ray: pip install -e '.[cluster]' in the dmlviz checkout "
+    "(or pip install 'ray>=2.9')"
+)
 CONNECT_TIMEOUT_S = 5.0  # how long the cluster's port gets to take a connection
 CANCEL_GRACE_S = 10.0  # how long cancelled tasks get to record their runs before they are killed
 

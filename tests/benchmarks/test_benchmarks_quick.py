@@ -53,3 +53,27 @@ def test_report_renders_tables_from_results(tmp_path, monkeypatch):
     text = write_report(tmp_path).read_text()
     assert "## toy" in text and "| n | ours_s | ratio |" in text and "| 1 | 0.5 | 2 |" in text
     assert (tmp_path / "charts" / "toy_rows.html").exists()
+
+
+def test_report_opens_with_headlines_and_draws_png_charts(tmp_path, monkeypatch):
+    """The report starts with the headline table (a measured row in words, a missing benchmark
+    said so), and each chart is a PNG a code host can show, beside its interactive HTML."""
+    import shutil
+
+    import run_all
+
+    (tmp_path / "loss_speed.json").write_text(
+        '{"contextual": [{"n": 1024, "speedup": 2.5, "loss_abs_diff": 0.0, "ours_ms": 1.0}]}'
+    )
+    monkeypatch.setattr(run_all, "REPORT", tmp_path / "performance.md")
+    monkeypatch.setattr(run_all, "CHARTS", tmp_path / "charts")
+    text = write_report(tmp_path).read_text()
+    headlines = text.split("## Headlines", 1)[1].split("\n## ", 1)[0]
+    assert "2.5x faster than a transcription of the authors' code" in headlines
+    assert "| Ranked List Loss, batch of 1,024 | not measured yet |" in headlines
+    assert text.index("## Headlines") < text.index("## loss_speed")
+    if not (shutil.which("chromium") or os.path.exists("/usr/bin/chromium")):
+        pytest.skip("no Chromium: the PNG charts are not drawn here")
+    png = tmp_path / "charts" / "loss_speed_contextual.png"
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert "![loss_speed: contextual](performance/loss_speed_contextual.png)" in text

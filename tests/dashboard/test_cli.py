@@ -120,3 +120,20 @@ def test_the_server_does_not_outlive_the_command(runs_dir, signame):
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+def test_help_names_every_page(capsys):
+    """``dmlviz dashboard --help`` lists the pages the app declares (its PAGES), all of them."""
+    import ast
+
+    tree = ast.parse(app_path().read_text(encoding="utf-8"))
+    pages = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PAGES"
+    )
+    with pytest.raises(SystemExit):
+        main(["dashboard", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    missing = [title for _, _, title, _ in pages if title not in text]
+    assert len(pages) == 8 and not missing, f"dashboard --help does not name {missing}"

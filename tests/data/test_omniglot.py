@@ -112,6 +112,8 @@ def test_missing_root_says_how_to_get_omniglot(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="download=True") as error:
         load_dataset("omniglot")
     assert "<alphabet>/<character>" in str(error.value)
+    # the command line has no download flag: the message gives the CLI way too
+    assert "--dataset-root images_background.zip" in str(error.value)
     with pytest.raises(DatasetNotFoundError, match=f"nothing usable at {tmp_path}"):
         load_dataset("omniglot", root=tmp_path)
 

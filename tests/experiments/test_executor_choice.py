@@ -19,8 +19,11 @@ def no_ray(monkeypatch):
 
 
 def test_executor_ray_without_ray_says_how_to_install_it(no_ray, tmp_path, capsys):
-    assert RAY_MISSING == "--executor ray needs Ray: pip install 'dmlviz[cluster]'"
-    with pytest.raises(ImportError, match=r"pip install 'dmlviz\[cluster\]'"):
+    assert RAY_MISSING == (
+        "--executor ray needs Ray: pip install -e '.[cluster]' in the dmlviz checkout "
+        "(or pip install 'ray>=2.9')"
+    )
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[cluster\]'"):
         import_ray()
     assert executor_problems("ray") == [RAY_MISSING]
     out = tmp_path / "sweep"
