@@ -37,11 +37,13 @@ import torch
 from IPython.display import display
 from plotly.subplots import make_subplots
 
+from dmlviz import notebook
 from dmlviz.evaluate import evaluate_run, retrieval_metrics
 from dmlviz.models import build_model
 from dmlviz.project import trustworthiness_score, umap_projection
 from dmlviz.train import compute_embeddings, default_config, embed_run, train
 
+notebook.use_offline_figures()  # every figure also kept as HTML that draws offline
 torch.set_num_threads(1)
 WORK = Path(tempfile.mkdtemp(prefix="dmlviz-notebook-02-"))
 print("runs go to", WORK)
@@ -214,6 +216,28 @@ print(
 )
 
 # %% [markdown]
+# ### AP@R by hand
+#
+# **Exercise 1.** A query has $R = 4$ other images of its class, and its ranked list
+# starts ✓ ✗ ✓ ✗ ✗ ✓ ✓ (✓ = same class). Compute its AP@R with the formula above:
+# only the first $R$ places count. Replace `None` with your number. (The check
+# computes the same list with `dmlviz.evaluate.retrieval_metrics`.)
+
+# %%
+ranked = [True, False, True, False, False, True, True]
+answer = None  # a number between 0 and 1
+notebook.check.ap_at_r(answer, ranked)
+
+# %% [markdown]
+# **Exercise 2.** Build a ranked list (a list of `True`/`False`, every image of the
+# query's class in it) whose R@1 is 1 but whose AP@R is below 0.5: this is why R@1
+# alone can hide a poor embedding.
+
+# %%
+answer = None  # e.g. [True, False, ...]
+notebook.check.high_r1_low_map(answer)
+
+# %% [markdown]
 # ## A map of the test embeddings
 #
 # UMAP squeezes the 64-dimensional embeddings into 2-D while trying to keep each point's
@@ -365,6 +389,18 @@ for loss, run in runs.items():
     print(loss)
     display(worst.head(4)[["label", "r", "ap@r", "r_precision", "first_correct_rank"]])
     ranked_lists(run, worst.index[:4].tolist()).show()
+
+# %% [markdown]
+# ## Explore it: the map linked to the query lens
+#
+# `dmlviz.notebook.lens(run)` is the dashboard's query lens inside the notebook: a map
+# of the test split (a PCA, made once and stored in the run), the query as a star and
+# its top 10 as rings, and below it the ranked list with ✓/✗ by class. **Click any
+# point** to make it the query, or pick one of the worst queries from the list. Without
+# a running kernel (an HTML copy) you see a static picture of the worst query instead.
+
+# %%
+notebook.lens(runs["rll"])
 
 # %% [markdown]
 # ## Where to go from here

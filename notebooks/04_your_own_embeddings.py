@@ -30,6 +30,7 @@ import numpy as np
 from IPython.display import HTML, display
 from sklearn.decomposition import PCA
 
+from dmlviz import notebook
 from dmlviz.data import inject_label_noise, load_dataset
 from dmlviz.evaluate import evaluate_run
 from dmlviz.runs import import_embeddings
@@ -43,6 +44,7 @@ from dmlviz.views.lens import (
 )
 from dmlviz.views.thumbs import ThumbnailCache
 
+notebook.use_offline_figures()  # every figure also kept as HTML that draws offline
 WORK = Path(tempfile.mkdtemp(prefix="dmlviz-notebook-04-"))
 print("files and runs go to", WORK)
 
@@ -139,6 +141,15 @@ query = query_card_html(thumbs(worst), worst, names[test_labels[worst]])
 display(HTML(LENS_CSS + query + ranked_strip_html(ranked, thumbs.many(ranked["index"]))))
 
 # %% [markdown]
+# The same in a widget: `notebook.lens(run)` draws a map of the imported test split
+# (a PCA, stored in the run) linked to the ranked lists. Click a point to make it the
+# query, or pick one of the worst queries; with no kernel running you see the worst
+# query's picture.
+
+# %%
+notebook.lens(run)
+
+# %% [markdown]
 # ## The suspicious labels
 #
 # A wrong training label disagrees with its neighbourhood: a 3 labelled "digit 1" sits
@@ -163,6 +174,18 @@ print(
     f"of these {len(shown)}, the notebook's own record says "
     f"{int(truth['flipped'][shown['index']].sum())} were flipped: "
     + ", ".join(f"#{i}" for i in shown["index"][truth["flipped"][shown["index"]]])
+)
+
+# %% [markdown]
+# **Exercise 1.** A reviewer has time for 50 images. Among the 50 most suspicious
+# training labels (highest `noise_score` in `per_sample`), what share is truly wrong?
+# Use the notebook's own record `truth["flipped"]` (indexed like `per_sample["index"]`).
+# Replace `None` with the share.
+
+# %%
+answer = None
+notebook.check.precision_of_top(
+    answer, per_sample["noise_score"], truth["flipped"][per_sample["index"]], 50
 )
 
 # %% [markdown]
