@@ -278,7 +278,12 @@ rll_view = notebook.anatomy(
     panels=("Active pairs", "Negative weights"),
 )
 point_7 = widgets.FloatSlider(
-    value=float(angles[7]), min=0.0, max=6.2, step=0.05, description="point 7's angle"
+    value=float(angles[7]),
+    min=0.0,
+    max=6.2,
+    step=0.05,
+    description="point 7's angle",
+    style={"description_width": "initial"},
 )
 
 
