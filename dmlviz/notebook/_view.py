@@ -22,18 +22,20 @@ STATIC_CLASS = "dmlviz-static"  # the static picture's element, hidden by a draw
 
 
 def use_offline_figures() -> None:
-    """Make every figure of this kernel keep an offline HTML copy (``RENDERER``)."""
+    """Make every figure of this kernel keep an offline HTML copy (``RENDERER``), and put
+    plotly.js into this cell's output now, once, for those copies and the widgets' pictures."""
     pio.renderers.default = RENDERER
+    # plotly queues the "notebook" renderer's one-time plotly.js output for the first figure
+    # shown; doing it here puts it before any widget's static picture, which needs it too.
+    pio.renderers._activate_pending_renderers()
 
 
 def figure_html(figure: go.Figure) -> str:
-    """``figure`` as an HTML fragment: plotly's own text/html rendering under ``RENDERER`` (which
-    shares the notebook's one copy of plotly.js), else a fragment that embeds plotly.js."""
-    plain = go.Figure(figure)
-    bundle = plain._repr_mimebundle_()
-    if "text/html" in bundle:
-        return bundle["text/html"]
-    return plain.to_html(full_html=False, include_plotlyjs=True)
+    """``figure`` as an HTML fragment: the "notebook" renderer's (using the page's one copy of
+    plotly.js) under ``RENDERER``, else a fragment that embeds plotly.js."""
+    if "notebook" in pio.renderers.default.split("+"):
+        return pio.renderers["notebook"].to_mimebundle(figure.to_dict())["text/html"]
+    return go.Figure(figure).to_html(full_html=False, include_plotlyjs=True)
 
 
 def draw(output: widgets.Output, figure: go.Figure) -> None:
