@@ -216,6 +216,18 @@ print(
 )
 
 # %% [markdown]
+# ### AP@R in front of you
+#
+# Pick a test query of the RLL run, from its worst to its best: each bar is $P(i)$, the
+# precision of the first $i$ results, green where the $i$-th result has the query's
+# class (rel$(i) = 1$) and grey where not. Only green bars count, each divided by $R$;
+# the black line adds them up and ends at the query's AP@R, next to the value
+# `evaluate_run` stored.
+
+# %%
+notebook.ap_at_r(runs["rll"])
+
+# %% [markdown]
 # ### AP@R by hand
 #
 # **Exercise 1.** A query has $R = 4$ other images of its class, and its ranked list

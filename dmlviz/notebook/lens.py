@@ -11,12 +11,15 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from dmlviz.notebook._view import View, figure_html
+from dmlviz.notebook._view import View, draw, figure_html
 from dmlviz.runs import Run
 from dmlviz.views import data as views_data
 from dmlviz.views.embedding_map import class_names_of, map_figure
 from dmlviz.views.lens import (
     LENS_CSS,
+    ap_at_r_figure,
+    ap_at_r_steps,
+    live_ranking,
     query_card_html,
     ranked_list,
     ranked_strip_html,
@@ -167,3 +170,46 @@ def lens(run: Run, split: str = "test", k: int = 10) -> Lens:
 def worst_queries(run: Run, split: str = "test", k: int = 10) -> Lens:
     """The ``WORST_SHOWN`` queries with the lowest AP@R, one ranked list at a time."""
     return Lens(run, split, k, with_map=False)
+
+
+class APatR(View):
+    """One query's AP@R computed in front of the student: pick a query, see P(i) at each of its
+    first R places and the running sum that ends at its AP@R."""
+
+    def __init__(self, run: Run, split: str = "test"):
+        self.embeddings, self.labels = run.embeddings(split)
+        per_query = run.per_query(split).sort_values("ap@r", kind="stable")
+        self.stored = per_query.set_index("query")["ap@r"]
+        picks = per_query["query"].iloc[np.linspace(0, len(per_query) - 1, 12).astype(int)]
+        self.picker = widgets.Dropdown(
+            options=[(f"#{q}: stored AP@R {self.stored[q]:.3f}", int(q)) for q in picks],
+            description="query",
+        )
+        self.output, self.text = widgets.Output(), widgets.HTML()
+        self.picker.observe(lambda change: self.select(change["new"]), names="value")
+        self.widget = widgets.VBox([self.picker, self.text, self.output])
+        self.select(self.picker.value)
+
+    def select(self, query: int) -> None:
+        """Rank ``query`` against its split now and draw its AP@R place by place."""
+        self.query = int(query)
+        r = int((self.labels == self.labels[query]).sum() - 1)
+        ranking = live_ranking(self.embeddings, self.labels, query, top_k=r)
+        correct = self.labels[ranking.neighbours] == self.labels[query]
+        self.steps = ap_at_r_steps(correct, r)
+        self.figure = ap_at_r_figure(self.steps, f"query #{query}: R = {r}")
+        draw(self.output, self.figure)
+        self.text.value = (
+            f"{int(self.steps['correct'].sum())} of the first R = {r} results are correct; "
+            f"AP@R = Σ P(i)·rel(i) / R = <b>{self.steps['term'].sum():.3f}</b> "
+            f"(the run's evaluation: {self.stored[self.query]:.3f})"
+        )
+
+    def static_html(self) -> str:
+        return f"<p>{self.text.value}</p>{figure_html(self.figure)}"
+
+
+def ap_at_r(run: Run, split: str = "test") -> APatR:
+    """A query picker (from the worst to the best AP@R) over ``run``'s ``split``, drawing how the
+    picked query's AP@R adds up."""
+    return APatR(run, split)

@@ -107,3 +107,34 @@ def test_replay_epoch_slider_moves_the_marker_and_the_numbers(tmp_path):
     assert f"{memorised:.3f}" in view.numbers.value
     assert view.maps == {}  # no aligned map before `dmlviz project`: the curves alone
     assert "Plotly" in view.static_html() and "<td>2</td>" in view.static_html()
+
+
+def test_ap_at_r_widget_adds_up_to_the_stored_ap_at_r(run):
+    view = notebook.ap_at_r(run)
+    for _, query in view.picker.options[:3]:
+        view.picker.value = query
+        stored = run.per_query("test").set_index("query").loc[query, "ap@r"]
+        assert view.steps["term"].sum() == pytest.approx(stored, abs=1e-6)
+        assert f"{stored:.3f}" in view.static_html()
+
+
+def test_consistency_picker_shows_each_runs_numbers(tmp_path):
+    rng = np.random.default_rng(1)
+    clean = np.repeat(np.arange(3), 12)
+    observed = np.where(np.arange(36) % 6 == 0, (clean + 1) % 3, clean)
+    np.save(tmp_path / "x.npy", np.eye(3)[clean] * 3 + rng.standard_normal((36, 3)))
+    for name, labels in (("obs", observed), ("clean", clean)):
+        (tmp_path / f"{name}.txt").write_text("".join(f"k{c}\n" for c in labels))
+    runs = {}
+    for label, clean_labels in (("told", tmp_path / "clean.txt"), ("not told", None)):
+        run = import_embeddings(tmp_path / label, tmp_path / "x.npy", tmp_path / "clean.txt",
+                                train_embeddings=tmp_path / "x.npy",
+                                train_labels=tmp_path / "obs.txt", clean_labels=clean_labels)  # fmt: skip
+        evaluate_run(run)
+        runs[label] = run
+    view = notebook.consistency(runs)
+    assert view.auroc is not None and "flipped ✓" in view.suspects.value
+    view.picker.value = "not told"
+    assert view.auroc is None  # nothing known to be flipped: nothing to grade
+    assert "clean:" not in view.suspects.value and "false alarm" not in view.suspects.value
+    assert "Plotly" in view.static_html()

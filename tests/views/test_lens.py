@@ -129,3 +129,18 @@ def test_compatible():
     base = {"dataset": "digits", "protocol": "classes", "split_seed": 0}
     assert compatible(base, {**base, "loss": "rll"})
     assert not compatible(base, {**base, "split_seed": 1})
+
+
+def test_ap_at_r_steps_sum_to_the_evaluated_ap_at_r():
+    from dmlviz.evaluate import retrieval_metrics
+    from dmlviz.views.lens import ap_at_r_figure, ap_at_r_steps
+
+    relevant = np.array([True, False, True, False, False, True, True])
+    angles = np.linspace(0.1, 1.5, len(relevant))
+    gallery = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    result = retrieval_metrics(np.array([[1.0, 0.0]], np.float32), np.array([0]), gallery,
+                               np.where(relevant, 0, 1), ks=(1,), clustering=False)  # fmt: skip
+    steps = ap_at_r_steps(relevant, r=4)
+    assert len(steps) == 4 and steps["precision"].tolist() == [1, 0.5, 2 / 3, 0.5]
+    assert steps["term"].sum() == pytest.approx(result.metrics["map@r"])
+    assert ap_at_r_figure(steps).data[1].y[-1] == pytest.approx(result.metrics["map@r"])
