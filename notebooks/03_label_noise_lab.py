@@ -245,25 +245,25 @@ noisy_rates[
 # measures the grouping by true digit directly.)
 
 # %% [markdown]
-# The distribution behind those numbers, for one run at 40 % noise: the consistency
-# of the kept labels against that of the flipped ones. The better the two histograms
-# separate, the higher the AUROC.
+# The distribution behind those numbers, for one run at a time: the consistency of the
+# kept labels against that of the flipped ones, the detector's ROC curve, and the run's
+# most suspicious training images. The better the two histograms separate, the higher
+# the AUROC. **Pick another run** (loss × noise rate × seed) from the list; the exercises
+# below use the first one, the contextual loss at 40 % noise.
 
 # %%
-run = runs["contextual", 0.4, 0]
+first = ("contextual", 0.4, 0)
+run = runs[first]
 consistency_summary, per_sample = run.consistency()
-fig = px.histogram(
-    per_sample.assign(label=np.where(per_sample["flipped"], "flipped", "kept")),
-    x="consistency_observed",
-    color="label",
-    barmode="overlay",
-    histnorm="percent",
-    opacity=0.7,
-    labels={"consistency_observed": "share of the 10 nearest neighbours with the same given label"},
+shown = [first] + [key for key in runs if key[1] > 0 and key != first]
+display(
+    notebook.consistency(
+        {
+            f"{loss}, {rate:.0%} noise, seed {seed}": runs[loss, rate, seed]
+            for loss, rate, seed in shown
+        }
+    )
 )
-fig.update_traces(xbins=dict(start=-0.05, end=1.05, size=0.1))  # one bar per possible value
-fig.update_layout(width=700, height=360, title=f"{run.name}: neighbour consistency")
-fig.show()
 print(
     {
         key: round(value, 3) if isinstance(value, float) else value
