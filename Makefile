@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test lint format demo bench gpu-check dashboard clean
+.PHONY: setup test lint format demo bench gpu-check dashboard notebooks clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -21,6 +21,10 @@ test: lint
 
 demo: setup
 	@$(PY) -m dmlviz demo
+
+# JupyterLab on the teaching notebooks, on this machine only, with .venv's Python as the kernel.
+notebooks: setup
+	@$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks
 
 bench: setup
 	@$(PY) benchmarks/run_all.py

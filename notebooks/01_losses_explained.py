@@ -32,15 +32,19 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from plotly.subplots import make_subplots
 
+from dmlviz import notebook
 from dmlviz.losses import build
 
+notebook.use_offline_figures()  # every figure also kept as HTML that draws offline
 torch.manual_seed(0)
 torch.set_num_threads(1)
 
@@ -237,6 +241,72 @@ pd.DataFrame(
 ).sort_values("distance")
 
 # %% [markdown]
+# ### RLL as learning to rank, and what its settings do
+#
+# RLL treats each query's batch as a **ranked list** to be sorted as a *set*: every
+# positive must come before every negative, with a gap $m$ between the two sets. It
+# generalises the classic pair losses: with one positive and one negative per query
+# and no weighting it is a triplet loss with margin $m$; with a single pair at a time
+# and fixed thresholds it is the contrastive loss. Three settings shape it:
+#
+# * the **gap** $m$ stops pulling positives once they are inside $\alpha - m$, so a
+#   class keeps a spread instead of collapsing to a point (which helps the embedding
+#   keep intra-class variation that later retrieval can use);
+# * $T_n$ and $T_p$ are temperatures: $T_n$ sharpens the negative weights toward the
+#   hardest negatives, $T_p$ (0 here) would do the same for the farthest positives;
+# * the **imbalance** $\lambda$ weighs the negative part against the positive part,
+#   because a query has many more negatives than positives.
+#
+# Move the sliders below: the heatmaps are `rll.explain(...)` of this batch, redrawn
+# with your settings, and the last slider moves point 7 around the circle. With a large
+# $T_n$ all of a query's negative weight goes to its single closest negative; at
+# $T_n = 0$ every active negative counts the same.
+
+
+# %%
+def with_point_moved(index, angle):
+    """The batch with point ``index`` moved to ``angle`` on the unit circle."""
+    moved = angles.clone()
+    moved[index] = angle
+    return torch.stack([moved.cos(), moved.sin()], dim=1).numpy()
+
+
+rll_view = notebook.anatomy(
+    embeddings.numpy(),
+    "rll",
+    labels.numpy(),
+    panels=("Active pairs", "Negative weights"),
+)
+point_7 = widgets.FloatSlider(
+    value=float(angles[7]),
+    min=0.0,
+    max=6.2,
+    step=0.05,
+    description="point 7's angle",
+    style={"description_width": "initial"},
+)
+
+
+def move_point_7(change):
+    rll_view.embeddings = with_point_moved(7, change["new"])
+    rll_view.redraw()
+
+
+point_7.observe(move_point_7, names="value")
+display(point_7)
+rll_view
+
+# %% [markdown]
+# **Exercise 1.** Without running anything, read the circle and the boundaries (with
+# the defaults: positives should be within 0.8, negatives beyond 1.2): which samples
+# are in **query 8's** active positive set $P^*_8$ and active negative set $N^*_8$?
+# Replace `None` with two lists of point numbers, `([...], [...])`, and run the cell.
+
+# %%
+answer = None  # e.g. ([9, 10], [7])
+notebook.check.active_sets(answer, r, query=8)
+
+# %% [markdown]
 # ## Contextual loss: neighbourhoods and contextual similarity
 #
 # The contextual loss does not ask "how far apart are $i$ and $j$?" but "do $i$ and
@@ -354,6 +424,41 @@ for col, q in enumerate(queries, start=1):
     )
 square(fig).update_layout(width=760, height=400)
 fig.show()
+
+# %% [markdown]
+# ### Contextual similarity as k-reciprocal re-ranking
+#
+# The idea comes from **re-ranking** in person re-identification (Zhong et al., 2017):
+# two images are truly alike when each appears in the other's nearest neighbours
+# (*k-reciprocal* neighbours), and the overlap of two neighbour sets is measured like a
+# **Jaccard** index, $|N(i) \cap N(j)| / |N(i) \cup N(j)|$. The contextual loss makes
+# that re-ranking differentiable and trains with it:
+#
+# * $A$ is the neighbour overlap (normalised by $|N(i)|$ rather than the union);
+# * $B$ adds agreement on who is **not** a neighbour: it separates two points that
+#   merely are far apart from everything from two points that share their context;
+# * **query expansion** ($R$, $\hat W$) averages a row over the point's mutual close
+#   neighbours, so one odd neighbour cannot decide the similarity alone;
+# * $k$ should match the number of images per class in a batch (`m_per_class`): a
+#   perfect neighbourhood is then exactly the class. With a larger $k$ the
+#   neighbourhoods spill into other classes; with a smaller one a class splits.
+#
+# The widget walks through the steps (the `step` slider) on this batch, with the
+# contextual loss's sliders above it: try `k` from 2 to 8 and watch $N$ and $W$, and
+# `eps`, which lets near-ties into a neighbourhood.
+
+# %%
+notebook.anatomy(
+    embeddings.numpy(), "contextual", labels.numpy(), panels=("W: contextual similarity",)
+)
+
+# %% [markdown]
+# **Exercise 2.** With $k = 4$ (the default above), which points form the neighbourhood
+# $N(3)$ of point 3? Remember that a point counts itself. Replace `None` with a list.
+
+# %%
+answer = None  # e.g. [3, 0, 1, 2]
+notebook.check.neighbourhood(answer, c, point=3)
 
 # %% [markdown]
 # ## How the gradients move the points

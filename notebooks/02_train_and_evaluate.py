@@ -37,11 +37,13 @@ import torch
 from IPython.display import display
 from plotly.subplots import make_subplots
 
+from dmlviz import notebook
 from dmlviz.evaluate import evaluate_run, retrieval_metrics
 from dmlviz.models import build_model
 from dmlviz.project import trustworthiness_score, umap_projection
 from dmlviz.train import compute_embeddings, default_config, embed_run, train
 
+notebook.use_offline_figures()  # every figure also kept as HTML that draws offline
 torch.set_num_threads(1)
 WORK = Path(tempfile.mkdtemp(prefix="dmlviz-notebook-02-"))
 print("runs go to", WORK)
@@ -64,18 +66,22 @@ print("runs go to", WORK)
 # it is a poor place to compare losses. Keep this in mind when reading the numbers
 # below.
 #
-# `default_config(dataset, loss)` gives every setting; we only shorten training to 10
-# epochs and force the CPU. Each batch holds `batch_size / m_per_class` digits with
-# `m_per_class` images each, so every image has positives in its batch. The loss
-# hyperparameters are left at their defaults (`loss_kwargs` is empty, and
-# `preset_source` records that they are the paper defaults, not tuned for digits).
+# `default_config(dataset, loss, presets="paper")` gives every setting, with each
+# loss's hyperparameters as its paper sets them, the values notebook 01 explained
+# (`presets="tuned"`, the default, would use values tuned on digits instead). We only
+# shorten training to 10 epochs, force the CPU, and hold out a **validation** set,
+# 20 % of each training digit's images (`val_fraction`), to watch during training:
+# the test split is kept for the final measurement. Each batch holds
+# `batch_size / m_per_class` digits with `m_per_class` images each, so every image
+# has positives in its batch. The table shows what each run will train with, and the
+# sentence below it is read from the same configs.
 
 # %%
 LOSSES = ("rll", "contextual")
 configs = {}
 for loss in LOSSES:
-    config = default_config("digits", loss)
-    config.update(epochs=10, eval_every=5, device="cpu", tensorboard=False)
+    config = default_config("digits", loss, presets="paper")
+    config.update(epochs=10, eval_every=5, val_fraction=0.2, device="cpu", tensorboard=False)
     configs[loss] = config
 
 shown = [
@@ -91,7 +97,14 @@ shown = [
     "loss",
     "loss_kwargs",
     "preset_source",
+    "val_fraction",
 ]
+rll, ctx = configs["rll"]["loss_kwargs"], configs["contextual"]["loss_kwargs"]
+print(
+    f"RLL: margin m = {rll['margin']}, alpha = {rll['alpha']}, T_n = {rll['tn']}; "
+    f"contextual: k = {ctx['k']}, eps = {ctx['eps']} ({configs['rll']['preset_source']}); "
+    f"m_per_class = {configs['contextual']['m_per_class']} images of each digit per batch"
+)
 pd.DataFrame({loss: {key: str(configs[loss][key]) for key in shown} for loss in LOSSES})
 
 # %% [markdown]
@@ -99,15 +112,20 @@ pd.DataFrame({loss: {key: str(configs[loss][key]) for key in shown} for loss in 
 #
 # `train(config, out)` runs the loop and writes a run directory: `config.json`, the
 # weights, `metrics.jsonl` (one record per epoch) and `labels.npz`. Every
-# `eval_every` epochs it also measures MAP@R on the test split, which we plot next to
-# the training loss. The two losses are on different scales, so each gets its own
-# panel; only their shapes are comparable.
+# `eval_every` epochs it also measures MAP@R on the held-out splits; we plot the
+# **validation** MAP@R next to the training loss. Choosing anything (the epochs, a
+# learning rate, which loss to keep) by watching the test curve would leak the test set
+# into the choice and make the final test number optimistic: that is *test-set
+# peeking*, and the validation split exists to avoid it. The two losses are on
+# different scales, so each gets its own panel; only their shapes are comparable.
 
 # %%
 runs = {loss: train(configs[loss], WORK / loss, progress=False) for loss in LOSSES}
 COLOURS = {"rll": "#636efa", "contextual": "#ef553b"}
 
-fig = make_subplots(rows=1, cols=2, subplot_titles=["training loss", "test MAP@R during training"])
+fig = make_subplots(
+    rows=1, cols=2, subplot_titles=["training loss", "validation MAP@R during training"]
+)
 for loss, run in runs.items():
     log = run.metrics()
     fig.add_trace(
@@ -117,11 +135,11 @@ for loss, run in runs.items():
         row=1,
         col=1,
     )
-    evaluated = log.dropna(subset=["map@r"])
+    evaluated = log.dropna(subset=["val_map@r"])
     fig.add_trace(
         go.Scatter(
             x=evaluated["epoch"],
-            y=evaluated["map@r"],
+            y=evaluated["val_map@r"],
             name=loss,
             legendgroup=loss,
             line_color=COLOURS[loss],
@@ -185,7 +203,8 @@ results.round(3)
 # baseline for the *nearest* neighbour (R@1), because the test digits are the training
 # digits in new handwriting. The columns to watch are MAP@R and R-precision, which look
 # at the whole top-$R$ list: that is where a learnt embedding has to earn its keep.
-# Ten epochs with untuned defaults say little about which loss is better in general;
+# Ten epochs with the papers' settings (not tuned for digits) say little about which
+# loss is better in general;
 # notebook 03 and `dmlviz sweep` repeat runs over seeds and noise rates.
 
 # %%
@@ -195,6 +214,40 @@ print(
     f"raw pixels {results.loc['raw pixels', 'map@r']:.3f}, "
     f"untrained network {results.loc['untrained network', 'map@r']:.3f}"
 )
+
+# %% [markdown]
+# ### AP@R in front of you
+#
+# Pick a test query of the RLL run, from its worst to its best: each bar is $P(i)$, the
+# precision of the first $i$ results, green where the $i$-th result has the query's
+# class (rel$(i) = 1$) and grey where not. Only green bars count, each divided by $R$;
+# the black line adds them up and ends at the query's AP@R, next to the value
+# `evaluate_run` stored.
+
+# %%
+notebook.ap_at_r(runs["rll"])
+
+# %% [markdown]
+# ### AP@R by hand
+#
+# **Exercise 1.** A query has $R = 4$ other images of its class, and its ranked list
+# starts ✓ ✗ ✓ ✗ ✗ ✓ ✓ (✓ = same class). Compute its AP@R with the formula above:
+# only the first $R$ places count. Replace `None` with your number. (The check
+# computes the same list with `dmlviz.evaluate.retrieval_metrics`.)
+
+# %%
+ranked = [True, False, True, False, False, True, True]
+answer = None  # a number between 0 and 1
+notebook.check.ap_at_r(answer, ranked)
+
+# %% [markdown]
+# **Exercise 2.** Build a ranked list (a list of `True`/`False`, every image of the
+# query's class in it) whose R@1 is 1 but whose AP@R is below 0.5: this is why R@1
+# alone can hide a poor embedding.
+
+# %%
+answer = None  # e.g. [True, False, ...]
+notebook.check.high_r1_low_map(answer)
 
 # %% [markdown]
 # ## A map of the test embeddings
@@ -348,6 +401,18 @@ for loss, run in runs.items():
     print(loss)
     display(worst.head(4)[["label", "r", "ap@r", "r_precision", "first_correct_rank"]])
     ranked_lists(run, worst.index[:4].tolist()).show()
+
+# %% [markdown]
+# ## Explore it: the map linked to the query lens
+#
+# `dmlviz.notebook.lens(run)` is the dashboard's query lens inside the notebook: a map
+# of the test split (a PCA, made once and stored in the run), the query as a star and
+# its top 10 as rings, and below it the ranked list with ✓/✗ by class. **Click any
+# point** to make it the query, or pick one of the worst queries from the list. Without
+# a running kernel (an HTML copy) you see a static picture of the worst query instead.
+
+# %%
+notebook.lens(runs["rll"])
 
 # %% [markdown]
 # ## Where to go from here

@@ -30,6 +30,7 @@ import numpy as np
 from IPython.display import HTML, display
 from sklearn.decomposition import PCA
 
+from dmlviz import notebook
 from dmlviz.data import inject_label_noise, load_dataset
 from dmlviz.evaluate import evaluate_run
 from dmlviz.runs import import_embeddings
@@ -43,6 +44,7 @@ from dmlviz.views.lens import (
 )
 from dmlviz.views.thumbs import ThumbnailCache
 
+notebook.use_offline_figures()  # every figure also kept as HTML that draws offline
 WORK = Path(tempfile.mkdtemp(prefix="dmlviz-notebook-04-"))
 print("files and runs go to", WORK)
 
@@ -51,9 +53,12 @@ print("files and runs go to", WORK)
 #
 # For each split: an `(n, d)` array of embeddings (`.npy` here; `.npz`, `.safetensors`,
 # `.pt` and `.parquet` work too), one label per line, and one image path per line
-# (relative to the list's folder). We write them from the digits: the embeddings are a
-# 32-dimensional PCA fitted on the training images, and 15 % of the training labels are
-# flipped to another digit, the way a careless annotator would.
+# (relative to the list's folder). We write them from the digits, split by class as in
+# the benchmarks: the digits 0-4 train and 5-9 test, so the test queries are digits the
+# "model" never saw labelled. The embeddings are a 32-dimensional PCA fitted on the
+# training images, and 15 % of the training labels are flipped to another digit, the way
+# a careless annotator would. A label file holds each image's class name (`digit 7`),
+# read from the dataset's `class_names`.
 
 # %%
 files = WORK / "files"
@@ -74,7 +79,9 @@ for split in ("train", "test"):
     if split == "train":
         noisy = inject_label_noise(labels, rate=0.15, seed=0, num_classes=data.num_classes)
         labels, truth = noisy.observed, {"flipped": noisy.flipped}
-    (WORK / f"{split}_labels.txt").write_text("".join(f"digit {c}\n" for c in labels))
+    # a label file names the class: the digit itself (the test split's 5-9, not its indices 0-4)
+    names = data.class_names
+    (WORK / f"{split}_labels.txt").write_text("".join(f"digit {names[c]}\n" for c in labels))
 print(sorted(p.name for p in WORK.iterdir()))
 print(
     f"{truth['flipped'].sum()} of {len(truth['flipped'])} training labels are wrong (dmlviz is not told)"
@@ -134,12 +141,22 @@ query = query_card_html(thumbs(worst), worst, names[test_labels[worst]])
 display(HTML(LENS_CSS + query + ranked_strip_html(ranked, thumbs.many(ranked["index"]))))
 
 # %% [markdown]
+# The same in a widget: `notebook.lens(run)` draws a map of the imported test split
+# (a PCA, stored in the run) linked to the ranked lists. Click a point to make it the
+# query, or pick one of the worst queries; with no kernel running you see the worst
+# query's picture.
+
+# %%
+notebook.lens(run)
+
+# %% [markdown]
 # ## The suspicious labels
 #
-# A wrong training label disagrees with its neighbourhood: a 3 labelled "digit 8" sits
+# A wrong training label disagrees with its neighbourhood: a 3 labelled "digit 1" sits
 # among 3s. Ranking the training images by that disagreement (`noise_score`, 1 minus
 # the consistency) lists the labels worth a second look. dmlviz was never told which
-# labels are wrong; since we know here, we can check how many of the top suspects are.
+# labels are wrong, so its cards show only the label trained on and the consistency;
+# since this notebook made the flips, it can check how many of the top suspects are.
 
 # %%
 _, per_sample = run.consistency()
@@ -150,13 +167,25 @@ print(
     f"of the {len(top)} most suspicious training labels, {hits:.0%} are truly wrong "
     f"(chance: {truth['flipped'].mean():.0%})"
 )
-top["flipped"] = truth["flipped"][top["index"]]  # for the orange frames below
 shown = top.head(18)
-display(
-    HTML(
-        LENS_CSS
-        + suspicious_gallery_html(shown, ThumbnailCache(run.dataset("train")).many(shown["index"]))
-    )
+thumbnails = ThumbnailCache(run.dataset("train")).many(shown["index"])
+display(HTML(LENS_CSS + suspicious_gallery_html(shown, thumbnails, clean_known=False)))
+print(
+    f"of these {len(shown)}, the notebook's own record says "
+    f"{int(truth['flipped'][shown['index']].sum())} were flipped: "
+    + ", ".join(f"#{i}" for i in shown["index"][truth["flipped"][shown["index"]]])
+)
+
+# %% [markdown]
+# **Exercise 1.** A reviewer has time for 50 images. Among the 50 most suspicious
+# training labels (highest `noise_score` in `per_sample`), what share is truly wrong?
+# Use the notebook's own record `truth["flipped"]` (indexed like `per_sample["index"]`).
+# Replace `None` with the share.
+
+# %%
+answer = None
+notebook.check.precision_of_top(
+    answer, per_sample["noise_score"], truth["flipped"][per_sample["index"]], 50
 )
 
 # %% [markdown]

@@ -224,6 +224,41 @@ def _contextual_panels(e: dict, ticks: list[str]) -> list[Panel]:
     ]
 
 
+# The steps of the contextual similarity (docs/contextual.md), in order: explain() key, title, and
+# what the step does.
+CONTEXTUAL_STEPS: tuple[tuple[str, str, str], ...] = (
+    ("N", "1 · N: k-nearest neighbours",
+     "Row i marks N(i): i itself and its k - 1 nearest samples, plus any within ε of the k-th."),
+    ("A", "2a · A: shared neighbours",
+     "|N(i) ∩ N(j)| / |N(i)|, the share of i's neighbours that are also j's: a Jaccard-like "
+     "overlap of two neighbour sets (the idea of k-reciprocal re-ranking)."),
+    ("B", "2b · B: shared non-neighbours",
+     "|¬N(i) ∩ ¬N(j)| / |¬N(i)|: agreement on who is *not* a neighbour; with A it tells pairs "
+     "that share context from pairs that merely sit apart."),
+    ("W_tilde", "2c · W̃ = ½(A + B) inside N",
+     "The first contextual similarity, kept only where j is among i's k neighbours."),
+    ("R", "3a · R: mutual k/2-neighbours",
+     "j is in R(i) when each is among the other's k/2 nearest: the set a query expands over."),
+    ("W_hat", "3b · Ŵ: query expansion",
+     "Each row of W̃ averaged over the mutual neighbours R(i): i borrows its close friends' "
+     "context, which smooths out one odd neighbour."),
+    ("W", "4 · W = ½(Ŵ + Ŵᵀ)",
+     "Made symmetric: the contextual similarity the loss compares with the labels Y."),
+)  # fmt: skip
+
+
+def contextual_step(explained: dict, step: int, ticks: list[str]) -> Panel:
+    """The ``step``-th (0-based) of ``CONTEXTUAL_STEPS`` of a contextual ``explain()`` result as a
+    heatmap panel; masks (N, R) in two colours, the others on [0, 1]."""
+    key, title, caption = CONTEXTUAL_STEPS[step]
+    if key in ("N", "R"):
+        figure = heatmap(explained[key], ticks, title, [[0, "#f7f7f7"], [1, "#2c7fb8"]], 0, 1,
+                         None, ".0f")  # fmt: skip
+    else:
+        figure = heatmap(explained[key], ticks, title, "Viridis", 0, 1, key)
+    return Panel(title, caption, figure)
+
+
 def _rll_panels(e: dict, ticks: list[str]) -> list[Panel]:
     positive = np.asarray(e["positive_mask"], dtype=bool)
     negative = np.asarray(e["negative_mask"], dtype=bool)

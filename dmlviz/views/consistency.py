@@ -119,25 +119,35 @@ def precision_at(per_sample: pd.DataFrame, n: int) -> float | None:
     return top_precision(per_sample["noise_score"].to_numpy(), per_sample["flipped"], count)
 
 
-def suspicious_gallery_html(table: pd.DataFrame, thumbnails: list[str]) -> str:
+def suspicious_gallery_html(
+    table: pd.DataFrame, thumbnails: list[str], clean_known: bool = True
+) -> str:
     """The suspicious samples as thumbnail cards: observed label on top, clean label below, an
-    orange frame where the label really was flipped (a true find), grey where it was not."""
+    orange frame where the label really was flipped (a true find), grey where it was not.
+    Without ``clean_known`` (no clean labels were given, as for most imported runs) a card shows
+    the trained label and the consistency only, and claims nothing about which label is right."""
     import html
 
     from dmlviz.views.style import MUTED
 
     cards = []
     for row, uri in zip(table.to_dict("records"), thumbnails, strict=True):
-        color = NOISY if row["flipped"] else MUTED
-        verdict = "flipped ✓" if row["flipped"] else "false alarm"
+        flipped = clean_known and row["flipped"]
+        color = NOISY if flipped else MUTED
+        verdict = (
+            f"clean: <b>{html.escape(str(row['clean_class']))}</b><br>"
+            f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
+            f"<span style='color:{color if flipped else '#777'}'>"
+            f"{'flipped ✓' if flipped else 'false alarm'}</span>"
+            if clean_known
+            else f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
+            f"consistency {row['consistency']:.2f}"
+        )
         cards.append(
             f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
             f"neighbour consistency {row['consistency']:.2f}'><img src='{uri}' "
             f"alt='sample {row['index']}'><div class='dmlviz-cap'>"
-            f"trained: <b>{html.escape(str(row['observed_class']))}</b><br>"
-            f"clean: <b>{html.escape(str(row['clean_class']))}</b><br>"
-            f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
-            f"<span style='color:{color if row['flipped'] else '#777'}'>{verdict}</span>"
+            f"trained: <b>{html.escape(str(row['observed_class']))}</b><br>{verdict}"
             "</div></div>"
         )
     return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from dmlviz.project.align import same_split_settings
 from dmlviz.views.embedding_map import class_names_of
@@ -126,6 +127,34 @@ def ranked_list(
         frame["observed_class"] = class_names_of(frame["observed"].to_numpy(), class_names)
         frame["noisy"] = frame["observed"].to_numpy() != neighbour_labels
     return frame
+
+
+def ap_at_r_steps(correct: np.ndarray, r: int) -> pd.DataFrame:
+    """AP@R of one ranked list, place by place over its first ``r`` places: ``rank`` i,
+    ``correct`` rel(i), ``precision`` P(i) (share correct among the first i) and ``term``
+    P(i)·rel(i) / R; the terms sum to the query's AP@R (Musgrave et al., 2020)."""
+    correct = np.asarray(correct, dtype=bool)[:r]
+    ranks = np.arange(1, len(correct) + 1)
+    precision = np.cumsum(correct) / ranks
+    return pd.DataFrame(
+        {"rank": ranks, "correct": correct, "precision": precision, "term": precision * correct / r}
+    )
+
+
+def ap_at_r_figure(steps: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """``ap_at_r_steps`` drawn: P(i) at each of the first R places (green where the i-th result
+    has the query's class, grey where not) and the running sum of the terms, which ends at AP@R."""
+    figure = go.Figure()
+    colors = np.where(steps["correct"], CORRECT, "#cccccc")
+    figure.add_trace(go.Bar(x=steps["rank"], y=steps["precision"], marker_color=colors,
+                            name="P(i): precision of the first i", hovertemplate=
+                            "rank %{x}<br>P(i) %{y:.3f}<extra></extra>"))  # fmt: skip
+    figure.add_trace(go.Scatter(x=steps["rank"], y=steps["term"].cumsum(), mode="lines",
+                                line=dict(color="#222"), name="AP@R so far: Σ P(i)·rel(i) / R"))  # fmt: skip
+    figure.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10),
+                         xaxis_title="rank i (up to R)", yaxis_range=[0, 1.02], bargap=0.05,
+                         legend=dict(orientation="h", y=-0.25), plot_bgcolor="white")  # fmt: skip
+    return figure
 
 
 def rank_changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

@@ -64,6 +64,14 @@ def test_suspicious_samples_sorted(per_sample):
     assert html.count("dmlviz-card") == 5 and "trained:" in html
 
 
+def test_gallery_claims_nothing_without_clean_labels(per_sample):
+    table = suspicious_samples(per_sample.assign(flipped=True), ["a", "b", "c"], n=3)
+    html = suspicious_gallery_html(table, ["data:x"] * 3, clean_known=False)
+    assert html.count("trained:") == 3
+    assert "clean:" not in html and "flipped" not in html and "false alarm" not in html
+    assert "clean:" in suspicious_gallery_html(table, ["data:x"] * 3)
+
+
 def test_precision_at(per_sample):
     assert precision_at(per_sample, 8) == pytest.approx(
         per_sample.nlargest(8, "noise_score")["flipped"].mean()

@@ -137,3 +137,18 @@ def test_rank_text_shows_expected_ranks_of_ties():
     assert rank_text(3.0) == "3" and rank_text(math.nan) == "none"
     assert rank_text(1.5) == "1.5 (tied)"
     assert "rank 2.5 (tied)" in summary_line({"first_correct_rank": 2.5, "r": 3})
+
+
+def test_ap_at_r_steps_sum_to_the_evaluated_ap_at_r():
+    from dmlviz.evaluate import retrieval_metrics
+    from dmlviz.views.lens import ap_at_r_figure, ap_at_r_steps
+
+    relevant = np.array([True, False, True, False, False, True, True])
+    angles = np.linspace(0.1, 1.5, len(relevant))
+    gallery = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    result = retrieval_metrics(np.array([[1.0, 0.0]], np.float32), np.array([0]), gallery,
+                               np.where(relevant, 0, 1), ks=(1,), clustering=False)  # fmt: skip
+    steps = ap_at_r_steps(relevant, r=4)
+    assert len(steps) == 4 and steps["precision"].tolist() == [1, 0.5, 2 / 3, 0.5]
+    assert steps["term"].sum() == pytest.approx(result.metrics["map@r"])
+    assert ap_at_r_figure(steps).data[1].y[-1] == pytest.approx(result.metrics["map@r"])
