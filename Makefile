@@ -24,7 +24,8 @@ demo: setup
 
 # JupyterLab on the teaching notebooks, on this machine only, with .venv's Python as the kernel.
 notebooks: setup
-	@$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks
+	@$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)  # root: containers, CI
 
 bench: setup
 	@$(PY) benchmarks/run_all.py
