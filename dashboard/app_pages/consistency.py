@@ -7,6 +7,7 @@ import ui
 from dmlviz.runs import RunError
 from dmlviz.views.consistency import (
     across_runs,
+    clean_labels_known,
     consistency_histogram,
     detector_roc,
     precision_at,
@@ -96,7 +97,8 @@ else:
     names = ui.class_names(path, "train")
     table = suspicious_samples(per_sample, names, count)
     ui.lens_css()
-    st.html(suspicious_gallery_html(table, ui.thumbnails(path, "train").many(table["index"])))
+    thumbnails = ui.thumbnails(path, "train").many(table["index"])
+    st.html(suspicious_gallery_html(table, thumbnails, clean_labels_known(row.get("noise_rate"))))
     pick = st.selectbox(
         "Open one in the query lens",
         list(table["index"]),

@@ -3,6 +3,8 @@ training label, and how well does that disagreement find the flipped labels?"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -117,6 +119,13 @@ def precision_at(per_sample: pd.DataFrame, n: int) -> float | None:
         return None
     count = min(int(n), len(per_sample))
     return top_precision(per_sample["noise_score"].to_numpy(), per_sample["flipped"], count)
+
+
+def clean_labels_known(noise_rate: float | None) -> bool:
+    """Whether a run knows its training images' clean labels, from its ``noise_rate`` (config or
+    runs table): trained runs inject their noise; imported runs know them only when imported with
+    ``--clean-labels``, else their rate is None (NaN in a table)."""
+    return noise_rate is not None and not (isinstance(noise_rate, float) and math.isnan(noise_rate))
 
 
 def suspicious_gallery_html(

@@ -22,6 +22,7 @@ from dmlviz.runs.run import quote
 from dmlviz.views import data as views_data
 from dmlviz.views.consistency import (
     across_runs,
+    clean_labels_known,
     consistency_histogram,
     detector_roc,
     suspicious_gallery_html,
@@ -300,7 +301,8 @@ def _run_section(run: Run, row: dict[str, Any], figure: _Figures) -> str:
         parts.append(_worst_queries_html(loaded[query_split], names_and_thumbs))
     train = loaded.get("train")
     if train is not None and train.consistency is not None:
-        parts.append(_suspicious_html(train, *names_and_thumbs("train"), figure))
+        clean_known = clean_labels_known(run.config.get("noise_rate"))
+        parts.append(_suspicious_html(train, *names_and_thumbs("train"), figure, clean_known))
     parts.append(_replay_html(run, names_and_thumbs("train")[0], figure))
     return "\n".join(parts)
 
@@ -386,17 +388,26 @@ def _worst_queries_html(data: views_data.SplitData, names_and_thumbs) -> str:
 
 
 def _suspicious_html(
-    data: views_data.SplitData, names: list[str] | None, thumbs: ThumbnailCache, figure: _Figures
+    data: views_data.SplitData,
+    names: list[str] | None,
+    thumbs: ThumbnailCache,
+    figure: _Figures,
+    clean_known: bool,
 ) -> str:
     per_sample = data.consistency
     k = (data.consistency_summary or {}).get("k")
     roc, auroc = detector_roc(per_sample)
     table = suspicious_samples(per_sample, names, SUSPICIOUS)
     score = "-" if auroc is None else f"{auroc:.3f}"
+    legend = (
+        "Orange frame: the label really was flipped; grey: a false alarm."
+        if clean_known
+        else "Imported without clean labels: which labels are wrong is not known."
+    )
     return (
         f"<h3>Most suspicious training labels</h3><p class='dmlviz-dim'>Detector AUROC {score}. "
-        "Orange frame: the label really was flipped; grey: a false alarm.</p>"
-        f"{suspicious_gallery_html(table, thumbs.many(table['index']))}"
+        f"{legend}</p>"
+        f"{suspicious_gallery_html(table, thumbs.many(table['index']), clean_known)}"
         f"<div class='dmlviz-row'><div>{figure(consistency_histogram(per_sample, k))}</div>"
         f"<div>{figure(roc)}</div></div>"
     )

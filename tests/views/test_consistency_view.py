@@ -144,3 +144,10 @@ def test_noisiest_run_of_the_same_loss():
     assert noisiest_run(runs[runs["path"] != "ctx40"], row)["path"] == "ctx40-pair"
     assert noisiest_run(runs.iloc[[0, 4, 5]], row) is None
     assert noisiest_run(runs.iloc[:0], row) is None
+
+
+def test_clean_labels_are_known_unless_imported_without_them():
+    from dmlviz.views.consistency import clean_labels_known
+
+    assert clean_labels_known(0.0) and clean_labels_known(0.4)
+    assert not clean_labels_known(None) and not clean_labels_known(float("nan"))
