@@ -177,6 +177,16 @@ print(
 )
 
 # %% [markdown]
+# The suspects beside the map: the training split's map linked to the lens, starting at
+# the most suspicious image. Its neighbours show why it looks wrong; click any point on the
+# map, or pick another suspect with `review.select(index)`.
+
+# %%
+review = notebook.lens(run, split="train")
+review.select(int(top["index"].iloc[0]))
+review
+
+# %% [markdown]
 # **Exercise 1.** A reviewer has time for 50 images. Among the 50 most suspicious
 # training labels (highest `noise_score` in `per_sample`), what share is truly wrong?
 # Use the notebook's own record `truth["flipped"]` (indexed like `per_sample["index"]`).
