@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fixture_runs import APP, build_runs
+from shared_files import HANG_GUARD_S
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,7 @@ def app(runs_dir, monkeypatch):
     monkeypatch.setenv("DMLVIZ_RUNS", str(runs_dir))
     st.cache_data.clear()
     st.cache_resource.clear()
-    return AppTest.from_file(str(APP), default_timeout=30)
+    return AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S)
 
 
 @pytest.fixture(autouse=True)
