@@ -90,7 +90,7 @@ def test_sigterm_stops_the_server(runs_dir):
         assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=HANG_GUARD_S)
         assert f"http://127.0.0.1:{port}" in cli.stdout.readline()
         cli.send_signal(signal.SIGTERM)
-        assert cli.wait(30) == 0
+        assert cli.wait(HANG_GUARD_S) == 0
         check_port("127.0.0.1", port)  # free again: the server went down with the command
     finally:
         if cli.poll() is None:
@@ -116,7 +116,7 @@ def test_the_server_does_not_outlive_the_command(runs_dir, signame):
     try:
         assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=HANG_GUARD_S)
         cli.send_signal(getattr(signal, signame))
-        cli.wait(30)
+        cli.wait(HANG_GUARD_S)
         check_port("127.0.0.1", port)  # nothing listens any more
     finally:
         if cli.poll() is None:

@@ -29,7 +29,15 @@ def local_ray():
     files apart from that cluster's (a short path: Ray's socket paths must fit 107 bytes)."""
     ray = pytest.importorskip("ray")
     temp_dir = tempfile.mkdtemp(prefix="dmlviz-ray-")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
+            break
+        except Exception as error:
+            ray.shutdown()  # Ray waits a fixed 30 s for its raylet: on a busy machine, try again
+            if "timed out during startup" not in str(error) or time.monotonic() > deadline:
+                raise
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
