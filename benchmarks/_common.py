@@ -22,6 +22,7 @@ from pathlib import Path
 from dmlviz.runs import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SKIPPED = 77  # a benchmark's exit status when it cannot run here (it says why in one line)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ that point's sample as the lens query) and a box dragged over the map (``box_lis
 samples the page lists; ``box_inside``: those inside the box, drawn or not, counted here from
 the stored coordinates). ``map_file_mb`` / ``map_read_s``: the stored UMAP map's size and the
 time to read it. ``--quick``: 5k points, one load each. Where no Chromium can be launched it says
-so in one line and ends (exit 0), leaving the last results as they were.
+so in one line and ends (exit ``SKIPPED``), leaving the last results as they were.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from _common import chromium, machine_info, parse_args, time_fn, write_result  # noqa: E402
+from _common import SKIPPED, chromium, machine_info, parse_args, time_fn, write_result  # noqa: E402
 from import_scale import dashboard, wait_drawn  # noqa: E402
 
 from dmlviz.runs import Run, projection_file  # noqa: E402
@@ -260,7 +260,7 @@ def main() -> None:
     rows = []
     with chromium("map_paint") as browser:
         if browser is None:  # nothing to measure without a browser: the last results stay
-            return
+            raise SystemExit(SKIPPED)
         with tempfile.TemporaryDirectory(prefix="dmlviz-map-paint-") as tmp:
             paths = {n: make_run(Path(tmp) / f"runs-{n}", n) for n in sizes}
             with candidate_server() as url:
