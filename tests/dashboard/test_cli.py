@@ -112,6 +112,8 @@ def test_the_server_does_not_outlive_the_command(runs_dir, signame):
     cli = subprocess.Popen(
         [sys.executable, "-m", "dmlviz", "dashboard", str(runs_dir), "--port", str(port)],
         stdout=subprocess.DEVNULL,
+        # as from a terminal: a test run under nohup would pass its ignored SIGHUP on
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=HANG_GUARD_S)
