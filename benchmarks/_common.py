@@ -9,16 +9,50 @@ A benchmark script calls ``parse_args`` (``--quick`` = a smoke run of a few seco
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import os
 import platform
+import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dmlviz.runs import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SKIPPED = 77  # a benchmark's exit status when it cannot run here (it says why in one line)
+
+
+@contextlib.contextmanager
+def chromium(benchmark: str) -> Iterator[object | None]:
+    """A headless Chromium (playwright's sync API ``Browser``, software WebGL) for a benchmark's
+    browser part, closed afterwards; ``None``, after one line saying why and how to fix it, when
+    none can be launched here (no ``chromium`` on PATH, playwright absent, or the launch fails)."""
+    how = "install it with `apt-get install -y chromium`"
+    path = shutil.which("chromium")
+    if path is None or importlib.util.find_spec("playwright") is None:
+        missing = "no chromium on PATH" if path is None else "playwright is not installed"
+        print(f"{benchmark}: browser part skipped: {missing}: {how}", flush=True)
+        yield None
+        return
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+        except Error as error:
+            reason = str(error).strip().splitlines()[0]
+            print(f"{benchmark}: browser part skipped: cannot launch {path} ({reason}): {how}")
+            yield None
+            return
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _synchronize() -> None:

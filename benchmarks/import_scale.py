@@ -16,10 +16,8 @@ each timed from navigation until Streamlit stops running and the page's content 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -34,12 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's dmlviz, here and in the processes it starts
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from _common import machine_info, parse_args, write_result  # noqa: E402
+from _common import chromium, machine_info, parse_args, write_result  # noqa: E402
 
 DIM = 512
 PER_CLASS = 10
 DISTINCT_IMAGES = 100
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DESCRIPTION = (
     "Bring your own embeddings at scale: `dmlviz import`, `evaluate` and `project` of 100k x 512 "
     "float32 embeddings (10k classes of 10) with 100k image paths, each step a fresh process "
@@ -142,28 +139,26 @@ def dashboard(runs: Path):
 
 
 def first_paints(runs: Path, shots: Path | None) -> dict:
-    """Seconds to the first complete paint of the Runs, Query lens and Embedding map pages."""
-    from playwright.sync_api import sync_playwright
-
+    """Seconds to the first complete paint of the Runs, Query lens and Embedding map pages; empty
+    when no Chromium can be launched here (``chromium`` says why)."""
     paints = {}
-    with dashboard(runs) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        for name, route, ready in (
-            ("runs", "", "h1:has-text('Runs')"),
-            ("lens", "lens", ".dmlviz-strip .dmlviz-card"),
-            ("map", "map", ".js-plotly-plot"),
-        ):
-            start = time.perf_counter()
-            page.goto(f"{url}/{route}", timeout=600_000)
-            page.wait_for_selector(ready, timeout=600_000)
-            wait_drawn(page)
-            paints[name] = round(time.perf_counter() - start, 2)
-            if shots is not None:
-                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-        browser.close()
+    with chromium("import_scale") as browser:
+        if browser is None:
+            return paints
+        with dashboard(runs) as url:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            for name, route, ready in (
+                ("runs", "", "h1:has-text('Runs')"),
+                ("lens", "lens", ".dmlviz-strip .dmlviz-card"),
+                ("map", "map", ".js-plotly-plot"),
+            ):
+                start = time.perf_counter()
+                page.goto(f"{url}/{route}", timeout=600_000)
+                page.wait_for_selector(ready, timeout=600_000)
+                wait_drawn(page)
+                paints[name] = round(time.perf_counter() - start, 2)
+                if shots is not None:
+                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     return paints
 
 
@@ -203,9 +198,7 @@ def main() -> None:
         projection = json.loads(
             (run / "projections" / f"test_{methods.split(',')[0]}.json").read_text()
         )
-        paints = {}
-        if Path(CHROMIUM).exists() and importlib.util.find_spec("playwright"):
-            paints = first_paints(folder / "runs", Path(shots) if shots else None)
+        paints = first_paints(folder / "runs", Path(shots) if shots else None)
         print(paints, flush=True)
     payload = {
         "description": DESCRIPTION,

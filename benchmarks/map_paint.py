@@ -19,7 +19,8 @@ Then the map page itself (``map page``): its loads, a click on a drawn point (th
 that point's sample as the lens query) and a box dragged over the map (``box_listed``: the
 samples the page lists; ``box_inside``: those inside the box, drawn or not, counted here from
 the stored coordinates). ``map_file_mb`` / ``map_read_s``: the stored UMAP map's size and the
-time to read it. ``--quick``: 5k points, one load each.
+time to read it. ``--quick``: 5k points, one load each. Where no Chromium can be launched it says
+so in one line and ends (exit ``SKIPPED``), leaving the last results as they were.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
 
-from _common import machine_info, parse_args, time_fn, write_result  # noqa: E402
-from import_scale import CHROMIUM, dashboard, wait_drawn  # noqa: E402
+from _common import SKIPPED, chromium, machine_info, parse_args, time_fn, write_result  # noqa: E402
+from import_scale import dashboard, wait_drawn  # noqa: E402
 
 from dmlviz.runs import Run, projection_file  # noqa: E402
 from dmlviz.views.embedding_map import MAX_MAP_POINTS  # noqa: E402
@@ -256,15 +257,12 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     sizes, reps = ([5_000], 1) if args.quick else ([50_000, 200_000], REPS)
     shots = Path(os.environ["DMLVIZ_BENCH_SHOTS"]) if os.environ.get("DMLVIZ_BENCH_SHOTS") else None
-    from playwright.sync_api import sync_playwright
-
     rows = []
-    with tempfile.TemporaryDirectory(prefix="dmlviz-map-paint-") as tmp:
-        paths = {n: make_run(Path(tmp) / f"runs-{n}", n) for n in sizes}
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
+    with chromium("map_paint") as browser:
+        if browser is None:  # nothing to measure without a browser: the last results stay
+            raise SystemExit(SKIPPED)
+        with tempfile.TemporaryDirectory(prefix="dmlviz-map-paint-") as tmp:
+            paths = {n: make_run(Path(tmp) / f"runs-{n}", n) for n in sizes}
             with candidate_server() as url:
                 for n in sizes:
                     for name, max_points in CANDIDATES.items():
@@ -285,7 +283,6 @@ def main() -> None:
                     row["map_read_s"] = round(read["median_s"], 4)
                     print(row, flush=True)
                     rows.append(row)
-            browser.close()
     for row in rows:
         same = [r for r in rows if r["points"] == row["points"] and r["path"] == "all points"]
         if same and row["path"] != "all points":

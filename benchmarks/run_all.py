@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import SKIPPED  # noqa: E402
+
 REPO = HERE.parent
 RESULTS = HERE / "results"
 REPORT = REPO / "docs" / "performance.md"
@@ -115,7 +118,8 @@ def benchmark_scripts(only: list[str] | None = None) -> list[Path]:
 
 
 def run_benchmarks(scripts: list[Path], quick: bool, results_dir: Path) -> dict[str, str]:
-    """Run each script in its own process; returns ``{name: "ok" | "failed (exit N)"}``."""
+    """Run each script in its own process; returns ``{name: "ok" | "skipped" | "failed (exit
+    N)"}`` (skipped: it cannot run on this machine, e.g. without Chromium, and said why)."""
     env = {**os.environ, "DMLVIZ_BENCH_RESULTS": str(results_dir), "PYTHONUNBUFFERED": "1"}
     outcome = {}
     for script in scripts:
@@ -124,7 +128,7 @@ def run_benchmarks(scripts: list[Path], quick: bool, results_dir: Path) -> dict[
         cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
         code = subprocess.call(cmd, cwd=REPO, env=env)
         seconds = time.perf_counter() - start
-        outcome[script.stem] = "ok" if code == 0 else f"failed (exit {code})"
+        outcome[script.stem] = {0: "ok", SKIPPED: "skipped"}.get(code, f"failed (exit {code})")
         print(f"   {outcome[script.stem]} in {seconds:.1f} s", flush=True)
     return outcome
 
@@ -307,12 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="dmlviz-bench-") as tmp:
             outcome = run_benchmarks(scripts, quick=True, results_dir=Path(tmp))
             missing = [s.stem for s in scripts if not (Path(tmp) / f"{s.stem}.json").exists()]
+            missing = [name for name in missing if outcome[name] != "skipped"]
     else:
         RESULTS.mkdir(exist_ok=True)
         outcome = run_benchmarks(scripts, quick=False, results_dir=RESULTS)
         missing = [s.stem for s in scripts if not (RESULTS / f"{s.stem}.json").exists()]
+        missing = [name for name in missing if outcome[name] != "skipped"]
         print(f"report: {write_report(RESULTS, outcome)}")
-    failed = [name for name, state in outcome.items() if state != "ok"]
+    failed = [name for name, state in outcome.items() if state not in ("ok", "skipped")]
     for name in missing:
         print(f"{name} wrote no results JSON", file=sys.stderr)
     return 1 if failed or missing else 0

@@ -19,3 +19,8 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: these checks need the project's ../shared folder")
     return path
+
+
+# How long a test waits for work that makes progress (a process, a page, a cluster) before it calls
+# it hung. Only a hang may fail on time: on a busy 2-core machine the work is slow, not wrong.
+HANG_GUARD_S = 600

@@ -49,17 +49,19 @@ def import_ray():
 
 def connect(address: str | None = None) -> None:
     """Connect this process to the Ray cluster at ``address`` (``HOST:PORT``, ``auto`` or
-    ``ray://HOST:10001``); without one, to ``$RAY_ADDRESS``, else a local Ray on this machine's
-    cores. A process already connected stays as it is. ``ValueError`` when none can be reached:
-    within ``CONNECT_TIMEOUT_S`` for an address whose port does not answer (``check_reachable``;
-    ``ray.init`` itself retries such an address for minutes)."""
+    ``ray://HOST:10001``); without one, to ``$RAY_ADDRESS``, else a new local Ray on this
+    machine's cores (``local``: never a cluster some other program started here with ``ray
+    start``, which Ray's own default would join). A process already connected stays as it is.
+    ``ValueError`` when none can be reached: within ``CONNECT_TIMEOUT_S`` for an address whose
+    port does not answer (``check_reachable``; ``ray.init`` itself retries such an address for
+    minutes)."""
     ray = import_ray()
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address is not None:
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address != "local":
         check_reachable(address)
-    local = {} if address else {"include_dashboard": False}
+    local = {"include_dashboard": False} if address == "local" else {}
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:

@@ -23,6 +23,7 @@ def umap_projection(
     n_epochs: int | None = None,
     init: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    learning_rate: float = 1.0,
 ) -> np.ndarray:
     """UMAP map ``(n, 2)`` float32 of the L2-normalised embeddings (cosine geometry).
 
@@ -30,8 +31,9 @@ def umap_projection(
     (UMAP's own search is the slow part on large sets). ``seed`` makes the map repeatable (UMAP
     then runs on one thread). ``n_neighbors`` is capped at ``n - 1``; ``n_epochs=None`` lets
     UMAP choose (200 for large sets, 500 for small ones). ``init``: starting coordinates
-    ``(n, 2)`` (default: UMAP's spectral start). ``progress(done, total)`` is called as the
-    layout's epochs complete (at most about once a second).
+    ``(n, 2)`` (default: UMAP's spectral start; UMAP rescales each axis to [0, 10] first).
+    ``progress(done, total)`` is called as the layout's epochs complete (at most about once a
+    second). ``learning_rate``: UMAP's initial step size (its default 1).
     """
     import umap
 
@@ -55,6 +57,7 @@ def umap_projection(
         random_state=int(seed),
         n_jobs=1,
         n_epochs=n_epochs,
+        learning_rate=float(learning_rate),
         init="spectral" if init is None else np.asarray(init, dtype=np.float64),
         precomputed_knn=(knn_indices, knn_dists.astype(np.float32)),
         tqdm_kwds=None if progress is None else _epoch_counter(progress),

@@ -4,9 +4,11 @@ run directory (``projections/replay_<method>.npz``) like the other maps.
 Two ways (measured in docs/run-format.md, replay/):
 
 * ``procrustes``: a UMAP per snapshot, fitted from the last epoch backwards, each one started
-  from the layout of the snapshot after it (``WARM_EPOCHS`` epochs) and then moved onto it by
-  Procrustes (rotation,
-  reflection, scale, translation), so a point moves only as far as its neighbourhood changed;
+  from the layout of the snapshot after it (``WARM_EPOCHS`` epochs at ``WARM_LEARNING_RATE``)
+  and then moved onto it by Procrustes (rotation, reflection, scale, translation), so a point
+  moves only as far as its neighbourhood changed. UMAP stretches each axis of a starting layout
+  to [0, 10], which Procrustes cannot undo; the start is first turned so that both axes span the
+  same range (``square_ranges``), which makes that stretch a uniform scale;
 * ``aligned``: umap-learn's ``AlignedUMAP`` over all snapshots at once (each point tied to
   itself in the neighbouring frames).
 
@@ -29,9 +31,13 @@ from dmlviz.runs import Run, RunError
 from dmlviz.runs.run import replay_snapshot_file
 
 ALIGNMENTS = ("procrustes", "aligned")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: squared starts and the warm learning rate (older layouts are redone)
 METHOD = "umap"  # the file name: projections/replay_umap.npz
 WARM_EPOCHS = 100  # UMAP epochs of a frame started from the next frame's layout
+# Its initial step size (UMAP's default 1 re-lays out an unchanged neighbourhood: an identical
+# snapshot's frame moved by 5-27 % of the map's extent, against 4-15 % at 0.25; see
+# tests/project/test_replay_layout.py)
+WARM_LEARNING_RATE = 0.25
 
 
 def aligned_layouts(
@@ -50,11 +56,39 @@ def aligned_layouts(
     layouts: list[np.ndarray] = [np.empty(0)] * len(frames)
     later = None
     for i in reversed(range(len(frames))):
-        warm = None if later is None else WARM_EPOCHS  # started near its answer: fewer epochs
-        coords = umap_projection(frames[i], n_neighbors, min_dist, seed, n_epochs=warm, init=later)
+        if later is None:
+            coords = umap_projection(frames[i], n_neighbors, min_dist, seed)
+        else:  # started near its answer: fewer, smaller steps
+            coords = umap_projection(frames[i], n_neighbors, min_dist, seed, n_epochs=WARM_EPOCHS,
+                                     init=square_ranges(later),
+                                     learning_rate=WARM_LEARNING_RATE)  # fmt: skip
         layouts[i] = coords if later is None else align_maps(later, coords)
         later = layouts[i]
     return np.stack(layouts).astype(np.float32)
+
+
+def square_ranges(coords: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` ``coords`` turned about the origin so that both axes span the same range (max -
+    min): UMAP's per-axis stretch of a starting layout to [0, 10] is then a uniform scale. Such a
+    turn exists in [0, 90 degrees): turning by 90 degrees swaps the two ranges; found by
+    bisection."""
+    coords = np.asarray(coords, dtype=np.float64)
+
+    def turned(angle: float) -> np.ndarray:
+        c, s = np.cos(angle), np.sin(angle)
+        return coords @ np.array([[c, -s], [s, c]])
+
+    def wider(angle: float) -> float:  # x range minus y range; its sign flips over 90 degrees
+        width, height = np.ptp(turned(angle), axis=0)
+        return width - height
+
+    low, high = 0.0, np.pi / 2
+    if wider(low) > 0:
+        low, high = high, low  # keep wider(low) <= 0 <= wider(high)
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if wider(middle) <= 0 else (low, middle)
+    return turned((low + high) / 2)
 
 
 def _aligned_umap(frames, n_neighbors, min_dist, seed) -> np.ndarray:

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from shared_files import REPO
+from shared_files import HANG_GUARD_S, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -15,7 +15,7 @@ def test_without_cuda_it_says_so_and_exits_0():
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_check.py")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "no CUDA device" in done.stdout

@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
+from shared_files import HANG_GUARD_S
 
 from dmlviz.cli import main
 from dmlviz.runs import Run, atomic_write_json
@@ -122,7 +122,7 @@ def test_sigterm_records_interrupted_with_the_reason(tmp_path):
     try:
         assert cli.stdout.readline().startswith("epoch 1/500")
         cli.send_signal(signal.SIGTERM)
-        _, err = cli.communicate(timeout=60)
+        _, err = cli.communicate(timeout=HANG_GUARD_S)
     finally:
         cli.kill()
     assert cli.returncode == 128 + signal.SIGTERM
@@ -137,13 +137,13 @@ def test_train_piped_into_head_stops_after_a_saved_epoch_without_a_traceback(tmp
     argv = ["train", "--dataset", "digits", "--loss", "contrastive", "--epochs", "50",
             "--batches-per-epoch", "3", "--num-threads", "1", "--out", str(out)]  # fmt: skip
     command = " ".join(_dmlviz(*argv)) + " 2>err.txt | head -1; echo ${PIPESTATUS[0]} >code.txt"
-    started = time.monotonic()
     head = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": ROOT})  # fmt: skip
-    assert head.stdout.startswith("epoch 1/50") and time.monotonic() - started < 100
+                          timeout=HANG_GUARD_S, env={**os.environ, "PYTHONPATH": ROOT})  # fmt: skip
+    assert head.stdout.startswith("epoch 1/50")
     err = (tmp_path / "err.txt").read_text()
     assert (tmp_path / "code.txt").read_text().strip() == "141"
     assert "Traceback" not in err and "stdout closed, so training stopped after epoch" in err
     status = Run.load(out).status()
     assert status["state"] == "interrupted" and status["reason"] == "stdout closed"
+    assert status["epoch"] < 50  # it stopped early, not after training on
     assert Run.load(out).metrics()["epoch"].tolist() == list(range(1, status["epoch"] + 1))

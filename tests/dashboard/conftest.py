@@ -1,19 +1,11 @@
-"""Fixtures of the dashboard tests: a runs folder built once per session, a fresh AppTest."""
+"""Fixtures of the dashboard tests: a fresh AppTest on the session's runs folder (``runs_dir``,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from fixture_runs import APP, build_runs
-
-
-@pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory) -> Path:
-    """A folder with four evaluated, mapped digits runs and one broken run folder."""
-    root = tmp_path_factory.mktemp("runs")
-    build_runs(root)
-    return root
+from fixture_runs import APP
+from shared_files import HANG_GUARD_S
 
 
 @pytest.fixture
@@ -25,7 +17,7 @@ def app(runs_dir, monkeypatch):
     monkeypatch.setenv("DMLVIZ_RUNS", str(runs_dir))
     st.cache_data.clear()
     st.cache_resource.clear()
-    return AppTest.from_file(str(APP), default_timeout=30)
+    return AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S)
 
 
 @pytest.fixture(autouse=True)

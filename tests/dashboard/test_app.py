@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
+from shared_files import HANG_GUARD_S
 
 
 def _page(app, name: str):
@@ -128,7 +129,7 @@ def test_empty_runs_folder_explains_how_to_start(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path / "none"))
     st.cache_data.clear()
-    app = AppTest.from_file(str(APP), default_timeout=30).run()
+    app = AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S).run()
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
     assert "make demo" in text and "dmlviz train --dataset digits --loss contextual" in text

@@ -11,10 +11,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from shared_files import HANG_GUARD_S
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-)
+WAIT_MS = HANG_GUARD_S * 1000  # playwright's waits: a hang guard, in milliseconds
+CHROMIUM = shutil.which("chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -52,7 +52,7 @@ def _serve(root: Path, **options):
     process = launch(root, "127.0.0.1", port, **options)
     url = dashboard_url("127.0.0.1", port)
     try:
-        assert wait_until_up(url, process, timeout=60), "the dashboard did not come up"
+        assert wait_until_up(url, process, timeout=HANG_GUARD_S), "the dashboard did not come up"
         yield url
     finally:
         process.terminate()
@@ -68,20 +68,32 @@ def server(runs_dir):
         yield url
 
 
-@pytest.fixture
-def browser():
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium (playwright's ``Browser``), closed afterwards; the test skips, with one
+    line saying why, when none can be launched here (none on PATH, or it fails to start)."""
+    how = "install it with `apt-get install -y chromium`"
     if CHROMIUM is None:
-        pytest.skip("no chromium binary: install it with `apt-get install -y chromium`")
+        pytest.skip(f"no chromium on PATH: {how}")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        except sync_api.Error as error:
+            pytest.skip(f"cannot launch {CHROMIUM} ({str(error).strip().splitlines()[0]}): {how}")
         try:
             yield browser
         finally:
             browser.close()
 
 
-def _idle(page, timeout_ms: int = 90_000) -> None:
+@pytest.fixture
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+def _idle(page, timeout_ms: int = WAIT_MS) -> None:
     """Wait until Streamlit has finished running the page's script (the app's script state) and
     no spinner shows."""
     page.wait_for_timeout(300)
@@ -109,9 +121,9 @@ def test_every_page_in_chromium(browser, clean_runs, tmp_path):
     consistency, and one click shows it."""
     with _serve(clean_runs) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(url, timeout=60_000)
+        page.goto(url, timeout=WAIT_MS)
         links = page.locator("a[data-testid='stSidebarNavLink']")
-        links.first.wait_for(timeout=60_000)
+        links.first.wait_for(timeout=WAIT_MS)
         pages = [  # (title, address); a link's text is its icon's name, then its title
             (links.nth(i).inner_text().split("\n")[-1].strip(), links.nth(i).get_attribute("href"))
             for i in range(links.count())
@@ -129,7 +141,7 @@ def test_every_page_in_chromium(browser, clean_runs, tmp_path):
         problems = {}
         for number, (title, href) in enumerate(pages):
             page.goto(href if href.startswith("http") else f"{url}/{href.lstrip('/')}")
-            page.wait_for_selector(f"h1:has-text('{title}')", timeout=60_000)
+            page.wait_for_selector(f"h1:has-text('{title}')", timeout=WAIT_MS)
             _idle(page)
             slug = re.sub(r"\W+", "_", title.lower())
             page.screenshot(path=str(tmp_path / f"{number}_{slug}.png"), full_page=True)
@@ -139,10 +151,12 @@ def test_every_page_in_chromium(browser, clean_runs, tmp_path):
         assert not problems, problems
 
         page.goto(f"{url}/consistency")
-        page.wait_for_selector("text=This run has no label noise", timeout=60_000)
+        page.wait_for_selector("text=This run has no label noise", timeout=WAIT_MS)
         page.get_by_role("button", name=re.compile("Show contextual-noise40")).click()
-        page.wait_for_selector("text=This run has no label noise", state="detached", timeout=60_000)
-        page.wait_for_selector("text=Detector AUROC", timeout=60_000)
+        page.wait_for_selector(
+            "text=This run has no label noise", state="detached", timeout=WAIT_MS
+        )
+        page.wait_for_selector("text=Detector AUROC", timeout=WAIT_MS)
         _idle(page)
         page.screenshot(path=str(tmp_path / "consistency_noisy.png"), full_page=True)
         run = page.locator("[data-testid='stSidebar'] input[aria-label='Run']")
@@ -153,9 +167,9 @@ def test_every_page_in_chromium(browser, clean_runs, tmp_path):
 @pytest.mark.slow
 def test_map_to_query_lens_in_chromium(browser, server, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"{server}/map", timeout=60_000)
-    page.wait_for_selector("h1:has-text('Embedding map')", timeout=60_000)
-    page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=60_000)
+    page.goto(f"{server}/map", timeout=WAIT_MS)
+    page.wait_for_selector("h1:has-text('Embedding map')", timeout=WAIT_MS)
+    page.wait_for_selector(".js-plotly-plot .scatterlayer, .js-plotly-plot canvas", timeout=WAIT_MS)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(tmp_path / "map.png"))
 
@@ -163,13 +177,13 @@ def test_map_to_query_lens_in_chromium(browser, server, tmp_path):
     x, y = page.evaluate(CLICK_TARGET)
     page.mouse.click(x, y)
     chosen = page.locator("text=is the query lens's query")
-    chosen.wait_for(timeout=60_000)
+    chosen.wait_for(timeout=WAIT_MS)
     index = int(chosen.inner_text().split("#", 1)[1].split()[0])
     page.get_by_role("link", name="Open it in the query lens").click()
-    page.wait_for_selector("h1:has-text('Query lens')", timeout=60_000)
-    page.wait_for_selector(f"text=query #{index}", timeout=60_000)
+    page.wait_for_selector("h1:has-text('Query lens')", timeout=WAIT_MS)
+    page.wait_for_selector(f"text=query #{index}", timeout=WAIT_MS)
     cards = page.locator(".dmlviz-strip").first.locator(".dmlviz-card")
-    cards.first.wait_for(timeout=30_000)
+    cards.first.wait_for(timeout=WAIT_MS)
     assert cards.count() == 10
     assert page.locator("text=AP@R").first.is_visible()
     page.wait_for_timeout(500)
@@ -189,9 +203,9 @@ def test_noise_lab_experiment_in_chromium(browser, tmp_path):
     runs.mkdir()
     with _serve(runs) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(f"{url}/noise_lab", timeout=60_000)
-        page.wait_for_selector("h1:has-text('Noise lab')", timeout=60_000)
-        page.wait_for_selector("text=Estimated time on this machine", timeout=60_000)
+        page.goto(f"{url}/noise_lab", timeout=WAIT_MS)
+        page.wait_for_selector("h1:has-text('Noise lab')", timeout=WAIT_MS)
+        page.wait_for_selector("text=Estimated time on this machine", timeout=WAIT_MS)
         for loss in ("Contextual", "Multi-Similarity"):  # keep the Ranked List Loss only
             page.get_by_role("button", name=f"Remove {loss}").click()
             page.wait_for_selector(f"[aria-label='Remove {loss}']", state="detached")
@@ -200,18 +214,18 @@ def test_noise_lab_experiment_in_chromium(browser, tmp_path):
             field.fill(value)
             field.press("Enter")
         page.locator("[data-testid='stCheckbox']").get_by_text("UMAP maps").click()
-        page.wait_for_selector("text=for 1 run (1 loss", timeout=30_000)
-        page.wait_for_selector("text=1 epoch each", timeout=30_000)
-        page.wait_for_selector("text=evaluation and PCA maps.", timeout=30_000)
+        page.wait_for_selector("text=for 1 run (1 loss", timeout=WAIT_MS)
+        page.wait_for_selector("text=1 epoch each", timeout=WAIT_MS)
+        page.wait_for_selector("text=evaluation and PCA maps.", timeout=WAIT_MS)
         page.screenshot(path=str(tmp_path / "lab_form.png"), full_page=True)
         page.get_by_role("button", name="Start").click()
         try:
-            page.wait_for_selector("text=runs done", timeout=30_000)
+            page.wait_for_selector("text=runs done", timeout=WAIT_MS)
             page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "lab_running.png"), full_page=True)
-            page.wait_for_selector("text=1 of 1", timeout=60_000)
-            page.wait_for_selector("text=At 0 % symmetric noise", timeout=60_000)
-            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            page.wait_for_selector("text=1 of 1", timeout=WAIT_MS)
+            page.wait_for_selector("text=At 0 % symmetric noise", timeout=WAIT_MS)
+            page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
             page.get_by_text("Comparison", exact=True).scroll_into_view_if_needed()
             page.wait_for_timeout(1000)
             shot = tmp_path / "lab_done.png"

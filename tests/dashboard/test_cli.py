@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from shared_files import HANG_GUARD_S
 
 from dmlviz.cli import build_parser, main
 from dmlviz.cli.dashboard import (
@@ -86,10 +87,10 @@ def test_sigterm_stops_the_server(runs_dir):
         text=True,
     )
     try:
-        assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=60)
+        assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=HANG_GUARD_S)
         assert f"http://127.0.0.1:{port}" in cli.stdout.readline()
         cli.send_signal(signal.SIGTERM)
-        assert cli.wait(30) == 0
+        assert cli.wait(HANG_GUARD_S) == 0
         check_port("127.0.0.1", port)  # free again: the server went down with the command
     finally:
         if cli.poll() is None:
@@ -111,11 +112,13 @@ def test_the_server_does_not_outlive_the_command(runs_dir, signame):
     cli = subprocess.Popen(
         [sys.executable, "-m", "dmlviz", "dashboard", str(runs_dir), "--port", str(port)],
         stdout=subprocess.DEVNULL,
+        # as from a terminal: a test run under nohup would pass its ignored SIGHUP on
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
-        assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=60)
+        assert wait_until_up(f"http://127.0.0.1:{port}", cli, timeout=HANG_GUARD_S)
         cli.send_signal(getattr(signal, signame))
-        cli.wait(30)
+        cli.wait(HANG_GUARD_S)
         check_port("127.0.0.1", port)  # nothing listens any more
     finally:
         if cli.poll() is None:

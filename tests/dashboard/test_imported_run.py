@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import _serve, browser  # noqa: F401  (the fixture)
+from shared_files import HANG_GUARD_S
+from test_browser import WAIT_MS, _serve, browser  # noqa: F401  (the fixture)
 
 from dmlviz.cli import main
 from dmlviz.data import inject_label_noise, load_dataset
@@ -83,7 +84,7 @@ def imported_app(imported_runs, monkeypatch):
     monkeypatch.setenv("DMLVIZ_RUNS", str(imported_runs))
     st.cache_data.clear()
     st.cache_resource.clear()
-    return AppTest.from_file(str(APP), default_timeout=60)
+    return AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -124,10 +125,10 @@ def test_import_then_open_its_query_lens_in_chromium(browser, tmp_path):  # noqa
     run = _import(runs, files, "my-digits")
     with _serve(runs) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(f"{url}/lens", timeout=60_000)
-        page.wait_for_selector("h1:has-text('Query lens')", timeout=60_000)
+        page.goto(f"{url}/lens", timeout=WAIT_MS)
+        page.wait_for_selector("h1:has-text('Query lens')", timeout=WAIT_MS)
         cards = page.locator(".dmlviz-strip").first.locator(".dmlviz-card")
-        cards.first.wait_for(timeout=60_000)
+        cards.first.wait_for(timeout=WAIT_MS)
         assert cards.count() == 10
         assert page.locator("text=Top 10: my-digits · imported").is_visible()
         image = cards.first.locator("img")
@@ -177,7 +178,7 @@ def test_query_against_gallery_pages(shop_runs, monkeypatch, page):
     monkeypatch.setenv("DMLVIZ_RUNS", str(shop_runs))
     st.cache_data.clear()
     st.cache_resource.clear()
-    app = AppTest.from_file(str(APP), default_timeout=60)
+    app = AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S)
     app.run()
     app.switch_page(f"app_pages/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]

@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from shared_files import HANG_GUARD_S
 
 from dmlviz.experiments.folder import (
     EXPERIMENT_FILE,
@@ -29,7 +30,7 @@ def lab_app(tmp_path, monkeypatch):
     monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path))
     st.cache_data.clear()
     st.cache_resource.clear()
-    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    app = AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S).run()
     assert not app.exception
     app.switch_page("app_pages/noise_lab.py").run()
     assert not app.exception, [e.value for e in app.exception]
@@ -95,7 +96,7 @@ def test_title_is_drawn_before_the_training_code_loads(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path))
     st.cache_data.clear()
-    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    app = AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S).run()
     monkeypatch.setitem(sys.modules, "dmlviz.train", None)
     app.switch_page("app_pages/noise_lab.py").run()
     assert "dmlviz.train" in app.exception[0].message
@@ -128,16 +129,23 @@ def test_a_busy_or_used_name_is_refused(lab_app, tmp_path):
     assert app.button(key="lab_start").disabled
 
 
-def _run_until(app, predicate, timeout=60.0):
-    """Re-run the page (as the live fragment does) until ``predicate(app)`` holds."""
-    deadline = time.monotonic() + timeout
+def _run_until(app, predicate, folder):
+    """Re-run the page (as the live fragment does) until ``predicate(app)`` holds; fails when the
+    experiment in ``folder`` has ended without it (or after ``HANG_GUARD_S``: a hang)."""
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
+        alive = experiment_state(folder)["alive"]  # asked first: a run that ends now is seen next
         app.run()
         assert not app.exception, [e.value for e in app.exception]
         if predicate(app):
             return
+        assert alive, "the experiment ended; page shows: " + _markdown(app)
         time.sleep(0.2)
-    raise AssertionError("timed out; page shows: " + " | ".join(m.value for m in app.markdown))
+    raise AssertionError("hung; page shows: " + _markdown(app))
+
+
+def _markdown(app) -> str:
+    return " | ".join(m.value for m in app.markdown)
 
 
 @pytest.mark.slow
@@ -166,8 +174,10 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
         assert experiment_state(folder)["alive"]
 
         # progress: an epoch record, shown in the page's table
-        _run_until(app, lambda a: any(r.get("event") == "epoch" for r in read_progress(folder)))
-        _run_until(app, lambda a: a.dataframe and a.dataframe[0].value["Epoch"][0] != "0 / 60")
+        _run_until(app, lambda a: any(r.get("event") == "epoch" for r in read_progress(folder)),
+                   folder)  # fmt: skip
+        _run_until(app, lambda a: a.dataframe and a.dataframe[0].value["Epoch"][0] != "0 / 60",
+                   folder)  # fmt: skip
         table = app.dataframe[0].value
         assert table["Run"][0] == "rll-noise20-seed0" and table["Images/s"][0] > 0
         assert app.button(key="lab_cancel_all")
@@ -181,7 +191,7 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
 
         app.button(key="lab_resume").click().run()
         assert experiment_state(folder)["alive"]
-        _run_until(app, lambda a: experiment_state(folder)["phase"] == "finished", timeout=90)
+        _run_until(app, lambda a: experiment_state(folder)["phase"] == "finished", folder)
         app.run()
         assert any(":green-badge[finished]" in m.value for m in app.markdown)
         assert any("single seed" in m.value for m in app.markdown)  # the comparison's reading
@@ -196,7 +206,7 @@ def test_experiment_started_watched_cancelled_resumed_and_compared(lab_app, tmp_
         assert app.sidebar.selectbox(key="run").value == str(folder / "rll-noise20-seed0")
 
         # a restarted dashboard (a new session) finds the experiment and its state in the folder
-        reopened = AppTest.from_file(str(APP), default_timeout=60).run()
+        reopened = AppTest.from_file(str(APP), default_timeout=HANG_GUARD_S).run()
         reopened.switch_page("app_pages/noise_lab.py").run()
         assert reopened.selectbox(key="lab_folder").value == str(folder)
         assert any(":green-badge[finished]" in m.value for m in reopened.markdown)

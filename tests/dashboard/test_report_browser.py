@@ -4,20 +4,15 @@ every request other than the file itself is recorded and refused, and every char
 from __future__ import annotations
 
 import pytest
-from test_browser import ARGS, CHROMIUM
+from test_browser import WAIT_MS, chromium
 
 from dmlviz.views.report import write_report
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary: install it with `apt-get install -y chromium`")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def test_report_draws_offline(browser, runs_dir, tmp_path):
@@ -41,7 +36,7 @@ def test_report_draws_offline(browser, runs_dir, tmp_path):
     page.goto(report.as_uri(), wait_until="load")
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-        timeout=60_000,
+        timeout=WAIT_MS,
     )
     drawn = page.evaluate(
         "[...document.querySelectorAll('.js-plotly-plot')].filter(g => g._fullLayout).length"

@@ -3,11 +3,12 @@
 import json
 import subprocess
 import sys
+import types
 
 import pytest
 
 from dmlviz.cli import main
-from dmlviz.experiments.ray_executor import RAY_MISSING, import_ray
+from dmlviz.experiments.ray_executor import RAY_MISSING, connect, import_ray
 from dmlviz.experiments.spec import SweepSpec, executor_problems, spec_problems
 from dmlviz.experiments.tune import study_storage
 from dmlviz.views.lab import form_spec
@@ -82,3 +83,19 @@ def test_a_bad_storage_is_refused_before_the_tune_folder_is_made(tmp_path):
     args = ["tune", "--dataset", "digits", "--loss", "rll", "--storage", "foo:bar"]
     assert main([*args, "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def test_without_an_address_ray_starts_its_own_and_never_joins_a_running_one(monkeypatch):
+    """Ray's own default (``address=None``) joins the cluster ``ray start`` last started on this
+    machine; ours is a local Ray of its own unless an address or $RAY_ADDRESS names one."""
+    calls = []
+    ray = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append(kw))
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    connect()
+    assert calls[-1]["address"] == "local" and calls[-1]["include_dashboard"] is False
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    connect()
+    assert calls[-1]["address"] == "head:6379" and "include_dashboard" not in calls[-1]
+    connect("other:6379")
+    assert calls[-1]["address"] == "other:6379"

@@ -2,10 +2,13 @@
 and a noise-lab experiment cancelled on the cluster."""
 
 import os
+import shutil
+import tempfile
 import threading
 import time
 
 import pytest
+from shared_files import HANG_GUARD_S
 
 from dmlviz.experiments.folder import clear_cancel_requests, read_progress, request_cancel
 from dmlviz.experiments.launcher import cancel_experiment, start_experiment
@@ -21,10 +24,23 @@ from dmlviz.views.tuning import find_studies, study_table
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
+    """A Ray of our own for this module: ``address="local"`` never joins a cluster another program
+    started on this machine (``ray start``, $RAY_ADDRESS), and its own temp dir keeps its session
+    files apart from that cluster's (a short path: Ray's socket paths must fit 107 bytes)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False)
+    temp_dir = tempfile.mkdtemp(prefix="dmlviz-ray-")
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=temp_dir)
+            break
+        except Exception as error:
+            ray.shutdown()  # Ray waits a fixed 30 s for its raylet: on a busy machine, try again
+            if "timed out during startup" not in str(error) or time.monotonic() > deadline:
+                raise
     yield ray
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _spec(**changes):
@@ -58,7 +74,7 @@ def test_a_cancelled_run_stops_and_a_resumed_sweep_continues_it(tmp_path):
     watcher = threading.Thread(target=cancel_after_the_first_epoch, daemon=True)
     watcher.start()
     frame = run_sweep(spec, out, log=None)
-    watcher.join(timeout=5)
+    watcher.join(timeout=HANG_GUARD_S)
     assert frame.loc[0, "state"] == "cancelled"
     assert experiment_state(out)["runs"][0]["state"] == "cancelled"
     stopped = Run.load(out / name).status()
@@ -91,19 +107,22 @@ def test_a_study_on_ray_runs_its_trials_as_tasks_sharing_a_journal(tmp_path):
 
 
 def test_an_interrupted_driver_cancels_the_tasks_still_running(local_ray, tmp_path):
+    interrupted = []
+
     def interrupt(item, result):
+        interrupted.append(time.perf_counter())
         raise KeyboardInterrupt
 
     def nap(seconds):  # Python code between naps, as training runs, notices the cancellation
         for _ in range(int(seconds * 10)):
             time.sleep(0.1)
 
-    started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):  # the short task ends, the long one is cancelled
-        run_tasks(nap, [0.1, 60], lambda item: {"num_cpus": 1}, interrupt)
-    assert time.perf_counter() - started < CANCEL_GRACE_S  # it stopped by itself, in time
+        run_tasks(nap, [0.1, HANG_GUARD_S], lambda item: {"num_cpus": 1}, interrupt)
+    # it stopped by itself within the grace, not killed after it (the workers' start is not timed)
+    assert time.perf_counter() - interrupted[0] < CANCEL_GRACE_S
     both_cpus = local_ray.remote(num_cpus=2)(lambda: "free")
-    assert local_ray.get(both_cpus.remote(), timeout=20) == "free"  # nothing holds a CPU now
+    assert local_ray.get(both_cpus.remote(), timeout=HANG_GUARD_S) == "free"  # no CPU held now
 
 
 def test_the_noise_lab_starts_and_cancels_an_experiment_on_a_ray_cluster(local_ray, tmp_path):
@@ -112,7 +131,7 @@ def test_the_noise_lab_starts_and_cancels_an_experiment_on_a_ray_cluster(local_r
                                executor="ray", address=address)  # fmt: skip
     assert problems == [] and spec["address"] == address
     experiment = start_experiment(spec, tmp_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD_S  # the wait ends when the process does
     while not any(r.get("event") == "epoch" for r in read_progress(experiment.folder)):
         assert experiment.running() and time.monotonic() < deadline, log_tail(experiment.folder)
         time.sleep(0.05)
@@ -124,4 +143,4 @@ def test_the_noise_lab_starts_and_cancels_an_experiment_on_a_ray_cluster(local_r
     events = [r["event"] for r in read_progress(experiment.folder)]
     assert "sweep_interrupted" in events  # the sweep's SIGTERM handler ran, so its task was asked
     both_cpus = local_ray.remote(num_cpus=2)(lambda: "free")
-    assert local_ray.get(both_cpus.remote(), timeout=20) == "free"  # and it has stopped
+    assert local_ray.get(both_cpus.remote(), timeout=HANG_GUARD_S) == "free"  # it has stopped

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from shared_files import HANG_GUARD_S
 
 from dmlviz.experiments.estimate import estimate_seconds
 from dmlviz.experiments.folder import (
@@ -36,14 +37,18 @@ SPEC = {
 }
 
 
-def _wait(predicate, timeout=90.0):
-    deadline = time.monotonic() + timeout
+def _wait(predicate, experiment):
+    """``predicate()``'s first truthy value; fails when ``experiment`` has ended without one (or
+    after ``HANG_GUARD_S``: a hang)."""
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
+        running = experiment.running()  # asked first: a value written as it ends is seen next
         value = predicate()
         if value:
             return value
+        assert running, "the experiment ended first"
         time.sleep(0.1)
-    raise AssertionError("timed out")
+    raise AssertionError("hung")
 
 
 def test_validate_spec_explains_every_problem():
@@ -84,7 +89,9 @@ def test_start_watch_cancel_resume_finish(tmp_path):
     with pytest.raises(FolderBusyError):  # one writer per folder
         start_experiment(SPEC, tmp_path)
 
-    first = _wait(lambda: [r for r in read_progress(folder) if r.get("event") == "epoch"])
+    first = _wait(
+        lambda: [r for r in read_progress(folder) if r.get("event") == "epoch"], experiment
+    )
     assert {"run", "epoch", "epochs", "loss", "images_per_s", "eta_s"} <= set(first[0])
     state = experiment_state(folder)
     assert state["alive"] and state["phase"] == "training" and state["total"] == 1
@@ -100,7 +107,7 @@ def test_start_watch_cancel_resume_finish(tmp_path):
     assert not (folder / LOCK_FILE).exists()
 
     resumed = resume_experiment(folder)
-    assert resumed.wait(120) == 0
+    assert resumed.wait(HANG_GUARD_S) == 0
     state = experiment_state(folder)
     assert state["finished"] and state["phase"] == "finished" and state["done"] == 1
     assert state["runs"][0]["state"] == "finished" and state["runs"][0]["map@r"] > 0
@@ -121,7 +128,7 @@ def test_cancel_one_queued_run_and_stale_lock(tmp_path):
     spec = {**SPEC, "losses": ["triplet", "contrastive"], "epochs": 1, "name": "two"}
     experiment = start_experiment(spec, tmp_path)
     cancel_experiment(folder, run="contrastive-noise20-seed0")
-    assert experiment.wait(120) == 0
+    assert experiment.wait(HANG_GUARD_S) == 0
     state = experiment_state(folder)
     runs = {r["run"]: r["state"] for r in state["runs"]}
     assert runs == {"triplet-noise20-seed0": "finished", "contrastive-noise20-seed0": "cancelled"}

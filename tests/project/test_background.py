@@ -8,6 +8,7 @@ import numpy as np
 import psutil
 import pytest
 from filelock import FileLock
+from shared_files import HANG_GUARD_S
 
 from dmlviz.project import background
 from dmlviz.project.background import (
@@ -117,7 +118,7 @@ def test_a_vanished_computation_reads_as_failed(run):
 def test_a_computation_that_died_unreaped_reads_as_failed(run):
     """The dashboard never waits for the child it spawned: a crashed child stays a zombie."""
     dead = subprocess.Popen([sys.executable, "-c", "import os; os._exit(1)"])
-    deadline = time.time() + 30
+    deadline = time.time() + HANG_GUARD_S
     while time.time() < deadline and psutil.Process(dead.pid).status() != psutil.STATUS_ZOMBIE:
         time.sleep(0.05)
     (run.path / "projections").mkdir()
@@ -133,7 +134,7 @@ def test_a_computation_that_died_unreaped_reads_as_failed(run):
 def test_the_background_process_computes_the_map(run):
     """The real thing: a child process (numba's JIT off, inherited) stores the map."""
     assert start_umap(run, "test") == "started"
-    deadline = time.time() + 120
+    deadline = time.time() + HANG_GUARD_S  # the loop ends when the child does
     while time.time() < deadline and umap_progress(run, "test")["state"] == "running":
         time.sleep(0.5)
     assert umap_progress(run, "test")["state"] == "done", (

@@ -5,6 +5,7 @@ import pytest
 
 from dmlviz.evaluate import evaluate_replay, replay_summary, snapshot_metrics
 from dmlviz.project import aligned_layouts, project_replay, project_run
+from dmlviz.project.replay import square_ranges
 from dmlviz.runs import Run
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
@@ -58,6 +59,17 @@ def test_procrustes_frames_share_one_frame_of_reference():
     assert np.abs(coords[0] - coords[1]).mean() < 0.2 * spread
     with pytest.raises(ValueError, match="alignment"):
         aligned_layouts(frames, alignment="tsne")
+
+
+def test_a_warm_start_is_turned_so_umaps_per_axis_stretch_is_a_uniform_scale():
+    """UMAP stretches each axis of a starting layout to [0, 10]: a wide map would be squashed."""
+    rng = np.random.default_rng(3)
+    wide = rng.standard_normal((40, 2)) * [8.0, 1.0] + [3.0, -2.0]
+    turned = square_ranges(wide)
+    assert np.ptp(turned, axis=0) == pytest.approx([np.ptp(turned[:, 0])] * 2, rel=1e-9)
+    rotation = np.linalg.lstsq(wide, turned, rcond=None)[0]  # a turn: distances all kept
+    assert rotation @ rotation.T == pytest.approx(np.eye(2), abs=1e-9)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
 
 
 def test_snapshot_metrics_see_the_flipped_images_move(tmp_path):

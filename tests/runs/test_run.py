@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from shared_files import HANG_GUARD_S
 
 from dmlviz.models import build_model
 from dmlviz.runs import BrokenRun, Run, RunError, atomic_write_json, find_runs
@@ -283,7 +284,7 @@ def test_the_training_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
         with pytest.raises(RunError, match="being trained"):
             first.acquire()
         holder.send_signal(signal.SIGKILL)
-        holder.wait(10)
+        holder.wait(HANG_GUARD_S)
         first.acquire()
         first.release()
     finally:

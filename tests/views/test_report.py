@@ -4,7 +4,6 @@ dashboard tests' fixture runs."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,11 @@ from dmlviz.views.report import (
     write_report,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
-from fixture_runs import build_runs  # noqa: E402
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    return build_runs(tmp_path_factory.mktemp("runs"))
+def runs(runs_dir) -> dict[str, Path]:
+    """The dashboard tests' runs (built once per session: tests/conftest.py), by name."""
+    return {path.name: path for path in (runs_dir / "sweep").iterdir()}
 
 
 @pytest.fixture(scope="module")
