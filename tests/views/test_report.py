@@ -4,6 +4,7 @@ dashboard tests' fixture runs."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
