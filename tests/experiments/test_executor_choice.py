@@ -8,6 +8,7 @@ import types
 import pytest
 
 from dmlviz.cli import main
+from dmlviz.experiments import ray_executor
 from dmlviz.experiments.ray_executor import RAY_MISSING, connect, import_ray
 from dmlviz.experiments.spec import SweepSpec, executor_problems, spec_problems
 from dmlviz.experiments.tune import study_storage
@@ -91,11 +92,14 @@ def test_without_an_address_ray_starts_its_own_and_never_joins_a_running_one(mon
     calls = []
     ray = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append(kw))
     monkeypatch.setitem(sys.modules, "ray", ray)
+    probed = []  # a named address is probed first (test_ray_connect.py tests the probe itself)
+    monkeypatch.setattr(ray_executor, "check_reachable", probed.append)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     connect()
     assert calls[-1]["address"] == "local" and calls[-1]["include_dashboard"] is False
+    assert probed == []  # nothing to reach: a Ray of our own
     monkeypatch.setenv("RAY_ADDRESS", "head:6379")
     connect()
     assert calls[-1]["address"] == "head:6379" and "include_dashboard" not in calls[-1]
     connect("other:6379")
-    assert calls[-1]["address"] == "other:6379"
+    assert calls[-1]["address"] == "other:6379" and probed == ["head:6379", "other:6379"]
