@@ -30,7 +30,7 @@ of its tiles is computed once for the queries of its rows and of its columns: ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -237,14 +237,10 @@ def _exact_ranking(
                 key, q_codes[start:stop], r_codes, members, self_index, top_k
             )
             neighbours[start:stop], sims[start:stop] = found, found_sims
-            parts[b] = ties.Relevant(relevant.row + start, *_columns(relevant)[1:])
+            parts[b] = replace(relevant, row=relevant.row + start)
 
     parallel(work, len(starts))
     return neighbours, sims, ties.Relevant.concatenate(parts)
-
-
-def _columns(relevant: ties.Relevant) -> tuple[np.ndarray, ...]:
-    return relevant.row, relevant.key, relevant.above, relevant.tied
 
 
 def _scan_block(
