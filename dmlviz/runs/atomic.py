@@ -174,12 +174,14 @@ def remove_made(folders: list[Path]) -> None:
             break
 
 
-def staging_folder(out: str | Path, verb: str, option: str = "--out") -> Path:
-    """A new, empty folder ``.<name>.<verb>-<pid>-<random>`` beside ``out`` (whose parent must
-    exist) to write into before one rename puts it in place, with a plain folder's mode.
-    Staging folders of ``out`` left by a process that is gone (killed mid-write) are removed
-    first. Raises ``ValueError`` naming ``option`` when the folder cannot be written."""
+def staging_folder(out: str | Path, verb: str, option: str = "--out") -> tuple[Path, list[Path]]:
+    """A new, empty folder ``.<name>.<verb>-<pid>-<random>`` beside ``out`` to write into before
+    one rename puts it in place, with a plain folder's mode, and the folders above ``out`` made
+    for it (``make_parents``: for ``remove_made`` when the write fails). Staging folders of
+    ``out`` left by a process that is gone (killed mid-write) are removed first. Raises
+    ``ValueError`` naming ``option``, leaving nothing made, when the folder cannot be written."""
     out = Path(out)
+    made = make_parents(out, option)
     prefix = f".{out.name}.{verb}-"
     try:
         entries = list(os.scandir(out.parent))
@@ -192,12 +194,13 @@ def staging_folder(out: str | Path, verb: str, option: str = "--out") -> Path:
     try:
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{prefix}{os.getpid()}-"))
     except OSError as error:
+        remove_made(made)
         raise ValueError(
             f"argument {option}: cannot write to {out.parent} ({error.strerror or error}): "
             "choose a folder you can write to"
         ) from None
     os.chmod(staging, dir_mode())  # mkdtemp makes 0700; a shared runs folder needs more
-    return staging
+    return staging, made
 
 
 def file_mode() -> int:

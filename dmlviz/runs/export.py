@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmlviz.runs.atomic import make_parents, remove_made, staging_folder
+from dmlviz.runs.atomic import remove_made, staging_folder
 from dmlviz.runs.run import Run, RunError, quote
 
 # The splits ``dmlviz import`` reads back, each with the option that names its embeddings.
@@ -45,12 +45,7 @@ def export_run(
     if not present:
         raise RunError(f"{run.path} has no embeddings to export: {run.embed_hint()}")
     _check_folder(folder, force)
-    made = make_parents(folder)
-    try:
-        staging = staging_folder(folder, "exporting")
-    except ValueError:
-        remove_made(made)
-        raise
+    staging, made = staging_folder(folder, "exporting")
     try:
         written = {
             kind: folder / path.relative_to(staging)

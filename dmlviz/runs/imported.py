@@ -24,7 +24,7 @@ import pandas as pd
 from PIL import Image
 
 from dmlviz import __version__
-from dmlviz.runs.atomic import atomic_write_json, make_parents, remove_made, staging_folder
+from dmlviz.runs.atomic import atomic_write_json, remove_made, staging_folder
 from dmlviz.runs.readers import (
     ImportInputError,
     as_labels,
@@ -158,12 +158,7 @@ def import_embeddings(
         "normalised": True,
     }
 
-    made = make_parents(out)
-    try:
-        staging = staging_folder(out, "importing")
-    except ValueError:
-        remove_made(made)
-        raise
+    staging, made = staging_folder(out, "importing")
     try:
         run = Run.create(staging, config)
         for split, data in splits.items():
