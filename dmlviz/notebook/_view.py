@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 import anywidget
 import ipywidgets as widgets
@@ -14,11 +15,23 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from IPython.display import HTML, display
 
+from dmlviz.runs import Run
+
 # "plotly_mimetype" draws figures in JupyterLab (its plotly extension); "notebook" adds a
 # text/html copy that embeds plotly.js once per notebook, which `jupyter nbconvert --to html`
 # keeps and which draws offline. ("notebook_connected" would fetch plotly.js from a CDN.)
 RENDERER = "plotly_mimetype+notebook"
 STATIC_CLASS = "dmlviz-static"  # the static picture's element, hidden by a drawn widget
+
+
+def labelled_runs(runs: Run | dict[str, Run] | Iterable[Run]) -> dict[str, Run]:
+    """One ``Run``, a dict label -> Run, or several runs, as a dict label -> Run (labels: the
+    runs' names)."""
+    if isinstance(runs, Run):
+        return {runs.name: runs}
+    if isinstance(runs, dict):
+        return runs
+    return {run.name: run for run in runs}
 
 
 def use_offline_figures() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from dmlviz.notebook._view import View, draw, figure_html
+from dmlviz.notebook._view import View, draw, figure_html, labelled_runs
 from dmlviz.runs import Run
 from dmlviz.views.consistency import (
     consistency_histogram,
@@ -64,8 +64,4 @@ class Consistency(View):
 
 def consistency(runs) -> Consistency:
     """The consistency widget over one ``Run`` or several (a dict label -> Run, or a list)."""
-    if isinstance(runs, Run):
-        runs = {runs.name: runs}
-    elif not isinstance(runs, dict):
-        runs = {run.name: run for run in runs}
-    return Consistency(runs)
+    return Consistency(labelled_runs(runs))

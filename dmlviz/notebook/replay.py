@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from dmlviz.notebook._view import View, draw, figure_html
+from dmlviz.notebook._view import View, draw, figure_html, labelled_runs
 from dmlviz.runs import Run
 from dmlviz.views import replay as views
 from dmlviz.views.style import loss_name
@@ -96,8 +96,4 @@ def _number(value) -> str:
 
 def replay(runs) -> Replay:
     """The replay widget of one ``Run`` or of several (a dict label -> Run, or a list)."""
-    if isinstance(runs, Run):
-        runs = {runs.name: runs}
-    elif not isinstance(runs, dict):
-        runs = {run.name: run for run in runs}
-    return Replay(runs)
+    return Replay(labelled_runs(runs))
