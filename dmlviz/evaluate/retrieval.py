@@ -41,7 +41,7 @@ from dmlviz.evaluate.clustering import cluster_scores, kmeans_plan
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
 from dmlviz.evaluate.threads import parallel
 
-# Bytes of similarity block (float32) plus candidate mask (bool) per worker thread; the candidate
+# Bytes of similarity keys (float64) plus candidate mask (bool) per worker thread; the candidate
 # arrays add up to about 10x more when embeddings are poor (most references outrank some relevant
 # one), a few percent when they are good.
 BLOCK_BYTES = 128 * 2**20
