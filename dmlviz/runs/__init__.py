@@ -1,6 +1,8 @@
 """The run directory: the one place that reads and writes ``runs/<name>/``. Format: docs/run-format.md.
 
-``run.py``: ``Run``, one run folder's files; ``walk.py``: which folders are runs and the one walk
+``files.py``: the name of every file of the format; ``run.py``: ``Run``, one run folder's files
+(its parts: ``store.py``, ``training_log.py``, ``replay_record.py``); ``summary.py``: a run's row
+in a table of runs and the files it reads; ``walk.py``: which folders are runs and the one walk
 that finds them; ``atomic.py``: writes that a reader never sees half done; ``readers.py``: the
 files ``dmlviz import`` reads (arrays, labels, image lists, OML tables), checked; ``imported.py``:
 a run made of embeddings computed elsewhere; ``export.py``: a run's embeddings as those files.
@@ -15,22 +17,20 @@ from dmlviz.runs.atomic import (
     file_mode,
     remove_stale_temporaries,
 )
-from dmlviz.runs.imported import ImportedImages, import_embeddings, imported_info
-from dmlviz.runs.readers import ImportInputError
-from dmlviz.runs.run import CONFIG, METRICS, BrokenRun, Run, RunError, find_runs
-from dmlviz.runs.walk import (
-    STUDY_FILE,
-    STUDY_FILES,
-    SUMMARY_FILES,
+from dmlviz.runs.files import (
+    CONFIG,
+    METRICS,
     embeddings_file,
-    is_run,
     projection_file,
     replay_files,
     replay_layout_file,
-    run_folders,
     split_files,
-    study_folders,
 )
+from dmlviz.runs.imported import ImportedImages, import_embeddings, imported_info
+from dmlviz.runs.readers import ImportInputError
+from dmlviz.runs.run import BrokenRun, Run, RunError, find_runs
+from dmlviz.runs.summary import SUMMARY_FILES
+from dmlviz.runs.walk import STUDY_FILE, STUDY_FILES, is_run, run_folders, study_folders
 
 __all__ = [
     "CONFIG",

@@ -1,26 +1,17 @@
 """A training run on disk: its config, weights, metrics, labels, embeddings, evaluation and maps.
 
 Every file is written atomically, every read validates what it reads and raises ``RunError``
-naming the file and what to do. Files (see docs/run-format.md)::
-
-    config.json  status.json  model.safetensors  trainer_state.pt  metrics.jsonl  labels.npz
-    embeddings/<split>.npz
-    eval/<split>_metrics.json  eval/<split>_per_query.parquet  eval/<split>_neighbours.npz
-    eval/consistency.json  eval/consistency.parquet
-    projections/<split>_<method>.npy  projections/<split>_<method>.json
-    replay/probe.npz  replay/epoch_<NNNN>.npz  eval/replay.parquet  eval/replay.json
-    projections/replay_<method>.npz  projections/replay_<method>.json
+naming the file and what to do. The files are named in ``dmlviz.runs.files`` (see
+docs/run-format.md).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
 import socket
 import time
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,56 +21,50 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from dmlviz.runs.atomic import (
-    _json_safe,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_writer,
-    file_mode,
+from dmlviz.runs.atomic import atomic_write_json, atomic_writer, file_mode
+from dmlviz.runs.files import (  # noqa: F401  (importable from here as before)
+    CONFIG,
+    CONSISTENCY_SUMMARY,
+    CONSISTENCY_TABLE,
+    EMBEDDINGS,
+    EVAL,
+    LABELS,
+    LOCK,
+    METRICS,
+    MODEL,
+    PROJECTIONS,
+    REPLAY,
+    REPLAY_METRICS,
+    REPLAY_PROBE,
+    REPLAY_SUMMARY,
+    RUN_FILES,
+    STATUS,
+    TRAINER_STATE,
+    embeddings_file,
+    eval_metrics_file,
+    neighbours_file,
+    per_query_file,
+    projection_stem,
+    replay_snapshot_file,
 )
+from dmlviz.runs.replay_record import ReplayRecord
+from dmlviz.runs.store import RunError
+from dmlviz.runs.training_log import TrainingLog
+from dmlviz.runs.weights import Weights
 
 if TYPE_CHECKING:
-    import torch
-
     from dmlviz.data import NoisyLabels, RetrievalDataset
 
-CONFIG = "config.json"
-STATUS = "status.json"
-MODEL = "model.safetensors"
-TRAINER_STATE = "trainer_state.pt"
-METRICS = "metrics.jsonl"
-LABELS = "labels.npz"
-LOCK = "train.lock"
-REPLAY = "replay"  # the probe set's embeddings during training (``dmlviz.train.replay``)
-REPLAY_PROBE = f"{REPLAY}/probe.npz"
-REPLAY_METRICS = "eval/replay.parquet"
-REPLAY_SUMMARY = "eval/replay.json"
-# What a run leaves in its folder besides config.json: a folder holding any of them is no
-# place for a new run (its files would be mixed with the old run's).
-RUN_FILES = (STATUS, MODEL, TRAINER_STATE, METRICS, LABELS, "embeddings", "eval", "projections",
-             "tensorboard", REPLAY)  # fmt: skip
 REQUIRED_CONFIG_KEYS = ("dataset", "model", "embedding_dim", "loss")
 STATES = ("created", "running", "finished", "interrupted", "cancelled", "failed")
 
 
-class RunError(ValueError):
-    """A run directory is missing, incomplete or corrupt; the message names the file and the fix."""
+class Run(Weights, TrainingLog, ReplayRecord):
+    """One run directory. Create with ``Run.create``, open with ``Run.load``.
 
-
-class Run:
-    """One run directory. Create with ``Run.create``, open with ``Run.load``."""
-
-    def __init__(self, path: Path, config: dict[str, Any]):
-        self.path = Path(path)
-        self.config = config
-
-    @property
-    def name(self) -> str:
-        """The run's name: its config name, else its folder name."""
-        return str(self.config.get("name") or self.path.name)
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
+    Its parts, one module each: ``RunFiles`` (``store.py``: checked reads and atomic writes),
+    ``Weights`` (``weights.py``: the model and trainer state), ``TrainingLog`` (``training_log.py``: metrics.jsonl), ``ReplayRecord`` (``replay_record.py``:
+    the training replay); the row in a table of runs is ``dmlviz.runs.summary``."""
 
     # -- config -------------------------------------------------------------------------------
 
@@ -175,157 +160,6 @@ class Run:
                 f"wait for the training to finish, or stop it, then {action}"
             )
 
-    # -- weights and trainer state --------------------------------------------------------------
-
-    def save_model(self, model: torch.nn.Module) -> None:
-        """Write the model's weights as safetensors (no code is ever loaded back)."""
-        from safetensors.torch import save_file
-
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        with atomic_writer(self.path / MODEL) as tmp:
-            save_file(state, str(tmp))
-
-    def has_model(self) -> bool:
-        """Whether ``model.safetensors`` exists."""
-        return (self.path / MODEL).exists()
-
-    def load_model(self, device: str = "cpu") -> torch.nn.Module:
-        """Rebuild the model from ``config.json`` alone and load its saved weights (eval mode)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from dmlviz.models import build_model
-
-        weights = self.path / MODEL
-        if self.config.get("imported"):
-            raise RunError(f"{self.path} holds imported embeddings: it has no model to load")
-        if not weights.exists():
-            raise RunError(self._missing_weights())
-        model = build_model(**self.model_kwargs())
-        try:
-            state = load_file(str(weights), device="cpu")
-        except (SafetensorError, OSError, ValueError) as error:
-            raise RunError(
-                f"{weights} is corrupt ({error}); resume training to rewrite it"
-            ) from None
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise RunError(f"{weights} does not fit the model in {CONFIG}: {error}") from None
-        return model.to(device).eval()
-
-    def _missing_weights(self) -> str:
-        weights = self.path / MODEL
-        if (self.path / TRAINER_STATE).exists():
-            return (
-                f"{weights} is missing, but {TRAINER_STATE} holds the weights of the last complete "
-                f"epoch: `dmlviz train --resume --out {self.path}` writes it again"
-            )
-        try:
-            epoch = self.status().get("epoch")
-        except RunError:
-            epoch = None
-        if epoch:
-            return (
-                f"{weights} is missing (the run trained {epoch} epoch(s), and {TRAINER_STATE} is "
-                "gone too): retrain the run"
-            )
-        return f"{weights} is missing: the run never finished an epoch; resume or retrain it"
-
-    def model_kwargs(self) -> dict[str, Any]:
-        """The ``build_model`` arguments recorded in the config."""
-        c = self.config
-        kwargs = {"name": c["model"], "embedding_dim": c["embedding_dim"]}
-        for key in ("in_channels", "image_size", "pooling", "freeze_bn", "layer_norm"):
-            if key in c and c[key] is not None:
-                kwargs[key] = c[key]
-        return kwargs
-
-    def save_trainer_state(self, state: dict[str, Any]) -> None:
-        """Write optimizer/scheduler/RNG/epoch state (tensors and plain Python values only)."""
-        import torch
-
-        with atomic_writer(self.path / TRAINER_STATE) as tmp:
-            torch.save(state, tmp)
-
-    def load_trainer_state(self) -> dict[str, Any] | None:
-        """The saved trainer state, loaded with ``weights_only=True``; None when absent."""
-        import torch
-
-        path = self.path / TRAINER_STATE
-        if not path.exists():
-            return None
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises many types for a damaged file
-            raise RunError(f"{path} is corrupt ({error}); delete it to restart training") from None
-
-    # -- training metrics ---------------------------------------------------------------------
-
-    def append_metrics(self, record: dict[str, Any]) -> None:
-        """Append one JSON record (an epoch's numbers) to ``metrics.jsonl``.
-
-        The file is rewritten atomically so a crash never leaves a torn last line.
-        """
-        path = self.path / METRICS
-        old = path.read_bytes() if path.exists() else b""
-        atomic_write_bytes(path, old + _json_line(record).encode("utf-8"))
-
-    def metrics(self) -> pd.DataFrame:
-        """Training records, one row per appended record (empty frame when none).
-
-        Lines that are not JSON objects (torn by a crash or an edit) are skipped with a warning
-        that names them; resuming the run rewrites the file without them.
-        """
-        return pd.DataFrame(self._metric_records())
-
-    def _metric_records(self) -> list[dict[str, Any]]:
-        path = self.path / METRICS
-        if not path.exists():
-            return []
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError as error:
-            raise RunError(f"{path} cannot be read ({error})") from None
-        records, bad = [], []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if isinstance(record, dict):
-                records.append(record)
-            else:
-                bad.append(str(number))
-        if bad:
-            warnings.warn(
-                f"{path}: line {', '.join(bad)} is not a JSON record (torn or edited); skipped. "
-                f"`dmlviz train --resume --out {self.path}` rewrites the file without it",
-                stacklevel=3,
-            )
-        return records
-
-    def best_training_metric(self, key: str = "map@r") -> float | None:
-        """The best (highest) value of ``key`` over the epochs logged in ``metrics.jsonl``, or None."""
-        frame = self.metrics()
-        if frame.empty or key not in frame or frame[key].isna().all():
-            return None
-        return float(frame[key].max())
-
-    def truncate_metrics(self, max_epoch: int) -> None:
-        """Keep one record per epoch up to ``max_epoch`` (the last written of each; used when
-        resuming from a checkpoint); drops later epochs and lines that are not JSON records."""
-        if not (self.path / METRICS).exists():
-            return
-        kept: dict[Any, dict[str, Any]] = {}
-        for record in self._metric_records():
-            if record.get("epoch", 0) <= max_epoch:
-                kept[record.get("epoch")] = record
-        text = "".join(_json_line(record) for record in kept.values())
-        atomic_write_bytes(self.path / METRICS, text.encode("utf-8"))
-
     # -- labels ---------------------------------------------------------------------------------
 
     def save_labels(self, noisy: NoisyLabels) -> None:
@@ -367,11 +201,11 @@ class Run:
             raise ValueError(
                 f"embeddings {embeddings.shape} and labels {labels.shape} must be (n, d) and (n,)"
             )
-        self._save_npz(f"embeddings/{split}.npz", embeddings=embeddings, labels=labels)
+        self._save_npz(embeddings_file(split), embeddings=embeddings, labels=labels)
 
     def has_embeddings(self, split: str) -> bool:
         """Whether ``embeddings/<split>.npz`` exists."""
-        return (self.path / "embeddings" / f"{split}.npz").exists()
+        return (self.path / embeddings_file(split)).exists()
 
     def embed_hint(self, split: str | None = None) -> str:
         """How to (re)make the embeddings of ``split`` (of every split when None): the ``dmlviz
@@ -387,7 +221,7 @@ class Run:
 
     def num_samples(self, split: str) -> int:
         """How many samples ``embeddings/<split>.npz`` holds (reads its labels only)."""
-        relative = f"embeddings/{split}.npz"
+        relative = embeddings_file(split)
         path = self.path / relative
         if not path.exists():
             raise RunError(f"{path} is missing: {self.embed_hint(split)}")
@@ -399,7 +233,7 @@ class Run:
 
     def embeddings(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """A split's ``(embeddings (n, d) float32, labels (n,))``."""
-        relative = f"embeddings/{split}.npz"
+        relative = embeddings_file(split)
         fix = self.embed_hint(split)
         arrays = self._load_npz(relative, hint=fix, fix=fix)
         embeddings, labels = arrays.get("embeddings"), arrays.get("labels")
@@ -423,39 +257,39 @@ class Run:
         similarities: np.ndarray,
     ) -> None:
         """Store a split's global metrics, per-query table and top-K neighbour table."""
-        self._save_parquet(f"eval/{split}_per_query.parquet", per_query)
+        self._save_parquet(per_query_file(split), per_query)
         self._save_npz(
-            f"eval/{split}_neighbours.npz",
+            neighbours_file(split),
             neighbours=np.asarray(neighbours, dtype=np.int64),
             similarities=np.asarray(similarities, dtype=np.float32),
         )
         # metrics last: its presence marks the evaluation as complete
-        atomic_write_json(self.path / f"eval/{split}_metrics.json", metrics)
+        atomic_write_json(self.path / eval_metrics_file(split), metrics)
 
     def eval_metrics(self, split: str = "test") -> dict[str, Any] | None:
         """A split's global retrieval metrics, or None before evaluation."""
-        return self._read_json(f"eval/{split}_metrics.json", required=False)
+        return self._read_json(eval_metrics_file(split), required=False)
 
     def per_query(self, split: str = "test") -> pd.DataFrame | None:
         """A split's per-query table, or None before evaluation."""
-        return self._read_parquet(f"eval/{split}_per_query.parquet")
+        return self._read_parquet(per_query_file(split))
 
     def neighbours(self, split: str = "test") -> tuple[np.ndarray, np.ndarray] | None:
         """A split's ``(neighbour indices (n, K), similarities (n, K))``, or None."""
-        arrays = self._load_npz(f"eval/{split}_neighbours.npz", required=False)
+        arrays = self._load_npz(neighbours_file(split), required=False)
         if arrays is None:
             return None
         return arrays["neighbours"], arrays["similarities"]
 
     def save_consistency(self, summary: dict[str, Any], per_sample: pd.DataFrame) -> None:
         """Store the train split's neighbour-consistency table and its summary."""
-        self._save_parquet("eval/consistency.parquet", per_sample)
-        atomic_write_json(self.path / "eval/consistency.json", summary)
+        self._save_parquet(CONSISTENCY_TABLE, per_sample)
+        atomic_write_json(self.path / CONSISTENCY_SUMMARY, summary)
 
     def consistency(self) -> tuple[dict[str, Any], pd.DataFrame] | None:
         """``(summary, per_sample)`` of neighbour consistency, or None before it was computed."""
-        summary = self._read_json("eval/consistency.json", required=False)
-        per_sample = self._read_parquet("eval/consistency.parquet")
+        summary = self._read_json(CONSISTENCY_SUMMARY, required=False)
+        per_sample = self._read_parquet(CONSISTENCY_TABLE)
         if summary is None or per_sample is None:
             return None
         return summary, per_sample
@@ -469,14 +303,14 @@ class Run:
         coords = np.asarray(coords, dtype=np.float32)
         if coords.ndim != 2 or coords.shape[1] != 2:
             raise ValueError(f"a projection must be (n, 2), got {coords.shape}")
-        stem = f"projections/{split}_{method}"
+        stem = projection_stem(split, method)
         with atomic_writer(self.path / f"{stem}.npy") as tmp:
             np.save(tmp, coords)
         atomic_write_json(self.path / f"{stem}.json", meta)
 
     def projection(self, split: str, method: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """``(coords (n, 2), meta)`` of a stored map, or None when absent."""
-        stem = f"projections/{split}_{method}"
+        stem = projection_stem(split, method)
         meta = self._read_json(f"{stem}.json", required=False)
         if meta is None or not (self.path / f"{stem}.npy").exists():
             return None
@@ -488,82 +322,6 @@ class Run:
                 f"`dmlviz project --force {self.path}`"
             ) from None
         return coords, meta
-
-    # -- replay: the probe set's embeddings during training ------------------------------------
-
-    def save_replay_probe(self, **arrays: np.ndarray) -> None:
-        """Record which samples the replay follows: ``train_index``, ``observed``, ``clean``,
-        ``flipped`` (train probe), ``test_index``, ``test_labels`` (test probe)."""
-        self._save_npz(REPLAY_PROBE, **arrays)
-
-    def replay_probe(self) -> dict[str, np.ndarray] | None:
-        """The probe set's indices and labels (see ``save_replay_probe``), or None without replay."""
-        return self._load_npz(REPLAY_PROBE, required=False, fix="retrain the run to record replay")
-
-    def save_replay_snapshot(self, epoch: int, train: np.ndarray, test: np.ndarray) -> None:
-        """Store the probe's embeddings after ``epoch`` (0: before training) as float16."""
-        self._save_npz(
-            replay_snapshot_file(epoch),
-            train=np.asarray(train, dtype=np.float16),
-            test=np.asarray(test, dtype=np.float16),
-        )
-
-    def replay_epochs(self) -> list[int]:
-        """The epochs with a stored replay snapshot, ascending (empty without replay)."""
-        folder = self.path / REPLAY
-        if not folder.is_dir():
-            return []
-        epochs = []
-        for file in folder.glob("epoch_*.npz"):
-            suffix = file.stem.removeprefix("epoch_")
-            if suffix.isdigit():
-                epochs.append(int(suffix))
-        return sorted(epochs)
-
-    def replay_snapshot(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(train probe (n, d), test probe (m, d))`` embeddings after ``epoch``, as float32."""
-        fix = "delete it (the replay then skips that epoch) or retrain the run"
-        arrays = self._load_npz(replay_snapshot_file(epoch), fix=fix)
-        if "train" not in arrays or "test" not in arrays:
-            raise RunError(f"{self.path / replay_snapshot_file(epoch)} lacks train or test; {fix}")
-        return arrays["train"].astype(np.float32), arrays["test"].astype(np.float32)
-
-    def truncate_replay(self, max_epoch: int) -> None:
-        """Delete snapshots of epochs after ``max_epoch`` (resuming from that epoch retrains them)."""
-        for epoch in self.replay_epochs():
-            if epoch > max_epoch:
-                (self.path / replay_snapshot_file(epoch)).unlink(missing_ok=True)
-
-    def save_replay_metrics(self, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
-        """Store the per-snapshot metrics table and its summary (``dmlviz.evaluate.replay``)."""
-        self._save_parquet(REPLAY_METRICS, frame)
-        atomic_write_json(self.path / REPLAY_SUMMARY, summary)
-
-    def replay_metrics(self) -> pd.DataFrame | None:
-        """The per-snapshot metrics table, or None before it was computed."""
-        return self._read_parquet(REPLAY_METRICS)
-
-    def save_replay_layout(
-        self, method: str, epochs: np.ndarray, coords: np.ndarray, meta: dict[str, Any]
-    ) -> None:
-        """Store the aligned 2-D layout of the train probe: ``coords`` (frames, n, 2) float32, one
-        frame per entry of ``epochs``, and its parameters/trustworthiness sidecar."""
-        coords = np.asarray(coords, dtype=np.float32)
-        if coords.ndim != 3 or coords.shape[2] != 2 or len(coords) != len(epochs):
-            raise ValueError(f"a replay layout must be ({len(epochs)}, n, 2), got {coords.shape}")
-        stem = f"projections/replay_{method}"
-        self._save_npz(f"{stem}.npz", epochs=np.asarray(epochs, dtype=np.int64), coords=coords)
-        atomic_write_json(self.path / f"{stem}.json", meta)
-
-    def replay_layout(self, method: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
-        """``(epochs (frames,), coords (frames, n, 2), meta)`` of a stored layout, or None."""
-        stem = f"projections/replay_{method}"
-        meta = self._read_json(f"{stem}.json", required=False)
-        fix = f"recompute it with `dmlviz project --force {self.path}`"
-        arrays = self._load_npz(f"{stem}.npz", required=False, fix=fix)
-        if meta is None or arrays is None:
-            return None
-        return arrays["epochs"], arrays["coords"], meta
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -592,98 +350,23 @@ class Run:
             kwargs["val_fold"] = c.get("val_fold") or 0  # absent from runs older than folds
         return load_dataset(c["dataset"], **kwargs)
 
-    # -- summary ----------------------------------------------------------------------------------
+    # -- summary and advice -----------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """A flat row describing the run for tables: identity, settings, state and best metrics.
-        ``state`` is status.json's, or "died" when that says running but its writer is gone
-        (``writer_gone``)."""
-        c = self.config
-        row: dict[str, Any] = {
-            "name": self.name,
-            "path": str(self.path),
-            "dataset": c.get("dataset"),
-            "model": c.get("model"),
-            "loss": c.get("loss"),
-            "noise_kind": c.get("noise_kind"),
-            "noise_rate": c.get("noise_rate", 0.0),
-            "seed": c.get("seed"),
-            "epochs": c.get("epochs"),
-            "preset_source": c.get("preset_source"),
-            "split_layout": c.get("split_layout"),
-            "test_classes_in_train": c.get("test_classes_in_train"),
-            "imported": bool(c.get("imported")),
-        }
-        status = self.status()
-        row["state"] = "died" if self.writer_gone() else status.get("state")
-        row["epoch"] = status.get("epoch")
-        row["best_map@r"] = self.best_training_metric("map@r")
-        metrics = self.eval_metrics("test") or {}
-        row["map@r"] = metrics.get("map@r")
-        row["recall@1"] = metrics.get("recall@1")
-        consistency = self._read_json("eval/consistency.json", required=False) or {}
-        row["consistency_clean"] = consistency.get("consistency_clean")
-        row["consistency_flipped"] = consistency.get("consistency_flipped")
-        row["detector_auroc"] = consistency.get("detector_auroc")
-        replay = self._read_json(REPLAY_SUMMARY, required=False) or {}
-        row["auroc_peak_epoch"] = replay.get("auroc_peak_epoch")
-        row["memorised_end"] = replay.get("memorised_end")
-        return row
+        """A flat row describing the run for tables (``dmlviz.runs.summary.summary``)."""
+        from dmlviz.runs.summary import summary
 
-    # -- file helpers -----------------------------------------------------------------------------
-
-    def _read_json(self, relative: str, required: bool = True) -> Any:
-        path = self.path / relative
-        if not path.exists():
-            if required:
-                raise RunError(f"{path} is missing")
-            return None
-        try:
-            return json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
-
-    def _save_npz(self, relative: str, **arrays: Any) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(self.path / relative, buffer.getvalue())
-
-    def _load_npz(
-        self, relative: str, required: bool = True, hint: str = "", fix: str = ""
-    ) -> dict | None:
-        path = self.path / relative
-        if not path.exists():
-            if required:
-                raise RunError(f"{path} is missing" + (f": {hint}" if hint else ""))
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise RunError(f"{path} is corrupt ({error}); {fix or self.remake(relative)}") from None
-
-    def _save_parquet(self, relative: str, frame: pd.DataFrame) -> None:
-        with atomic_writer(self.path / relative) as tmp:
-            frame.to_parquet(tmp, index=False)
-
-    def _read_parquet(self, relative: str) -> pd.DataFrame | None:
-        path = self.path / relative
-        if not path.exists():
-            return None
-        try:
-            return pd.read_parquet(path)
-        except Exception as error:  # pyarrow raises several types for damaged files
-            raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
+        return summary(self)
 
     def remake(self, relative: str) -> str:
         """What rewrites the run's file ``relative`` (a path inside the run folder), as advice
         that ends a message: the command that computes it again."""
         run = quote(self.path)
-        if relative.startswith("embeddings/"):
+        if relative.startswith(f"{EMBEDDINGS}/"):
             return self.embed_hint(Path(relative).stem)
-        if relative.startswith("eval/"):
+        if relative.startswith(f"{EVAL}/"):
             return f"recompute it with `dmlviz evaluate {run}`"
-        if relative.startswith("projections/"):
+        if relative.startswith(f"{PROJECTIONS}/"):
             return f"recompute it with `dmlviz project --force {run}`"
         if self.config.get("imported"):
             return "import the embeddings again (`dmlviz import`)"
@@ -833,23 +516,3 @@ class TrainingLock:
     def _holder(self) -> str:
         holder = self.holder() if self._lock is None else None
         return f" ({holder})" if holder and holder != "a process" else ""
-
-
-def replay_snapshot_file(epoch: int) -> str:
-    """The file holding the replay snapshot after ``epoch``, relative to the run folder."""
-    return f"{REPLAY}/epoch_{int(epoch):04d}.npz"
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    """One metrics.jsonl line: plain JSON, non-finite numbers written as null."""
-    return json.dumps(_json_safe(_plain(record)), sort_keys=True, allow_nan=False) + "\n"
-
-
-def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    """Numpy and torch scalars to Python numbers so json can write them."""
-    out = {}
-    for key, value in record.items():
-        if hasattr(value, "item") and callable(value.item):
-            value = value.item()
-        out[key] = value
-    return out

@@ -1,8 +1,8 @@
-"""Finding runs: the one rule for "is this folder a run", the one walk over a runs folder, and the
-names of the files a cache key of a run or of one of its splits watches.
+"""Finding runs: the one rule for "is this folder a run" and the one walk over a runs folder.
 
-A run folder holds at least one run file (``config.json``, ``model.safetensors``,
-``metrics.jsonl``, ``status.json`` or ``trainer_state.pt``). The walk skips hidden folders, a
+A run folder holds at least one of the run files ``dmlviz.runs.files.RUN_MARKERS``
+(``config.json``, ``model.safetensors``, ``metrics.jsonl``, ``status.json`` or
+``trainer_state.pt``). The walk skips hidden folders, a
 run's own subfolders (``eval/``, ``projections/``) and the short runs a tuning study trains
 (``trials/`` and ``confirm/`` beside its ``study.db``): the study is shown as a whole, and its
 dozens of fold runs would crowd every list of runs.
@@ -14,56 +14,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from dmlviz.runs.run import (
-    CONFIG,
-    LABELS,
-    METRICS,
-    MODEL,
-    REPLAY_METRICS,
-    REPLAY_PROBE,
-    REPLAY_SUMMARY,
-    STATUS,
-    TRAINER_STATE,
-)
+from dmlviz.runs.files import RUN_MARKERS
 
-RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
 STUDY_FILE = "study.db"  # a tuning study (``dmlviz.experiments.tune``), in SQLite
 STUDY_JOURNAL = "study.journal"  # or as an Optuna journal, which Ray tasks on several nodes share
 STUDY_FILES = (STUDY_FILE, STUDY_JOURNAL)
 STUDY_RUN_FOLDERS = ("trials", "confirm")  # its fold runs, not runs of their own
-# The files whose change alters a run's row in a table of runs (``Run.summary``).
-SUMMARY_FILES = (CONFIG, STATUS, METRICS, "eval/test_metrics.json", "eval/consistency.json",
-                 REPLAY_SUMMARY)  # fmt: skip
-
-
-def embeddings_file(split: str) -> str:
-    """The file holding ``split``'s embeddings, relative to the run folder."""
-    return f"embeddings/{split}.npz"
-
-
-def projection_file(split: str, method: str) -> str:
-    """The file holding ``split``'s ``method`` map (umap, pca), relative to the run folder."""
-    return f"projections/{split}_{method}.npy"
-
-
-def split_files(split: str, methods: tuple[str, ...] = ("umap", "pca")) -> tuple[str, ...]:
-    """Every file that holds something of ``split`` (embeddings, evaluation, labels, neighbour
-    consistency, the ``methods`` maps), relative to the run folder."""
-    names = [embeddings_file(split), f"eval/{split}_metrics.json",
-             f"eval/{split}_per_query.parquet", f"eval/{split}_neighbours.npz", LABELS,
-             "eval/consistency.parquet"]  # fmt: skip
-    return (*names, *(projection_file(split, method) for method in methods))
-
-
-def replay_layout_file(method: str = "umap") -> str:
-    """The file holding the aligned replay layout made by ``method``, relative to the run folder."""
-    return f"projections/replay_{method}.npz"
-
-
-def replay_files(method: str = "umap") -> tuple[str, ...]:
-    """Every derived replay file the Replay page reads (the probe, the per-snapshot metrics, the
-    ``method`` layout), relative to the run folder: a cache key of a run's replay."""
-    return (REPLAY_PROBE, REPLAY_METRICS, replay_layout_file(method))
 
 
 def is_run(path: str | Path, files: list[str] | None = None) -> bool:
