@@ -151,7 +151,7 @@ def _replay(path: str, stamp: tuple) -> ReplayData | None:
 def replay(path: str) -> ReplayData | None:
     """A run's training replay (``dmlviz.views.replay.load_replay``), re-read when a snapshot,
     its metrics or its layout change."""
-    return _replay(path, views_data.file_stamp(path, "replay", *replay_files()))
+    return _replay(path, views_data.file_stamp(path, *replay_files()))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -87,15 +87,20 @@ METRIC_SOURCES = {
 }
 
 
+def eval_files(split: str) -> tuple[str, ...]:
+    """The files of ``split``'s evaluation: global metrics, per-query table, neighbours."""
+    return (eval_metrics_file(split), per_query_file(split), neighbours_file(split))
+
+
 def split_files(split: str, methods: tuple[str, ...] = ("umap", "pca")) -> tuple[str, ...]:
     """Every file that holds something of ``split`` (embeddings, evaluation, labels, neighbour
     consistency, the ``methods`` maps)."""
-    names = [embeddings_file(split), eval_metrics_file(split), per_query_file(split),
-             neighbours_file(split), LABELS, CONSISTENCY_TABLE]  # fmt: skip
+    names = (embeddings_file(split), *eval_files(split), LABELS, CONSISTENCY_TABLE)
     return (*names, *(projection_file(split, method) for method in methods))
 
 
 def replay_files(method: str = "umap") -> tuple[str, ...]:
-    """Every derived replay file the Replay page reads (the probe, the per-snapshot metrics, the
-    ``method`` layout): a cache key of a run's replay."""
-    return (REPLAY_PROBE, REPLAY_METRICS, replay_layout_file(method))
+    """Everything of a run's replay the Replay page reads (the snapshots' folder, whose time a new
+    snapshot changes, the probe, the per-snapshot metrics, the ``method`` layout): a cache key
+    of a run's replay."""
+    return (REPLAY, REPLAY_PROBE, REPLAY_METRICS, replay_layout_file(method))

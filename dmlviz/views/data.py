@@ -18,6 +18,7 @@ from dmlviz.runs import (
     SUMMARY_FILES,
     Run,
     RunError,
+    eval_files,
     find_runs,
     projection_file,
     run_folders,
@@ -67,7 +68,7 @@ def split_stamp(run_path: str | Path, split: str) -> tuple[int, ...]:
     """Cache key of everything the map, lens and queries pages read for one split."""
     names = list(split_files(split, MAP_METHODS))
     if split == "query":  # evaluated against the gallery, stored as test (``eval_split``)
-        names += [name for name in split_files("test", ()) if name.startswith("eval/test_")]
+        names += eval_files("test")
     return file_stamp(run_path, *names)
 
 
