@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.cli import zero_shot
+from dmlviz.registry.metrics import CLI, shown_in
 
-# (column title, summary key, format)
+# (column title, summary key, format): the settings, the metrics the catalogue shows here
+# (dmlviz.registry.metrics), how the data was split.
 COLUMNS = (
     ("name", "name", "{}"),
     ("dataset", "dataset", "{}"),
@@ -20,10 +22,7 @@ COLUMNS = (
     ("seed", "seed", "{}"),
     ("state", "state", "{}"),
     ("epochs", "progress", "{}"),
-    ("MAP@R", "map@r", "{:.4f}"),
-    ("R@1", "recall@1", "{:.4f}"),
-    ("best MAP@R", "best_map@r", "{:.4f}"),
-    ("AUROC", "detector_auroc", "{:.3f}"),
+    *((m.short, m.key, f"{{:.{m.digits}f}}") for m in shown_in(CLI)),
     ("splits", "split_layout", "{}"),
     ("test classes in train", "test_classes_in_train", "{}"),
 )
@@ -36,10 +35,10 @@ def register(subparsers) -> None:
         help="list the runs below a folder with their settings, state and metrics",
         description=(
             "List every run below DIR: dataset, model, loss, label noise, seed, state, epochs done, "
-            "test MAP@R and R@1 (after evaluation), the best MAP@R seen during training, the "
-            "noisy-label detector's AUROC, how the data was split (e.g. seeded class split, "
-            "train/test folders, separate test tree, csv split column) and how many test classes "
-            "also occur in train. Folders that cannot be read are listed with the reason."
+            f"its metrics ({'; '.join(f'{m.short}: {m.help}' for m in shown_in(CLI))}), how the "
+            "data was split (e.g. seeded class split, train/test folders, separate test tree, csv "
+            "split column) and how many test classes also occur in train. Folders that cannot be "
+            "read are listed with the reason."
         ),
     )
     runs.add_argument(
@@ -109,7 +108,7 @@ def list_runs(args: argparse.Namespace) -> int:
 
 def embed_command(args: argparse.Namespace) -> int:
     """Write the embeddings of ``args.run``, or a zero-shot baseline; returns the exit code."""
-    from dmlviz.runs import Run
+    from dmlviz.runs import Run, embeddings_file
 
     if (args.run is None) == (args.dataset is None):
         raise ValueError("give a RUN to embed, or --dataset (and --out) for a zero-shot baseline")
@@ -122,9 +121,7 @@ def embed_command(args: argparse.Namespace) -> int:
     embed_run(run, splits, device=args.device)
     for split in splits:
         embeddings, _ = run.embeddings(split)
-        print(
-            f"{run.path / 'embeddings' / f'{split}.npz'}: {embeddings.shape[0]} x {embeddings.shape[1]}"
-        )
+        print(f"{run.path / embeddings_file(split)}: {embeddings.shape[0]} x {embeddings.shape[1]}")
     return 0
 
 

@@ -24,17 +24,10 @@ from dmlviz.experiments.folder import (
     finished_run,
 )
 from dmlviz.experiments.spec import SweepSpec, run_name
+from dmlviz.registry.metrics import METRICS, REPORT, shown_in
 from dmlviz.runs import Run, RunError, atomic_write_text, is_run
 
-SUMMARY_METRICS = (
-    "map@r",
-    "recall@1",
-    "consistency_clean",
-    "consistency_flipped",
-    "detector_auroc",
-    "auroc_peak_epoch",
-    "memorised_end",
-)
+SUMMARY_METRICS = tuple(m.key for m in shown_in(REPORT))  # dmlviz.registry.metrics
 RUN_COLUMNS = (
     "name",
     "loss",
@@ -47,7 +40,7 @@ RUN_COLUMNS = (
     "preset_source",
     "path",
 )
-EPOCH_DIGITS = 1  # an epoch's mean over seeds is written 12.5
+REPORT_DIGITS = 3  # at most, after the point of a mean ± std (an epoch's is written 12.5)
 
 
 def runs_table(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
@@ -113,10 +106,10 @@ def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
     lines = [f"# {title}", ""] if title else []
     if summary.empty:
         return "\n".join([*lines, "No finished runs yet.", ""])
+    titles = [METRICS[m].short for m in SUMMARY_METRICS]
     lines += [
-        "| loss | noise | seeds | MAP@R | R@1 | consistency (clean) | consistency (flipped) "
-        "| detector AUROC | AUROC peak (epoch) | memorised at end | hyperparameters |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| loss | noise | seeds | {' | '.join(titles)} | hyperparameters |",
+        "|---|---:|---:|" + "---:|" * len(titles) + "---|",
     ]
     for row in summary.to_dict("records"):
         cells = [
@@ -124,13 +117,9 @@ def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
             f"{row['noise_rate'] * 100:g} %",
             str(row["seeds"]),
             *(
-                _mean_std(
-                    row[f"{m}_mean"],
-                    row[f"{m}_std"],
-                    EPOCH_DIGITS if m == "auroc_peak_epoch" else 3,
-                )
+                _mean_std(row[f"{m}_mean"], row[f"{m}_std"], min(REPORT_DIGITS, METRICS[m].digits))
                 for m in SUMMARY_METRICS
-            ),  # fmt: skip
+            ),
             str(row["preset_source"] or ""),
         ]
         lines.append("| " + " | ".join(cells) + " |")

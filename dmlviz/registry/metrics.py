@@ -97,7 +97,7 @@ register_metric(
     key="map@r",
     label="MAP@R",
     short="MAP@R",
-    help="mean average precision at R (R: the query's number of relevant references)",
+    help="mean average precision at R, R being a query's number of relevant references",
     digits=4,
     source="test",
     per_query="ap@r",

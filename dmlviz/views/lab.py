@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
+from dmlviz.registry.metrics import METRICS
 from dmlviz.validate import problem
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import MISSING, loss_name
@@ -279,6 +280,9 @@ def _run_fraction(run: dict[str, Any]) -> float:
     return min(1.0, (run.get("epoch") or 0) / run["epochs"])
 
 
+MAP_TITLE = METRICS["map@r"].short  # the progress table's column of each run's test MAP@R
+
+
 def progress_table(state: dict[str, Any]) -> pd.DataFrame:
     """One row per planned run: Run, Loss, Noise rate (%), Seed, State, Epoch ("3 / 25"),
     Progress (% of its epochs), Training loss, Images/s, Time left, MAP@R (NaN where unknown)."""
@@ -297,7 +301,7 @@ def progress_table(state: dict[str, Any]) -> pd.DataFrame:
                 "Training loss": run.get("loss"),
                 "Images/s": run.get("images_per_s"),
                 "Time left": format_duration(run.get("eta_s")) if run["state"] == "running" else "",
-                "MAP@R": run.get("map@r"),
+                MAP_TITLE: run.get("map@r"),
             }
         )
     table = pd.DataFrame(
@@ -313,10 +317,10 @@ def progress_table(state: dict[str, Any]) -> pd.DataFrame:
             "Training loss",
             "Images/s",
             "Time left",
-            "MAP@R",
+            MAP_TITLE,
         ],
     )
-    for column in ("Training loss", "Images/s", "MAP@R"):
+    for column in ("Training loss", "Images/s", MAP_TITLE):
         table[column] = pd.to_numeric(table[column], errors="coerce")
     return table
 
@@ -351,19 +355,15 @@ def experiment_runs(runs: pd.DataFrame, folder: str | Path) -> pd.DataFrame:
 
 
 def comparison_figures(runs: pd.DataFrame) -> list[go.Figure]:
-    """Test MAP@R and (when measured) the noise detector's AUROC and the training replay's
-    memorised share at the end against the noise rate, one line per loss, mean ± std over seeds,
-    from an experiment's runs."""
-    figures = [metric_vs_noise(runs, "map@r", "Test MAP@R against label noise")]
-    if "detector_auroc" in runs and runs["detector_auroc"].notna().any():
-        figures.append(
-            metric_vs_noise(runs, "detector_auroc", "Noise-detector AUROC against label noise")
-        )
-    if "memorised_end" in runs and runs["memorised_end"].notna().any():
-        figures.append(
-            metric_vs_noise(runs, "memorised_end", "Flipped images memorised at the end")
-        )
-    return figures
+    """Test MAP@R and the other metrics the catalogue charts against noise (``Metric.chart_title``
+    of ``dmlviz.registry.metrics``: the noise detector's AUROC, the training replay's memorised
+    share at the end) when measured, one line per loss, mean ± std over seeds, from an
+    experiment's runs."""
+    return [
+        metric_vs_noise(runs, m.key, m.chart_title)
+        for m in METRICS.values()
+        if m.chart_title and (m.key == "map@r" or (m.key in runs and runs[m.key].notna().any()))
+    ]
 
 
 def comparison_text(runs: str | Path | pd.DataFrame) -> str:
@@ -416,6 +416,28 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
             sentences[-1] += "."
         gaps = pd.Series([b[0] - a[0] for a, b in zip(drops, drops[1:], strict=False)])
         spread = summary.loc[summary["noise_rate"].isin([low, high]), "map@r_std"].max()
+    sentences += _detector_sentences(summary, high)
+    seeds = int(summary["seeds"].min())
+    if seeds < 2:
+        sentences.append(
+            "Each number comes from a single seed, so differences of a few hundredths may be "
+            "chance; run more seeds before drawing conclusions."
+        )
+    elif len(gaps) and not pd.isna(spread) and spread >= gaps.min():
+        sentences.append(
+            f"Caveat: the seeds disagree (standard deviation up to {spread:.3f}) by as much as "
+            f"the losses differ ({gaps.min():.3f}), so this ranking is not reliable; add seeds."
+        )
+    warning = tuning_warning(summary)
+    if warning:
+        sentences.append("Note: " + warning[0].upper() + warning[1:])
+    return " ".join(sentences)
+
+
+def _detector_sentences(summary: pd.DataFrame, high: float) -> list[str]:
+    """How well neighbour consistency found the flipped labels at the ``high`` noise rate, and
+    from the training replay when it did best: a sentence each, when measured."""
+    sentences = []
     at_high = summary[summary["noise_rate"] == high].dropna(subset=["detector_auroc_mean"])
     if not at_high.empty:
         parts = [f"{r['loss']} {r['detector_auroc_mean']:.2f}" for r in at_high.to_dict("records")]
@@ -432,21 +454,7 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
             "In the training replay the detector was best (before the network memorised wrong "
             f"labels): {', '.join(parts)}."
         )
-    seeds = int(summary["seeds"].min())
-    if seeds < 2:
-        sentences.append(
-            "Each number comes from a single seed, so differences of a few hundredths may be "
-            "chance; run more seeds before drawing conclusions."
-        )
-    elif len(gaps) and not pd.isna(spread) and spread >= gaps.min():
-        sentences.append(
-            f"Caveat: the seeds disagree (standard deviation up to {spread:.3f}) by as much as "
-            f"the losses differ ({gaps.min():.3f}), so this ranking is not reliable; add seeds."
-        )
-    warning = tuning_warning(summary)
-    if warning:
-        sentences.append("Note: " + warning[0].upper() + warning[1:])
-    return " ".join(sentences)
+    return sentences
 
 
 def _pct(rate: float) -> str:

@@ -5,7 +5,6 @@ at one epoch next to the last. Plain functions over ``Run`` (the dashboard cache
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,18 +13,16 @@ from plotly.subplots import make_subplots
 
 from dmlviz.evaluate.replay import evaluate_replay
 from dmlviz.project.replay import METHOD
+from dmlviz.registry.metrics import replay_curves
 from dmlviz.runs import Run
 from dmlviz.views.lens import Ranking, live_ranking
 from dmlviz.views.style import EXTRA_COLORS, NOISY, class_color, loss_color
 
-# (column, title, panel): the curves against epoch, in four panels.
-CURVES = (
-    ("map@r", "test MAP@R", 1),
-    ("recall@1", "test R@1", 1),
-    ("detector_auroc", "detector AUROC", 2),
-    ("memorised", "memorised share", 3),
-    ("consistency_clean", "consistency, clean", 4),
-    ("consistency_flipped", "consistency, flipped", 4),
+# (column, title, panel): the curves against epoch, in four panels (dmlviz.registry.metrics; a
+# test-split metric's title says so).
+CURVES = tuple(
+    (m.key, f"test {m.short}" if m.source == "test" else m.short, m.replay_panel)
+    for m in sorted(replay_curves(), key=lambda m: m.replay_panel)
 )
 PANELS = ("Retrieval (test)", "Noise detector AUROC (train probe)",
           "Flipped images memorised", "Neighbour consistency")  # fmt: skip
@@ -45,11 +42,6 @@ class ReplayData:
     coords: np.ndarray | None = None
     trust: list[float | None] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def has_replay(run: Run) -> bool:
-    """Whether ``run`` recorded training replay snapshots."""
-    return bool(run.replay_epochs())
 
 
 def load_replay(run: Run) -> ReplayData | None:
@@ -193,10 +185,3 @@ def snapshot_ranking(
     _, test = run.replay_snapshot(snapshot)
     return live_ranking(test, data.probe["test_labels"], query, top_k)
 
-
-def summary_row(data: ReplayData) -> dict[str, Any]:
-    """The replay's headline numbers: the epoch of the detector's peak AUROC and the memorised
-    share at the end (``dmlviz.evaluate.replay_summary``)."""
-    from dmlviz.evaluate import replay_summary
-
-    return replay_summary(data.metrics)

@@ -10,10 +10,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dmlviz.registry.metrics import CURVES, TABLE, label, shown_in, summary_metrics
 from dmlviz.runs import BrokenRun, Run, RunError
 from dmlviz.views.style import annotate_empty, loss_color, loss_name, percent
 
-# Run.summary() keys shown in the runs table, with their display names.
+# Run.summary() keys shown in the runs table, with their display names: the settings, then the
+# metrics the catalogue shows in the table (dmlviz.registry.metrics), then the run's progress.
 TABLE_COLUMNS: dict[str, str] = {
     "name": "Run",
     "dataset": "Dataset",
@@ -21,24 +23,14 @@ TABLE_COLUMNS: dict[str, str] = {
     "noise_kind": "Noise",
     "noise_rate": "Noise rate",
     "seed": "Seed",
-    "map@r": "MAP@R",
-    "recall@1": "R@1",
-    "detector_auroc": "Detector AUROC",
+    **{m.key: m.short[0].upper() + m.short[1:] for m in shown_in(TABLE)},
     "preset_source": "Hyperparameters",
     "split_layout": "Splits",
     "test_classes_in_train": "Test classes in train",
     "state": "State",
     "epoch": "Epochs done",
 }
-METRIC_NAMES: dict[str, str] = {
-    "map@r": "MAP@R",
-    "recall@1": "R@1",
-    "consistency_clean": "Consistency (clean samples)",
-    "consistency_flipped": "Consistency (flipped samples)",
-    "detector_auroc": "Noise-detector AUROC",
-    "auroc_peak_epoch": "Epoch of the detector's best AUROC",
-    "memorised_end": "Flipped images memorised at the end",
-}
+CURVE_DASHES = ("solid", "dot", "dash", "dashdot")  # test curves first, then validation ones
 
 
 def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -64,7 +56,7 @@ def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFr
         if rows
         else [*TABLE_COLUMNS, "path"],
     )
-    for column in ("noise_rate", *METRIC_NAMES):
+    for column in ("noise_rate", *(m.key for m in summary_metrics())):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce")
     runs["test_classes_in_train"] = pd.to_numeric(runs["test_classes_in_train"]).astype("Int64")
@@ -147,12 +139,12 @@ def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -
                     customdata=group[["seeds"]],
                     hovertemplate=(
                         f"{loss_name(str(loss))}<br>noise %{{x:.0f}} %<br>"
-                        f"{METRIC_NAMES.get(metric, metric)} %{{y:.3f}}"
+                        f"{label(metric)} %{{y:.3f}}"
                         "<br>%{customdata[0]} seed(s)<extra></extra>"
                     ),
                 )
             )
-    name = METRIC_NAMES.get(metric, metric)
+    name = label(metric)
     figure.update_layout(
         title=title or f"{name} against label noise",
         xaxis_title="label noise (% of train labels flipped)",
@@ -192,19 +184,11 @@ def training_curves(metrics: pd.DataFrame, loss: str | None = None) -> go.Figure
                 row=1,
                 col=1,
             )
-        styles = {
-            "map@r": "solid",
-            "recall@1": "dot",
-            "val_map@r": "dash",
-            "val_recall@1": "dashdot",
+        curves = shown_in(CURVES)
+        names = {m.key: m.short for m in curves} | {
+            f"val_{m.key}": f"val {m.short}" for m in curves
         }
-        names = {
-            "map@r": "MAP@R",
-            "recall@1": "R@1",
-            "val_map@r": "val MAP@R",
-            "val_recall@1": "val R@1",
-        }
-        for key, dash in styles.items():
+        for key, dash in zip(names, CURVE_DASHES * len(names), strict=False):
             if key in metrics and metrics[key].notna().any():
                 points = metrics[["epoch", key]].dropna()
                 figure.add_trace(

@@ -398,7 +398,7 @@ def test_replay_page_shows_two_runs_on_one_slider(app, runs_dir):
         names = [trace["name"] for trace in _spec(chart)["data"]]
         assert "flipped label" in names and "trail" in names
     panels = {trace["name"].split(":")[0] for trace in _spec(curves)["data"]}
-    assert {"test MAP@R", "detector AUROC", "memorised share", "consistency, flipped"} <= panels
+    assert {"test MAP@R", "detector AUROC", "memorised share", "consistency (flipped)"} <= panels
     memorised = [m.value for m in app.metric if m.label == "memorised"]
     assert memorised == ["100 %", "100 %"]  # the made-up flips reach their told class by epoch 3
     slider.set_value(0).run()
