@@ -19,17 +19,14 @@ REPORT = "report"  # the sweep's runs.csv / summary.md, the charts against noise
 CURVES = "curves"  # a run's training curves (test and validation, from metrics.jsonl)
 PLACES = (TABLE, CLI, REPORT, CURVES)
 
-# Where ``Run.summary()`` reads a metric (``Metric.source``; ``dmlviz.runs.files.METRIC_SOURCES``
-# names each one's file): the test split's evaluation, neighbour consistency, the training replay's
-# summary, or the best value over the epochs of ``metrics.jsonl``.
-SOURCES = ("test", "consistency", "replay", "training")
-
 
 @dataclass(frozen=True)
 class Metric:
     """One metric. ``label`` names it in charts, ``short`` in table headers; ``digits`` after the
     point in tables; ``source``: where ``Run.summary()`` reads it (None: not in a run's summary),
-    and ``best_of`` the ``metrics.jsonl`` key it is the best of (source "training");
+    a key of ``dmlviz.runs.files.METRIC_SOURCES``, which names its file: "test" (the test split's
+    evaluation), "consistency", "replay" (the training replay's summary) or "training" (the best
+    value over the epochs of ``metrics.jsonl`` of the key ``best_of``);
     ``per_query``: the column of the per-query table it is the mean of (``eval/<split>_per_query
     .parquet``); ``replay_panel``: its panel (1-4) among the Replay page's curves;
     ``chart_title``: the title of its chart against label noise in the noise lab's comparison."""
@@ -60,8 +57,8 @@ def register_metric(**facts) -> Metric:
     entry = Metric(**facts)
     if entry.key in METRICS:
         raise ValueError(f"metric {entry.key!r} is registered twice")
-    if entry.source not in (None, *SOURCES) or not set(entry.shown) <= set(PLACES):
-        raise ValueError(f"metric {entry.key!r}: unknown source or place")
+    if not set(entry.shown) <= set(PLACES):
+        raise ValueError(f"metric {entry.key!r}: unknown place in {entry.shown}")
     METRICS[entry.key] = entry
     return entry
 

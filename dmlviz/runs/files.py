@@ -78,7 +78,7 @@ def replay_layout_file(method: str = "umap") -> str:
     return f"{replay_layout_stem(method)}.npz"
 
 
-# The file each source of a summary metric names (``dmlviz.registry.metrics.SOURCES``).
+# The file of each source a summary metric names (``dmlviz.registry.metrics.Metric.source``).
 METRIC_SOURCES = {
     "test": eval_metrics_file("test"),
     "consistency": CONSISTENCY_SUMMARY,

@@ -77,6 +77,6 @@ def test_labels_formats_and_registration_checks():
     assert METRICS["memorised_end"].higher_is_better is False
     with pytest.raises(ValueError, match="registered twice"):
         register_metric(key="map@r", label="x", short="x", help="x")
-    with pytest.raises(ValueError, match="unknown source or place"):
+    with pytest.raises(ValueError, match="unknown place"):
         register_metric(key="new", label="x", short="x", help="x", shown=("nowhere",))
     assert "new" not in METRICS
