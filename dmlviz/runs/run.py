@@ -49,6 +49,7 @@ from dmlviz.runs.files import (  # noqa: F401  (importable from here as before)
 )
 from dmlviz.runs.replay_record import ReplayRecord
 from dmlviz.runs.store import RunError
+from dmlviz.runs.summary import run_summary
 from dmlviz.runs.training_log import TrainingLog
 from dmlviz.runs.weights import Weights
 
@@ -353,10 +354,8 @@ class Run(Weights, TrainingLog, ReplayRecord):
     # -- summary and advice -----------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """A flat row describing the run for tables (``dmlviz.runs.summary.summary``)."""
-        from dmlviz.runs.summary import summary
-
-        return summary(self)
+        """A flat row describing the run for tables (``dmlviz.runs.summary.run_summary``)."""
+        return run_summary(self)
 
     def remake(self, relative: str) -> str:
         """What rewrites the run's file ``relative`` (a path inside the run folder), as advice

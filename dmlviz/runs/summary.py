@@ -24,7 +24,7 @@ SUMMARY_FILES = (CONFIG, STATUS, MODEL,
                  *dict.fromkeys(METRIC_SOURCES[m.source] for m in summary_metrics()))  # fmt: skip
 
 
-def summary(run: Run) -> dict[str, Any]:
+def run_summary(run: Run) -> dict[str, Any]:
     """A flat row describing ``run`` for tables: identity, settings, state and the summary
     metrics (None where not measured). ``state`` is status.json's, or "died" when that says
     running but its writer is gone (``Run.writer_gone``)."""
