@@ -31,11 +31,12 @@ from tqdm.auto import tqdm
 from dmlviz import __version__
 from dmlviz.data import MPerClassBatchSampler, inject_label_noise, split_layout
 from dmlviz.evaluate import retrieval_metrics
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.losses import build
 from dmlviz.models import build_model
 from dmlviz.models.projector import ProjectedLoss
 from dmlviz.runs import Run, RunError, remove_stale_temporaries
-from dmlviz.runs.run import LABELS, TrainingLock, check_new_run_folder
+from dmlviz.runs.run import LABELS, check_new_run_folder
 from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
 from dmlviz.train.device import amp_dtype, pick_device
 from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
