@@ -1,7 +1,7 @@
 """Experiments: sweeps, hyperparameter search and the noise lab's launcher, one job per file.
 
 ``spec.py``       what a sweep trains (``SweepSpec``), its checks, the demo's spec, each run's config
-``folder.py``     a sweep folder's files: its lock (``filelock`` + ``psutil``), progress log, cancel
+``folder.py``     a sweep folder's files: its lock (``dmlviz.jobs``), progress log, cancel
                   requests
 ``runner.py``     ``train_many``, the one process pool for sweeps and tuning; ``run_sweep``
 ``ray_executor.py``  the same runs and trials as Ray tasks on a cluster (``--executor ray``)

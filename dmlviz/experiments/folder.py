@@ -15,7 +15,7 @@ A sweep folder holds one run per combination and::
 The OS lock excludes a second writer and dies with its holder. ``folder.lock`` is kept for what an
 OS lock cannot do: name the owner to another process (the dashboard stops a detached experiment
 that outlived it by that pid) and cover the moment a launcher hands the folder to the process it
-starts. Whether its process still lives is asked of ``psutil``.
+starts. Whether its process still lives is asked of ``dmlviz.jobs.process``.
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-from filelock import FileLock, Timeout
-
-from dmlviz.runs import Run, RunError, atomic_write_json, file_mode, is_run
-from dmlviz.runs.run import process_alive
+from dmlviz.jobs.lock import OsLock
+from dmlviz.jobs.process import process_alive, start_time
+from dmlviz.runs import Run, RunError, atomic_write_json, is_run
 from dmlviz.runs.walk import STUDY_FILES, STUDY_RUN_FOLDERS
 
 SPEC_FILE = "sweep.json"
@@ -147,21 +145,6 @@ def lock_is_live(record: dict[str, Any] | None) -> bool:
     return process_alive(record["pid"], record.get("pid_start")) is not False
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (one whose main thread has exited while
-    other threads still wind down counts as alive); True when that cannot be told."""
-    return process_alive(pid) is not False
-
-
-def process_start_time(pid: int) -> float | None:
-    """Process ``pid``'s start time (unix time, ``psutil``), to tell a reused PID from the
-    original; None when there is no such process."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 class FolderLock:
     """An exclusive lock on a sweep folder, see the module docstring.
 
@@ -175,36 +158,28 @@ class FolderLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self.token = token
-        self._held: FileLock | None = None
+        self._held = OsLock(self.folder / HELD_FILE, timeout=HANDOVER_S if token else 0)
 
     def acquire(self, pid: int | None = None) -> FolderLock:
         """Take the lock for ``pid`` (default: this process); raises ``FolderBusyError``, or
         ``ValueError`` when the folder cannot be made."""
         make_folder(self.folder)
-        if pid is None and self._held is None:
-            held = FileLock(self.folder / HELD_FILE, timeout=HANDOVER_S if self.token else 0,
-                            mode=file_mode())  # fmt: skip
-            try:
-                held.acquire()
-            except Timeout:
-                raise self._busy(read_lock(self.folder)) from None
-            self._held = held
+        if pid is None and not self._held.acquire():
+            raise self._busy(read_lock(self.folder))
         pid = os.getpid() if pid is None else pid
         owner = read_lock(self.folder)
         handed = owner is not None and self.token and owner.get("token") == self.token
         if owner is not None and not handed and lock_is_live(owner):
             self.hand_over()
             raise self._busy(owner)
-        record = {"pid": pid, "pid_start": process_start_time(pid), "token": self.token,
+        record = {"pid": pid, "pid_start": start_time(pid), "token": self.token,
                   "created": time.time()}  # fmt: skip
         atomic_write_json(self.path, record)
         return self
 
     def hand_over(self) -> None:
         """Let the OS lock go, keeping the record (the process it names takes the lock over)."""
-        if self._held is not None:
-            self._held.release()
-            self._held = None
+        self._held.release()
 
     def release(self) -> None:
         """Remove the record if this process (or this token) still owns it; let the OS lock go
@@ -214,9 +189,7 @@ class FolderLock:
             owner.get("pid") == os.getpid() or (self.token and owner.get("token") == self.token)
         ):
             self.path.unlink(missing_ok=True)
-        if self._held is not None:
-            Path(self._held.lock_file).unlink(missing_ok=True)
-        self.hand_over()
+        self._held.release(remove=True)
 
     def _busy(self, owner: dict[str, Any] | None) -> FolderBusyError:
         pid = (owner or {}).get("pid")

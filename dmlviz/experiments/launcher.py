@@ -4,23 +4,19 @@ An experiment is a sweep folder below the dashboard's runs folder, run by ``pyth
 --spec <folder>/experiment.json`` (the same code path as the command line) in its own session,
 plus ``experiment.json`` (the spec, the process ID, the command) and ``sweep.log`` (its output).
 It outlives the dashboard that started it; a restarted dashboard finds it by the pid in the
-folder's lock (``dmlviz.experiments.folder``) and stops it through ``psutil``.
+folder's lock (``dmlviz.experiments.folder``) and stops it (``dmlviz.jobs.process.stop_tree``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from dmlviz.experiments.folder import (
     EXPERIMENT_FILE,
@@ -36,13 +32,13 @@ from dmlviz.experiments.folder import (
     folder_kind,
     lock_is_live,
     mark_cancelled,
-    pid_alive,
     read_lock,
     read_progress,
     request_cancel,
 )
 from dmlviz.experiments.spec import experiment_problems, is_name
 from dmlviz.experiments.state import experiment_state, read_experiment
+from dmlviz.jobs import process as processes
 from dmlviz.runs import atomic_write_json, run_folders
 
 _PROCESSES: dict[str, subprocess.Popen] = {}  # experiments this process started, to reap them
@@ -66,7 +62,7 @@ class Experiment:
         """Whether the sweep process still runs."""
         if self.process is not None:
             return self.process.poll() is None
-        return pid_alive(self.pid)
+        return processes.alive(self.pid)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the process to end; returns its exit code (None if unknown or timed out)."""
@@ -75,12 +71,7 @@ class Experiment:
                 return self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 return None
-        try:
-            return psutil.Process(self.pid).wait(timeout)
-        except psutil.TimeoutExpired:
-            return None
-        except psutil.NoSuchProcess:
-            return None
+        return processes.wait(self.pid, timeout)
 
     def cancel(self, run: str | None = None) -> None:
         """``cancel_experiment`` for this experiment."""
@@ -157,15 +148,7 @@ def _launch(folder: Path, spec: dict[str, Any]) -> Experiment:
             ),
             "PYTHONUNBUFFERED": "1",
         }
-        with open(folder / LOG_FILE, "ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        process = processes.spawn_detached(command, folder / LOG_FILE, env)
     except BaseException:
         lock.release()
         raise
@@ -200,7 +183,8 @@ def cancel_experiment(folder: str | Path, run: str | None = None, timeout: float
     if alive_pid is None and _last_sweep_event(folder) == "sweep_finished":
         return  # nothing left to cancel
     if alive_pid is not None:
-        _stop_tree(alive_pid, timeout)
+        processes.stop_tree(alive_pid, timeout)
+        _reap()
     for path in run_folders(folder):
         mark_cancelled(path)
     record = read_experiment(folder)
@@ -228,30 +212,7 @@ def _live_owner(folder: Path) -> int | None:
     record = read_experiment(folder) or {}
     pid = record.get("pid")
     _reap()
-    return pid if isinstance(pid, int) and pid_alive(pid) else None
-
-
-def _stop_tree(pid: int, timeout: float) -> None:
-    """SIGTERM process ``pid`` and its descendants (its whole process group when it leads one,
-    which also reaches workers started after this call), then SIGKILL what is left after
-    ``timeout`` seconds; returns once they are gone."""
-    try:
-        leader = psutil.Process(pid)
-        tree = [leader, *leader.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGTERM)
-        else:
-            for process in tree:
-                process.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=timeout)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, timeout=5.0)
-    _reap()
+    return pid if isinstance(pid, int) and processes.alive(pid) else None
 
 
 def _reap() -> None:

@@ -17,11 +17,11 @@ from dmlviz.experiments.folder import (
     SPEC_FILE,
     cancel_requested,
     lock_is_live,
-    pid_alive,
     read_lock,
     read_progress,
 )
 from dmlviz.experiments.spec import combinations, run_name
+from dmlviz.jobs import process as processes
 from dmlviz.runs import Run, RunError, is_run
 
 
@@ -39,7 +39,7 @@ def experiment_state(folder: str | Path) -> dict[str, Any]:
     record = read_experiment(folder) or {}
     spec = record.get("spec") or _read_json(folder / SPEC_FILE) or {}
     lock = read_lock(folder)
-    alive = lock_is_live(lock) or (record.get("pid") is not None and pid_alive(record["pid"]))
+    alive = lock_is_live(lock) or (record.get("pid") is not None and processes.alive(record["pid"]))
     progress = read_progress(folder)
     epochs_seen: dict[str, dict[str, Any]] = {}
     events: dict[str, dict[str, Any]] = {}

@@ -2,32 +2,26 @@
 
 UMAP of 200k points takes minutes, so the dashboard shows PCA at once (``prepare_maps``) and
 leaves UMAP to a child process (``start_umap``: ``python -m dmlviz.project.background RUN
-SPLIT``). The child holds ``projections/.<split>_umap.lock`` (``filelock``: one computation per
-run and split, released by the OS however the child ends), writes its progress to
-``projections/<split>_umap.progress.json`` (atomically) and stores the map through
-``project_run``, exactly as ``dmlviz project`` would, so the map is cached in the run.
-
-Progress record: ``state`` ("running", "done", "failed"), ``stage`` (what it is doing),
-``done`` / ``total`` (layout epochs), ``pid``, ``started`` / ``updated`` (Unix seconds),
-``seconds`` (when done), ``error`` (when failed).
+SPLIT``, detached by ``dmlviz.jobs.process``). The child holds ``projections/.<split>_umap.lock``
+(an ``OsLock``: one computation per run and split, released by the OS however the child ends),
+writes its progress to ``projections/<split>_umap.progress.json`` (a ``dmlviz.jobs.progress``
+record, whose stages here are "starting", "nearest-neighbour graph", "layout" (done / total:
+epochs), "trustworthiness", "stored") and stores the map through ``project_run``, exactly as
+``dmlviz project`` would, so the map is cached in the run.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from dmlviz.jobs import progress
+from dmlviz.jobs.lock import OsLock, held_elsewhere
+from dmlviz.jobs.process import spawn_detached
 from dmlviz.project.cache import project_run
-from dmlviz.runs import Run, RunError, atomic_write_json, projection_file
-from dmlviz.runs.run import process_alive
+from dmlviz.runs import Run, RunError, projection_file
 
-RUNNING, DONE, FAILED = "running", "done", "failed"
-START_S = 60.0  # a started child that has not taken its lock after this long has failed to start
 TAKE_LOCK_S = 1.0  # how long the child tries for the lock (a page's probe may hold it an instant)
 
 
@@ -67,11 +61,11 @@ def start_umap(run: Run, split: str) -> str:
     Raises ``RunError`` when the run folder cannot be written."""
     if _stored(run, split, "umap"):
         return "stored"
-    if (umap_progress(run, split) or {}).get("state") == RUNNING:
+    if (umap_progress(run, split) or {}).get("state") == progress.RUNNING:
         return "running"
     try:
         (run.path / "projections").mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run.path / progress_file(split), _record(RUNNING, "starting", pid=None))
+        progress.Progress(run.path / progress_file(split)).announce()
         _spawn(run.path, split)
     except OSError as error:
         raise RunError(
@@ -82,69 +76,35 @@ def start_umap(run: Run, split: str) -> str:
 
 
 def umap_progress(run: Run, split: str) -> dict[str, Any] | None:
-    """The progress of ``split``'s background UMAP (see the module), or None when none was
-    started. A "running" record whose process is gone reads as "failed"."""
-    record = umap_progress_record(run, split)
-    if _lock_held(run, split):
-        running = record is not None and record.get("state") == RUNNING
-        return record if running else _record(RUNNING, "starting", pid=None)
-    if record is None or record.get("state") != RUNNING:
-        return record
-    pid = record.get("pid")
-    if isinstance(pid, int) and process_alive(pid) is not False:
-        return record  # a child that died unreaped is a zombie: process_alive counts it gone
-    if pid is None and time.time() - float(record.get("updated", 0)) < START_S:
-        return record  # just started: the child has not taken the lock yet
-    return {**record, "state": FAILED, "error": "the computation stopped before it finished"}
-
-
-def umap_progress_record(run: Run, split: str) -> dict[str, Any] | None:
-    """The stored progress record as written (None when absent or unreadable)."""
-    try:
-        record = json.loads((run.path / progress_file(split)).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    """The progress of ``split``'s background UMAP (``dmlviz.jobs.progress.current``: a
+    "running" record whose process is gone reads as "failed"), or None when none was started."""
+    running = held_elsewhere(run.path / lock_file(split))
+    return progress.current(run.path / progress_file(split), running)
 
 
 def compute_umap(run: Run, split: str) -> bool:
     """The background process's work: take the lock, compute and store the UMAP map with
     progress, record the outcome. Returns False when another process holds the lock (nothing
     done), True when this one computed it. Raises what the computation raised (recorded)."""
-    from filelock import FileLock, Timeout
-
     (run.path / "projections").mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run.path / lock_file(split), timeout=TAKE_LOCK_S)
-    try:
-        lock.acquire()
-    except Timeout:
+    lock = OsLock(run.path / lock_file(split), timeout=TAKE_LOCK_S)
+    if not lock.acquire():
         return False
-    path = run.path / progress_file(split)
-    started = time.time()
+    job = progress.Progress(run.path / progress_file(split))
     try:
-        atomic_write_json(path, _record(RUNNING, "nearest-neighbour graph", started=started))
+        job.update("nearest-neighbour graph")
 
         def epochs(done: int, total: int) -> None:
-            stage = "layout" if done < total else "trustworthiness"
-            atomic_write_json(path, _record(RUNNING, stage, done, total, started=started))
+            job.update("layout" if done < total else "trustworthiness", done, total)
 
         project_run(run, splits=(split,), methods=("umap",), progress=epochs)
-        seconds = round(time.time() - started, 1)
-        atomic_write_json(path, _record(DONE, "stored", started=started, seconds=seconds))
+        job.finish("stored")
         return True
     except BaseException as error:
-        failure = f"{type(error).__name__}: {error}"
-        atomic_write_json(path, _record(FAILED, "failed", started=started, error=failure))
+        job.fail(error)
         raise
     finally:
         lock.release()
-
-
-def _record(state: str, stage: str, done: int = 0, total: int = 0, **extra: Any) -> dict:
-    now = time.time()
-    pid = extra.pop("pid", os.getpid())
-    return {"state": state, "stage": stage, "done": done, "total": total, "pid": pid,
-            "started": extra.pop("started", now), "updated": now, **extra}  # fmt: skip
 
 
 def _stored(run: Run, split: str, method: str) -> bool:
@@ -153,31 +113,10 @@ def _stored(run: Run, split: str, method: str) -> bool:
     return stem.exists() and stem.with_suffix(".json").exists()
 
 
-def _lock_held(run: Run, split: str) -> bool:
-    """Whether a process (this one included) holds ``split``'s UMAP lock."""
-    from filelock import FileLock, Timeout
-
-    if not (run.path / lock_file(split)).exists():
-        return False
-    probe = FileLock(run.path / lock_file(split), timeout=0)
-    try:
-        probe.acquire()
-    except Timeout:
-        return True
-    probe.release()
-    return False
-
-
 def _spawn(run_path: Path, split: str) -> None:
     """Start ``compute_umap`` in a detached process (it outlives the dashboard's rerun)."""
-    with open(Path(run_path) / "projections" / f"{split}_umap.log", "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "dmlviz.project.background", str(run_path), split],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    command = [sys.executable, "-m", "dmlviz.project.background", str(run_path), split]
+    spawn_detached(command, Path(run_path) / "projections" / f"{split}_umap.log")
 
 
 def main(argv: list[str] | None = None) -> int:

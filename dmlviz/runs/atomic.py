@@ -2,9 +2,10 @@
 
 A crash or Ctrl-C between the two steps leaves the old file (or none), never a half-written one.
 The temp file is named ``.<stem>.<pid>-<random><suffix>``: a temp whose writer process is gone
-is stale (a kill -9 mid-write) and is removed by the next write of the same file, or by
-``remove_stale_temporaries``. Files get the mode a plain ``open`` would give them (0666 less
-the umask). A write that fails because the disk is full raises ``DiskFullError``.
+(``dmlviz.jobs.process.alive``: a zombie is gone too) is stale (a kill -9 mid-write) and is
+removed by the next write of the same file, or by ``remove_stale_temporaries``. Files get the
+mode a plain ``open`` would give them (0666 less the umask). A write that fails because the
+disk is full raises ``DiskFullError``.
 """
 
 import contextlib
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
+from dmlviz.jobs.process import alive
 
 FULL_DISK_BYTES = 1 << 20  # a write that failed with less than this free failed for want of space
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)-[a-z0-9_]{8}(?P<suffix>(\.[^.]*)?)$")
@@ -75,7 +76,7 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
         if name is not None and f"{match['stem']}{match['suffix']}" != name:
             continue
         pid = int(match["pid"])
-        if pid == os.getpid() or psutil.pid_exists(pid):
+        if pid == os.getpid() or alive(pid):
             continue
         Path(entry.path).unlink(missing_ok=True)
         removed.append(Path(entry.path))
@@ -189,7 +190,7 @@ def staging_folder(out: str | Path, verb: str, option: str = "--out") -> tuple[P
         entries = []
     for entry in entries:
         pid = entry.name.removeprefix(prefix).split("-")[0]
-        if entry.name.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
+        if entry.name.startswith(prefix) and pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(entry.path, ignore_errors=True)
     try:
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{prefix}{os.getpid()}-"))

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from dmlviz.runs.atomic import atomic_write_json, atomic_writer, file_mode
+from dmlviz.jobs.process import process_alive
+from dmlviz.runs.atomic import atomic_write_json, atomic_writer
 from dmlviz.runs.files import (  # noqa: F401  (importable from here as before)
     CONFIG,
     CONSISTENCY_SUMMARY,
@@ -154,6 +155,8 @@ class Run(Weights, TrainingLog, ReplayRecord):
         """Raise ``RunError`` when another process trains the run now (holds its ``train.lock``):
         ``action`` (e.g. "evaluate it") would read files the trainer is about to replace, and
         what it writes would be overwritten, or overwrite the trainer's own results."""
+        from dmlviz.jobs.lock import TrainingLock  # which raises RunError, defined here
+
         holder = TrainingLock(self.path).holder()
         if holder is not None:
             raise RunError(
@@ -401,22 +404,6 @@ def find_runs(root: str | Path) -> list[Run | BrokenRun]:
     return found
 
 
-def process_alive(pid: int, started: float | None = None) -> bool | None:
-    """Whether process ``pid`` still runs and, with ``started`` (its ``psutil`` start time, unix
-    time), is the same process and not a later one given the same pid; None when that cannot be
-    told (no permission). A zombie counts as gone unless other threads of it still run."""
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE and process.num_threads() <= 1:
-            return False
-        now = process.create_time()
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:
-        return None
-    return not isinstance(started, (int, float)) or abs(now - started) <= 1.0
-
-
 def quote(path: str | Path) -> str:
     """``path`` as one shell word, for the commands messages suggest (``shlex.quote``)."""
     return shlex.quote(str(path))
@@ -455,63 +442,3 @@ def check_new_run_folder(path: str | Path) -> None:
             "cannot be resumed, and a new run there would mix its files with them: delete them "
             "or choose another --out"
         )
-
-
-class TrainingLock:
-    """``train.lock`` in a run folder, held (``filelock``: an OS file lock) by the one process that
-    trains the run. The OS releases it when that process ends, however it ends."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = None
-
-    def acquire(self) -> None:
-        """Take the lock (creating the folder); raises ``RunError`` when another process holds it."""
-        from filelock import FileLock, Timeout
-
-        if self._lock is not None:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.path / LOCK, timeout=0, mode=file_mode())
-        try:
-            lock.acquire()
-        except Timeout:
-            raise RunError(
-                f"{self.path} is being trained by another process{self._holder()}: wait for it "
-                "to finish or stop it (two trainings of one run would overwrite each other)"
-            ) from None
-        self._lock = lock
-
-    def release(self) -> None:
-        """Let the lock go (nothing when it is not held)."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def holder(self) -> str | None:
-        """Who trains the run now, from its status.json ("pid 123 on host h", or "a process"
-        when it does not say); None when no process holds the lock (or that cannot be told)."""
-        from filelock import FileLock, Timeout
-
-        if self._lock is not None or not (self.path / LOCK).is_file():
-            return None
-        try:
-            with FileLock(self.path / LOCK, timeout=0):
-                return None
-        except Timeout:
-            pass
-        except OSError:  # a lock file this user cannot open: someone else's run
-            return None
-        try:
-            status = json.loads((self.path / STATUS).read_text())
-        except (OSError, ValueError):
-            status = {}
-        pid = status.get("pid") if isinstance(status, dict) else None
-        if not isinstance(pid, int):
-            return "a process"
-        host = status.get("host")
-        return f"pid {pid}" + (f" on {host}" if host else "")
-
-    def _holder(self) -> str:
-        holder = self.holder() if self._lock is None else None
-        return f" ({holder})" if holder and holder != "a process" else ""

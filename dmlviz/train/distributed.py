@@ -37,6 +37,11 @@ class DistInfo:
         """Whether more than one process trains."""
         return self.world_size > 1
 
+    def barrier(self) -> None:
+        """Wait until every rank gets here (nothing when one process trains)."""
+        if self.enabled:
+            dist.barrier()
+
 
 def init_distributed(use_cuda: bool) -> DistInfo:
     """Join the process group set up by torchrun (``WORLD_SIZE`` > 1 in the environment) or by

@@ -7,43 +7,40 @@ then, every ``eval_every`` epochs, MAP@R and R@1 on the held-out split; then a c
 failed run therefore always holds its last complete epoch, and ``resume=True`` continues from it
 to the same weights an uninterrupted run reaches. One process trains a run at a time
 (``train.lock``); SIGTERM and SIGHUP stop it like Ctrl-C, recorded as "interrupted".
+
+``_train`` reads as those steps: ``prepare`` (``prepare.py``: data, the run created or resumed,
+its labels, the model and what trains it, the replay probe), then per epoch ``_one_epoch``,
+``_end_epoch`` (evaluation, replay, checkpoint) and ``_report`` (TensorBoard, progress), all
+under ``_status``. Beside it: ``labels.py`` (noisy labels), ``optim.py`` (optimiser, schedule),
+``checkpoint.py`` (what an epoch saves, the RNGs), ``replay.py``, ``embed.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import signal
 import threading
 import time
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dmlviz import __version__
-from dmlviz.data import MPerClassBatchSampler, inject_label_noise, split_layout
 from dmlviz.evaluate import retrieval_metrics
-from dmlviz.losses import build
-from dmlviz.models import build_model
-from dmlviz.models.projector import ProjectedLoss
-from dmlviz.runs import Run, RunError, remove_stale_temporaries
-from dmlviz.runs.run import LABELS, TrainingLock, check_new_run_folder
-from dmlviz.train.config import ConfigError, check_resume, resolve_config, validate_config
-from dmlviz.train.device import amp_dtype, pick_device
-from dmlviz.train.distributed import DistInfo, RankSlice, any_rank, gather_batch, init_distributed
-from dmlviz.train.embed import compute_embeddings, run_splits
-from dmlviz.train.replay import Replay
-from dmlviz.train.start import starting_model
+from dmlviz.jobs.lock import TrainingLock
+from dmlviz.runs import Run, RunError
+from dmlviz.runs.run import check_new_run_folder
+from dmlviz.train.checkpoint import save_checkpoint, seed_everything
+from dmlviz.train.config import check_resume, resolve_config, validate_config
+from dmlviz.train.device import pick_device
+from dmlviz.train.distributed import DistInfo, any_rank, gather_batch, init_distributed
+from dmlviz.train.embed import compute_embeddings
+from dmlviz.train.prepare import Training, prepare
 
-NOISE_FEATURE_SIZE = 16  # nearest_class noise compares images pooled to at most 16 x 16 px
 POSTFIX_EVERY_S = 0.5
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # `kill`, a closed terminal: stop as Ctrl-C does
 
@@ -118,233 +115,172 @@ def _train(
     on_epoch: Callable[[dict[str, Any]], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> Run:
-    main = dist_info.is_main
-    _seed_everything(config["seed"])
-
-    # -- data: the train split, its observed (possibly noisy) labels, m-per-class batches --------
-    train_set = Run(out, config).dataset("train", augment=config["augment"])
-    # every split is read and its images checked before anything is written
-    splits = run_splits(Run(out, config))[1:]  # what follows "train"
-    held_out = {split: Run(out, config).dataset(split) for split in splits}
-    _check_classes_per_batch(config, train_set)
-    if config["batch_size"] % dist_info.world_size:
-        raise ConfigError(
-            "batch_size",
-            config["batch_size"],
-            f"must be a multiple of the {dist_info.world_size} training processes",
-        )
-    if run is None:
-        config = _complete_config(config, out, train_set, held_out)
-        # built before the folder is written, so missing ImageNet weights leave nothing behind
-        model = starting_model(config, Run(out, config).model_kwargs())
-        config = {**config, "weights_source": model.weights_source}
-        if main:
-            lock.acquire()
-            run = Run.create(out, config)
-        _barrier(dist_info)
-        if not main:
-            run = Run.load(out)
-        state = None
-    else:
-        if main:
-            lock.acquire()
-            remove_stale_temporaries(run.path)  # left by a process killed mid-write
-        if main and config != run.config:
-            run.update_config(config)
-        model = build_model(**run.model_kwargs())
-        state = run.load_trainer_state()
-    try:
-        noisy = run.labels()
-    except RunError as error:  # corrupt: the config's noise settings rebuild it exactly
-        warnings.warn(f"{error}; rebuilding it", stacklevel=2)
-        noisy = None
-    if noisy is None:
-        noisy = _noisy_labels(config, train_set, run)
-        if main:
-            run.save_labels(noisy)
-    elif len(noisy.observed) != len(train_set):
-        raise RunError(
-            f"{run.path / LABELS} has {len(noisy.observed)} labels but the train split "
-            f"has {len(train_set)} images: the dataset changed; retrain this run"
-        )
-    observed = torch.as_tensor(np.asarray(noisy.observed), dtype=torch.int64)
-    sampler = MPerClassBatchSampler(
-        np.asarray(noisy.observed),
-        m=config["m_per_class"],
-        batch_size=config["batch_size"],
-        seed=config["seed"],
-        batches_per_epoch=config["batches_per_epoch"],
-    )
-    batches = (
-        RankSlice(sampler, dist_info.rank, dist_info.world_size) if dist_info.enabled else sampler
-    )
-    loader = DataLoader(
-        train_set,
-        batch_sampler=batches,
-        num_workers=config["num_workers"],
-        pin_memory=device.type == "cuda",
-        persistent_workers=config["num_workers"] > 0,
-    )
-    steps_per_epoch = len(sampler)
-
-    # -- model, loss, optimiser, schedule, mixed precision -----------------------------------------
-    model = model.to(device)
-    channels_last = device.type == "cuda" and config["model"] != "mlp"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    loss_fn = build(config["loss"], **config["loss_kwargs"])
-    if config["projector_dim"]:
-        loss_fn = ProjectedLoss(loss_fn, config["embedding_dim"], config["projector_dim"])
-    loss_fn = loss_fn.to(device)
-    optimizer = _optimizer(config, model, loss_fn)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
-    dtype = amp_dtype(config["amp"], device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    start_epoch = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        loss_fn.load_state_dict(state.get("loss", {}))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        if start_epoch > config["epochs"]:
-            raise ConfigError(
-                "epochs", config["epochs"], f"the run already trained {start_epoch} epochs"
-            )
-        if main and not run.has_model():
-            run.save_model(model)  # deleted or lost: trainer_state.pt holds the same weights
-    if main:  # also when a crash came before the first trainer state: one record per epoch
-        run.truncate_metrics(start_epoch)
-        run.truncate_replay(start_epoch)
-    replay = None
-    if main:  # the probe's embeddings every replay_every epochs, on un-augmented images
-        plain_train = run.dataset("train") if config["augment"] else train_set
-        replay = Replay.start(run, config, plain_train, held_out.get("test"), noisy)
-        if replay is not None and start_epoch == 0:
-            replay.snapshot(model, 0, device)
-    net: torch.nn.Module = model
-    if dist_info.enabled:
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if config["compile"]:
-        net = torch.compile(net)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-
-    # -- the held-out split(s) for evaluation during training --------------------------------------
-    epochs = config["epochs"]
-    eval_sets = {}
-    if main and config["eval_every"]:
-        eval_sets = {split: held_out[split] for split in ("test", "val") if split in held_out}
-        if "query" in held_out:  # retrieval of query images among a separate gallery
-            eval_sets["test"] = (held_out["query"], held_out["gallery"])
-    writer = _tensorboard_writer(run) if main and config["tensorboard"] else None
-
-    # -- the loop ------------------------------------------------------------------------------------
+    """``train``'s steps once the process is set up: prepare, then each epoch and its end
+    (evaluation, replay, checkpoint, then TensorBoard and the progress line), under the status
+    record."""
+    seed_everything(config["seed"])
+    t = prepare(config, out, run, lock, dist_info, device)
+    main, epochs = dist_info.is_main, t.config["epochs"]
+    writer = _tensorboard_writer(t.run) if main and t.config["tensorboard"] else None
     bar = tqdm(
-        total=epochs * steps_per_epoch,
-        initial=start_epoch * steps_per_epoch,
+        total=epochs * t.steps_per_epoch,
+        initial=t.start_epoch * t.steps_per_epoch,
         disable=not (progress and main),
         unit="batch",
-        desc=run.name,
+        desc=t.run.name,
         dynamic_ncols=True,
     )
-    done = start_epoch
-    stopped = False
-    if main:
-        run.set_status("running", epoch=done, epochs=epochs)
-    try:
-        for epoch in range(start_epoch + 1, epochs + 1):
-            sampler.set_epoch(epoch)
-            model.train()
-            total = torch.zeros((), device=device)
-            steps = images_seen = 0
-            started = shown = time.perf_counter()
-            for images, _, index in loader:
-                if _poll(should_stop, dist_info, device):
-                    stopped = True
-                    break
-                labels = observed[index].to(device, non_blocking=True)
-                images = images.to(device, non_blocking=True)
-                if channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
-                try:
-                    loss = train_step(
-                        net, loss_fn, images, labels, optimizer, scheduler, scaler, dtype,
-                        config["grad_clip"], params, dist_info.enabled,
-                    )  # fmt: skip
-                except FloatingPointError as error:
-                    raise _diverged(str(error), epoch, (epoch - 1) * steps_per_epoch + steps + 1,
-                                    config) from None  # fmt: skip
-                total += loss
-                steps += 1
-                images_seen += len(index) * dist_info.world_size
-                bar.update(1)
-                now = time.perf_counter()
-                if not bar.disable and now - shown > POSTFIX_EVERY_S:
-                    bar.set_postfix(
-                        loss=f"{loss.item():.4f}", img_s=f"{images_seen / (now - started):.0f}"
-                    )
-                    shown = now
-            if stopped:
+    with (
+        bar,
+        contextlib.closing(writer) if writer is not None else contextlib.nullcontext(),
+        _status(t.run, main, t.start_epoch, epochs) as status,
+    ):
+        for epoch in range(t.start_epoch + 1, epochs + 1):
+            record = _one_epoch(t, epoch, bar, should_stop)
+            if record is None:
+                status.stopped = True
                 break
-            seconds = time.perf_counter() - started
-            mean_loss = (total / max(steps, 1)).item()
-            if not math.isfinite(mean_loss):
-                raise _diverged(f"the loss became {mean_loss}", epoch, epoch * steps_per_epoch,
-                                config)  # fmt: skip
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "step": epoch * steps_per_epoch,
-                "loss": mean_loss,
-                "lr": optimizer.param_groups[1]["lr"],
-                "backbone_lr": optimizer.param_groups[0]["lr"],
-                "images_per_s": images_seen / seconds,
-                "seconds": seconds,
-            }
-            if eval_sets and (epoch % config["eval_every"] == 0 or epoch == epochs):
-                record.update(_evaluate(model, eval_sets, device, config))
-            if replay is not None and replay.due(epoch, epochs):
-                replay_started = time.perf_counter()
-                replay.snapshot(model, epoch, device)  # before the checkpoint: retrained if lost
-                record["replay_seconds"] = time.perf_counter() - replay_started
+            _end_epoch(t, record)
+            status.done = epoch  # saved: an interruption from here on keeps this epoch
             if main:
-                _checkpoint(run, record, model, optimizer, scheduler, scaler, epochs, loss_fn)
-            done = epoch  # saved: an interruption from here on keeps this epoch
-            if main:
-                if writer is not None:
-                    for key, value in record.items():
-                        if key not in ("epoch", "step"):
-                            writer.add_scalar(key, value, epoch)
-                    writer.flush()
-                if progress:
-                    bar.write(_describe(record, epochs))
-            if main and on_epoch is not None:
-                on_epoch(record)
-            _barrier(dist_info)
-    except KeyboardInterrupt as error:
-        reason = str(error) if isinstance(error, Terminated) else "Ctrl-C"
-        if main:
-            _record_end(run, "interrupted", epoch=done, epochs=epochs, reason=reason)
-        raise
-    except BrokenPipeError:  # stdout went away (`| head`): stop as if interrupted, resumable
-        if main:
-            _record_end(run, "interrupted", epoch=done, epochs=epochs, reason="stdout closed")
-        raise
-    except Exception as error:
-        if main:
-            _record_end(run, "failed", epoch=done, epochs=epochs,
-                        error=f"{type(error).__name__}: {error}")  # fmt: skip
-        raise
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+                _report(record, epochs, writer, bar if progress else None, on_epoch)
+            dist_info.barrier()
+    return t.run
+
+
+# -- one epoch, and its end ------------------------------------------------------------------------------
+
+
+def _one_epoch(
+    t: Training, epoch: int, bar: tqdm, should_stop: Callable[[], bool] | None
+) -> dict[str, Any] | None:
+    """Train ``epoch``, one optimiser step per batch; returns its metrics record (loss, lr,
+    speed), or None when ``should_stop`` asked to stop. Raises ``FloatingPointError`` when the
+    training diverged."""
+    t.sampler.set_epoch(epoch)
+    t.model.train()
+    params = t.params
+    total = torch.zeros((), device=t.device)
+    steps = images_seen = 0
+    started = shown = time.perf_counter()
+    for images, _, index in t.loader:
+        if _poll(should_stop, t.dist_info, t.device):
+            return None
+        labels = t.observed[index].to(t.device, non_blocking=True)
+        images = images.to(t.device, non_blocking=True)
+        if t.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        try:
+            loss = train_step(
+                t.net, t.loss_fn, images, labels, t.optimizer, t.scheduler, t.scaler, t.dtype,
+                t.config["grad_clip"], params, t.dist_info.enabled,
+            )  # fmt: skip
+        except FloatingPointError as error:
+            step = (epoch - 1) * t.steps_per_epoch + steps + 1
+            raise _diverged(str(error), epoch, step, t.config) from None
+        total += loss
+        steps += 1
+        images_seen += len(index) * t.dist_info.world_size
+        bar.update(1)
+        now = time.perf_counter()
+        if not bar.disable and now - shown > POSTFIX_EVERY_S:
+            bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{images_seen / (now - started):.0f}")
+            shown = now
+    seconds = time.perf_counter() - started
+    mean_loss = (total / max(steps, 1)).item()
+    if not math.isfinite(mean_loss):
+        raise _diverged(f"the loss became {mean_loss}", epoch, epoch * t.steps_per_epoch, t.config)
+    return {
+        "epoch": epoch,
+        "step": epoch * t.steps_per_epoch,
+        "loss": mean_loss,
+        "lr": t.optimizer.param_groups[1]["lr"],
+        "backbone_lr": t.optimizer.param_groups[0]["lr"],
+        "images_per_s": images_seen / seconds,
+        "seconds": seconds,
+    }
+
+
+def _end_epoch(t: Training, record: dict[str, Any]) -> None:
+    """Add the held-out metrics (every ``eval_every`` epochs and after the last) and the replay
+    snapshot to the epoch, then save the checkpoint (rank 0): from then on it survives a crash."""
+    epoch, epochs = record["epoch"], t.config["epochs"]
+    if t.eval_sets and (epoch % t.config["eval_every"] == 0 or epoch == epochs):
+        record.update(_evaluate(t.model, t.eval_sets, t.device, t.config))
+    if t.replay is not None and t.replay.due(epoch, epochs):
+        replay_started = time.perf_counter()
+        t.replay.snapshot(t.model, epoch, t.device)  # before the checkpoint: retrained if lost
+        record["replay_seconds"] = time.perf_counter() - replay_started
+    if t.dist_info.is_main:
+        save_checkpoint(t.run, record, t.model, t.loss_fn, t.optimizer, t.scheduler, t.scaler,
+                        epochs)  # fmt: skip
+
+
+def _report(
+    record: dict[str, Any],
+    epochs: int,
+    writer: Any,
+    bar: tqdm | None,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Show a saved epoch: its scalars to TensorBoard (``writer``), its line under the progress
+    ``bar``, its record to ``on_epoch``."""
+    if writer is not None:
+        for key, value in record.items():
+            if key not in ("epoch", "step"):
+                writer.add_scalar(key, value, record["epoch"])
+        writer.flush()
+    if bar is not None:
+        bar.write(_describe(record, epochs))
+    if on_epoch is not None:
+        on_epoch(record)
+
+
+@dataclass
+class _Outcome:
+    """How far the loop got: the last epoch saved, and whether it was asked to stop."""
+
+    done: int
+    stopped: bool = False
+
+
+@contextlib.contextmanager
+def _status(run: Run, main: bool, start_epoch: int, epochs: int) -> Iterator[_Outcome]:
+    """Record the run's state around its epochs (rank 0 only): "running", then "finished", or
+    "cancelled" when stopped; "interrupted" with the reason on Ctrl-C, SIGTERM, SIGHUP or a
+    closed stdout (``| head``: resumable), "failed" with the error on any other error, which
+    goes on up."""
+    outcome = _Outcome(start_epoch)
     if main:
-        run.set_status("cancelled" if stopped else "finished", epoch=done, epochs=epochs)
-    return run
+        run.set_status("running", epoch=start_epoch, epochs=epochs)
+    try:
+        yield outcome
+    except (KeyboardInterrupt, Exception) as error:
+        if main:
+            state, why = _ending(error)
+            _record_end(run, state, **why, epoch=outcome.done, epochs=epochs)
+        raise
+    if main:
+        state = "cancelled" if outcome.stopped else "finished"
+        run.set_status(state, epoch=outcome.done, epochs=epochs)
+
+
+def _ending(error: BaseException) -> tuple[str, dict[str, str]]:
+    """The state an error leaves a run in, and the field that says why."""
+    if isinstance(error, Terminated):
+        return "interrupted", {"reason": str(error)}
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", {"reason": "Ctrl-C"}
+    if isinstance(error, BrokenPipeError):
+        return "interrupted", {"reason": "stdout closed"}
+    return "failed", {"error": f"{type(error).__name__}: {error}"}
+
+
+def _record_end(run: Run, state: str, **fields: Any) -> None:
+    """Record how the run ended, unless even that cannot be written (a full disk): the error
+    being raised says why, and ``Run.writer_gone`` tells the stale "running" state later."""
+    with contextlib.suppress(OSError):
+        run.set_status(state, **fields)
 
 
 def train_step(
@@ -388,107 +324,6 @@ def train_step(
 # -- pieces of the loop ------------------------------------------------------------------------------
 
 
-def _complete_config(
-    config: dict[str, Any], out: Path, train_set, held_out: dict[str, Any]
-) -> dict[str, Any]:
-    """Fill what only the data knows (channels, image size, how it was split, how many test
-    classes also train) and the versions into the config."""
-    if config["in_channels"] not in (None, train_set.in_channels):
-        raise ConfigError(
-            "in_channels",
-            config["in_channels"],
-            f"the {config['dataset']} images have {train_set.in_channels} channel(s)",
-        )
-    tested = {
-        name for split, data in held_out.items() if split != "val" for name in data.class_names
-    }
-    return {
-        **config,
-        "name": config["name"] or out.name,
-        "in_channels": train_set.in_channels,
-        "image_size": config["image_size"] or train_set.image_size,
-        "split_layout": split_layout(
-            config["dataset"], config["dataset_root"], config["test_root"]
-        ).name,
-        "test_classes_in_train": len(tested & set(train_set.class_names)),
-        "dmlviz_version": __version__,
-        "torch_version": torch.__version__,
-    }
-
-
-def _check_classes_per_batch(config: dict[str, Any], train_set) -> None:
-    per_batch = config["batch_size"] // config["m_per_class"]
-    if per_batch > train_set.num_classes:
-        raise ConfigError(
-            "batch_size",
-            config["batch_size"],
-            f"with m_per_class={config['m_per_class']} a batch needs {per_batch} classes but the "
-            f"train split of {config['dataset']} has {train_set.num_classes}; lower batch_size "
-            "or raise m_per_class",
-        )
-
-
-def _noisy_labels(config: dict[str, Any], train_set, run: Run):
-    """The train split's labels after ``inject_label_noise`` as the config says."""
-    features = None
-    if config["noise_rate"] > 0 and config["noise_kind"] == "nearest_class":
-        plain = run.dataset("train") if config["augment"] else train_set
-        features = _image_features(plain)
-    return inject_label_noise(
-        np.asarray(train_set.labels),
-        rate=config["noise_rate"],
-        kind=config["noise_kind"],
-        seed=config["noise_seed"],
-        num_classes=train_set.num_classes,
-        features=features,
-    )
-
-
-def _image_features(dataset) -> np.ndarray:
-    """Flattened images (pooled to at most ``NOISE_FEATURE_SIZE`` px a side), (n, features)."""
-    loader = DataLoader(dataset, batch_size=256, shuffle=False)
-    rows = []
-    for images, *_ in loader:
-        if images.shape[-1] > NOISE_FEATURE_SIZE:
-            images = torch.nn.functional.adaptive_avg_pool2d(images, NOISE_FEATURE_SIZE)
-        rows.append(images.flatten(1))
-    return torch.cat(rows).numpy()
-
-
-def _optimizer(config: dict[str, Any], model, loss_fn) -> torch.optim.Optimizer:
-    """AdamW or SGD (momentum 0.9, Nesterov) with a backbone group and a head group, and a
-    projector group at twice the head's lr when the loss has one (the contextual R224 recipe)."""
-    backbone_lr = config["backbone_lr"] or config["lr"]
-    groups = [
-        {"params": model.backbone_parameters(), "lr": backbone_lr, "name": "backbone"},
-        {"params": model.head_parameters(), "lr": config["lr"], "name": "head"},
-    ]
-    if list(loss_fn.parameters()):
-        groups.append(
-            {"params": list(loss_fn.parameters()), "lr": 2 * config["lr"], "name": "projector"}
-        )
-    if config["optimizer"] == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=config["lr"],
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=config["weight_decay"],
-        )
-    return torch.optim.AdamW(groups, lr=config["lr"], weight_decay=config["weight_decay"])
-
-
-def _lr_factor(config: dict[str, Any], steps_per_epoch: int) -> Callable[[int], float]:
-    """Learning-rate multiplier per optimiser step: cosine to 0, step decay, or constant."""
-    total = config["epochs"] * steps_per_epoch
-    if config["schedule"] == "cosine":
-        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-    if config["schedule"] == "step":
-        every, gamma = config["step_size"] * steps_per_epoch, config["step_gamma"]
-        return lambda step: gamma ** (step // every)
-    return lambda step: 1.0
-
-
 def _evaluate(
     model, eval_sets: dict, device: torch.device, config: dict[str, Any]
 ) -> dict[str, float]:
@@ -514,42 +349,11 @@ def _evaluate(
     return record
 
 
-def _checkpoint(
-    run: Run, record, model, optimizer, scheduler, scaler, epochs: int, loss_fn
-) -> None:
-    """Write the epoch's files in an order that survives a crash between any two of them.
-
-    The trainer state carries the weights too, so it alone restarts training; metrics past its
-    epoch are dropped on resume, and model.safetensors (for readers) is rewritten each epoch.
-    """
-    run.append_metrics(record)
-    run.save_trainer_state(
-        {
-            "epoch": record["epoch"],
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "loss": {k: v.detach().cpu() for k, v in loss_fn.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": _rng_state(),
-        }
-    )
-    run.save_model(model)
-    run.set_status("running", epoch=record["epoch"], epochs=epochs)
-
-
 def _diverged(what: str, epoch: int, step: int, config: dict[str, Any]) -> FloatingPointError:
     return FloatingPointError(
         f"training diverged: {what} at epoch {epoch}, step {step}. Lower the learning rate "
         f"(lr={config['lr']:g}; --lr) or clip the gradients (grad_clip; --grad-clip)"
     )
-
-
-def _record_end(run: Run, state: str, **fields: Any) -> None:
-    """Record how the run ended, unless even that cannot be written (a full disk): the error
-    being raised says why, and ``Run.writer_gone`` tells the stale "running" state later."""
-    with contextlib.suppress(OSError):
-        run.set_status(state, **fields)
 
 
 def _stop_on_signals() -> dict[int, Any]:
@@ -584,11 +388,6 @@ def _poll(should_stop, dist_info: DistInfo, device: torch.device) -> bool:
     return any_rank(flag, device) if dist_info.enabled else flag
 
 
-def _barrier(dist_info: DistInfo) -> None:
-    if dist_info.enabled:
-        torch.distributed.barrier()
-
-
 def _tensorboard_writer(run: Run):
     """A SummaryWriter into ``<run>/tensorboard``, or None when tensorboard is not installed."""
     try:
@@ -596,47 +395,3 @@ def _tensorboard_writer(run: Run):
     except ImportError:
         return None
     return SummaryWriter(str(run.path / "tensorboard"))
-
-
-# -- reproducibility ---------------------------------------------------------------------------------
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as tensors and plain lists (loadable with weights_only)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    numpy = state["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            numpy["keys"].numpy().astype(np.uint32),
-            numpy["pos"],
-            numpy["has_gauss"],
-            numpy["cached_gaussian"],
-        )
-    )
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))

@@ -184,4 +184,3 @@ def snapshot_ranking(
     snapshot = data.epochs[frame_at(data.epochs, epoch)]
     _, test = run.replay_snapshot(snapshot)
     return live_ranking(test, data.probe["test_labels"], query, top_k)
-

@@ -8,8 +8,8 @@ import pytest
 
 from dmlviz.cli import main
 from dmlviz.cli.evaluate import lone_note
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.runs import Run, import_embeddings
-from dmlviz.runs.run import TrainingLock
 
 N, DIM, CLASSES = 24, 8, 4
 

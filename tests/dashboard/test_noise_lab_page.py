@@ -13,11 +13,11 @@ from shared_files import HANG_GUARD_S
 from dmlviz.experiments.folder import (
     EXPERIMENT_FILE,
     LOCK_FILE,
-    process_start_time,
     read_progress,
 )
 from dmlviz.experiments.launcher import cancel_experiment
 from dmlviz.experiments.state import experiment_state
+from dmlviz.jobs.process import start_time
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_busy_or_used_name_is_refused(lab_app, tmp_path):
     app = lab_app
     busy = tmp_path / "busy"
     busy.mkdir()
-    lock = {"pid": os.getpid(), "pid_start": process_start_time(os.getpid())}
+    lock = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
     (busy / LOCK_FILE).write_text(json.dumps(lock))
     app.text_input(key="lab_name").set_value("busy").run()
     assert f"{busy} is in use by process {os.getpid()}" in _errors(app)

@@ -10,6 +10,7 @@ import pytest
 from filelock import FileLock
 from shared_files import HANG_GUARD_S
 
+from dmlviz.jobs import progress
 from dmlviz.project import background
 from dmlviz.project.background import (
     compute_umap,
@@ -63,9 +64,9 @@ def test_prepare_maps_shows_pca_at_once_and_starts_umap(run, spawns):
 
 def test_compute_umap_records_progress_and_stores_the_map(run, monkeypatch):
     stages = []
-    write = background.atomic_write_json
+    write = progress.atomic_write_json
     monkeypatch.setattr(
-        background,
+        progress,
         "atomic_write_json",
         lambda path, record: (stages.append(record["stage"]), write(path, record)),
     )

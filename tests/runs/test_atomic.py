@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.runs import DiskFullError, atomic_write_json, atomic_writer, remove_stale_temporaries
-from dmlviz.runs.run import TrainingLock
 
 
 @pytest.fixture

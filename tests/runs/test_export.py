@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from dmlviz.cli import main
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.runs import Run, RunError, import_embeddings
 from dmlviz.runs.export import export_run, reimport_command
-from dmlviz.runs.run import TrainingLock
 
 N, DIM, CLASSES = 24, 8, 4
 

@@ -13,9 +13,10 @@ import pytest
 import torch
 from shared_files import HANG_GUARD_S
 
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.models import build_model
 from dmlviz.runs import BrokenRun, Run, RunError, atomic_write_json, find_runs
-from dmlviz.runs.run import TrainingLock, check_new_run_folder
+from dmlviz.runs.run import check_new_run_folder
 
 CONFIG = {
     "name": "r",
@@ -274,7 +275,7 @@ def test_the_training_lock_is_exclusive_and_dies_with_its_holder(tmp_path):
     second.acquire()
     second.release()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from dmlviz.runs.run import TrainingLock; "
+        [sys.executable, "-c", "import sys, time; from dmlviz.jobs.lock import TrainingLock; "
          f"lock = TrainingLock({str(tmp_path / 'run')!r}); lock.acquire(); print('held', flush=True); "
          "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,

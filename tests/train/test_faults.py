@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dmlviz.jobs.lock import TrainingLock
 from dmlviz.runs import Run, RunError
-from dmlviz.runs.run import TrainingLock
 from dmlviz.train import train
 
 TINY = {"dataset": "digits", "loss": "contrastive", "epochs": 2, "batches_per_epoch": 3,

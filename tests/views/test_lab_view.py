@@ -6,7 +6,8 @@ import os
 import pandas as pd
 import pytest
 
-from dmlviz.experiments.folder import LOCK_FILE, process_start_time
+from dmlviz.experiments.folder import LOCK_FILE
+from dmlviz.jobs.process import start_time
 from dmlviz.views.lab import (
     can_resume,
     cancellable_runs,
@@ -86,7 +87,7 @@ def test_form_spec_checks_the_experiment_folder(tmp_path):
     _, problems = form_spec("digits", ["rll"], "0", "0", name="done", runs_dir=tmp_path)
     assert "already exists" in problems[0]
     (tmp_path / "busy").mkdir()
-    lock = {"pid": os.getpid(), "pid_start": process_start_time(os.getpid())}
+    lock = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
     (tmp_path / "busy" / LOCK_FILE).write_text(json.dumps(lock))
     _, problems = form_spec("digits", ["rll"], "0", "0", name="busy", runs_dir=tmp_path)
     assert problems == [
