@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
+from dmlviz.registry.datasets import NEEDS_NO_ROOT
 from dmlviz.validate import problem
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import MISSING, loss_name
@@ -26,7 +27,6 @@ from dmlviz.views.style import MISSING, loss_name
 DEFAULT_LOSSES = tuple(DEMO_LOSSES)  # the two studied losses and a baseline, as the demo
 DEFAULT_RATES = "0, 0.2, 0.4"
 DEFAULT_SEEDS = "0"
-NEEDS_NO_ROOT = ("digits",)  # bundled with scikit-learn; every other dataset is read from a folder
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 # How each phase of ``experiment_state`` reads on the page: (label, badge colour).
