@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.registry import names_help
-from dmlviz.registry.settings import SETTINGS
+from dmlviz.registry.settings import SETTINGS, add_option, run_name
 
 # (flag, config key, argparse keyword arguments) of every setting with a flag, as
 # dmlviz.registry.settings declares them; booleans get --flag / --no-flag.
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    (flag, setting.key, kwargs)
+    (setting.cli_flag, setting.key, setting.argument()[1])
     for setting in SETTINGS
     if setting.cli_flag
-    for flag, kwargs in [setting.argument()]
 ]
 FLAG_OF = {key: flag for flag, key, _ in OPTIONS}
 
@@ -66,8 +65,8 @@ def register(subparsers) -> None:
         "--no-eval", action="store_true", help="skip embedding and evaluating after training"
     )
     group = parser.add_argument_group("config keys (docs/run-format.md)")
-    for flag, key, kwargs in OPTIONS:
-        group.add_argument(flag, dest=key, default=None, **kwargs)
+    for _, key, _ in OPTIONS:
+        add_option(group, key)
     parser.set_defaults(func=run_train)
 
 
@@ -205,10 +204,11 @@ def _load_yaml(text: str) -> Any:
 
 
 def _default_out(config: dict[str, Any], resume: bool) -> Path:
+    """``runs/<name>``, or ``runs/`` and the run's name from its dataset, loss, noise and seed."""
     if resume:
         raise ValueError("argument --out is required with --resume (the run to continue)")
     if config.get("name"):
         return Path("runs") / str(config["name"])
     noise = float(config.get("noise_rate") or 0.0)
-    name = f"{config.get('dataset')}-{config.get('loss')}-noise{round(noise * 100)}-seed{config.get('seed', 0)}"
-    return Path("runs") / name
+    return Path("runs") / run_name(config.get("loss"), noise, config.get("seed", 0),
+                                   dataset=config.get("dataset"))  # fmt: skip

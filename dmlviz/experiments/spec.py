@@ -17,6 +17,7 @@ from typing import Any
 
 from dmlviz.experiments.folder import SPEC_FILE
 from dmlviz.experiments.ray_executor import RAY_MISSING, ray_installed
+from dmlviz.registry.settings import run_name
 from dmlviz.validate import is_number, number_range, problem
 
 # Settings that must stay the same when a sweep folder is reused.
@@ -126,11 +127,6 @@ def demo_spec(quick: bool = False) -> SweepSpec:
         [0],
         protocol=DEMO_PROTOCOL,  # epochs: the dataset's, which its presets were tuned for
     )
-
-
-def run_name(loss: str, noise_rate: float, seed: int) -> str:
-    """A run's folder name, e.g. ``rll-noise20-seed0`` for 20 % noise."""
-    return f"{loss}-noise{noise_rate * 100:g}-seed{seed}"
 
 
 def spec_problems(spec: SweepSpec) -> list[str]:

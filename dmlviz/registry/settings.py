@@ -109,6 +109,31 @@ class Setting:
 _MUST_BE = {str: "must be a string or None", dict: 'must be a dict such as {"k": 4}'}
 
 
+def add_option(
+    parser: argparse.ArgumentParser | Any,
+    key: str,
+    *aliases: str,
+    help: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Add setting ``key``'s flag to ``parser`` (or an argument group) as ``dmlviz train`` has it,
+    its value stored under ``key``: commands that take a setting take it the same way. ``help``
+    replaces the help line (``{help}`` in it stands for the setting's own); ``aliases`` are more
+    flags for it; ``kwargs`` add to or override argparse's keyword arguments (default: None)."""
+    setting = SETTING[key]
+    flag, arguments = setting.argument()
+    if help is not None:
+        arguments["help"] = help.format(help=arguments["help"])
+    parser.add_argument(flag, *aliases, dest=key, **{"default": None, **arguments, **kwargs})
+
+
+def run_name(loss: str, noise_rate: float, seed: int, dataset: str | None = None) -> str:
+    """A run's folder name, e.g. ``rll-noise20-seed0`` for 20 % noise (``noise12.5`` for 12.5 %),
+    with ``<dataset>-`` in front when ``dataset`` is given: a lone run's default folder (a
+    sweep's runs all share its dataset)."""
+    return f"{dataset + '-' if dataset else ''}{loss}-noise{noise_rate * 100:g}-seed{seed}"
+
+
 def parse_json(text: str) -> Any:
     """A flag's value parsed as JSON (argparse names the option in the error)."""
     try:
