@@ -27,6 +27,9 @@ from dmlviz.views.style import MISSING, loss_name
 DEFAULT_LOSSES = tuple(DEMO_LOSSES)  # the two studied losses and a baseline, as the demo
 DEFAULT_RATES = "0, 0.2, 0.4"
 DEFAULT_SEEDS = "0"
+# How the form names the choices of dmlviz.experiments.spec.EXECUTORS and dmlviz.presets.KINDS.
+EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
+PRESET_LABELS = {"tuned": "tuned presets", "paper": "paper defaults"}
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 # How each phase of ``experiment_state`` reads on the page: (label, badge colour).
