@@ -17,7 +17,9 @@ from typing import Any
 
 from dmlviz.experiments.folder import SPEC_FILE
 from dmlviz.experiments.ray_executor import RAY_MISSING, ray_installed
-from dmlviz.registry.settings import run_name
+from dmlviz.registry import LOSSES
+from dmlviz.registry.datasets import DATASETS, PROTOCOLS
+from dmlviz.registry.settings import NOISE_KINDS, run_name
 from dmlviz.validate import is_number, number_range, problem
 
 # Settings that must stay the same when a sweep folder is reused.
@@ -131,8 +133,6 @@ def demo_spec(quick: bool = False) -> SweepSpec:
 
 def spec_problems(spec: SweepSpec) -> list[str]:
     """Every problem with ``spec`` as a readable message (empty when it is valid)."""
-    from dmlviz.data import DATASETS, NOISE_KINDS, PROTOCOLS
-    from dmlviz.losses import LOSSES
     from dmlviz.presets import KINDS
 
     problems = []
