@@ -12,7 +12,12 @@ import ui
 
 from dmlviz.experiments import launcher as lab
 from dmlviz.experiments.estimate import estimate_seconds
+from dmlviz.experiments.spec import EXECUTORS
 from dmlviz.experiments.state import experiment_state
+from dmlviz.presets import KINDS as PRESET_KINDS
+from dmlviz.registry import LOSSES
+from dmlviz.registry.datasets import DATASETS
+from dmlviz.registry.settings import NOISE_KINDS
 from dmlviz.views import access
 from dmlviz.views import lab as views
 from dmlviz.views.style import MISSING, loss_name
@@ -28,11 +33,9 @@ st.caption(
     "in the background (the same code as `dmlviz sweep`): you can use the other pages, close the "
     "browser or restart the dashboard meanwhile."
 )
-# The form's choices come from the training code (torch, torchvision, scikit-learn: seconds on the
-# first visit after the dashboard starts), so they load after the title is drawn.
+# The epochs field's default comes from the training code (torch, torchvision, scikit-learn:
+# seconds on the first visit after the dashboard starts), so it loads after the title is drawn.
 with st.spinner("Loading the training code..."):
-    from dmlviz.data import DATASETS, NOISE_KINDS
-    from dmlviz.losses import LOSSES
     from dmlviz.train import default_config
 
 runs_dir = ui.runs_dir()
@@ -42,85 +45,164 @@ states = {folder: experiment_state(folder) for folder in experiments}
 # -- the form ---------------------------------------------------------------------------------------
 
 
+def dataset_fields() -> tuple[str, str]:
+    """The dataset and the folder it is read from (none for a bundled one)."""
+    left, right = st.columns([1, 2])
+    dataset = left.selectbox(
+        "Dataset",
+        DATASETS,
+        key="lab_dataset",
+        help="digits comes with scikit-learn (1797 8x8 images, 10 classes, seconds per run); "
+        "the others are read from a folder on this machine.",
+    )
+    bundled = dataset in views.NEEDS_NO_ROOT
+    root = right.text_input(
+        "Dataset folder",
+        key="lab_root",
+        disabled=bundled,
+        placeholder=f"not needed for {dataset}" if bundled else f"folder holding {dataset}",
+        help="Where the dataset's files are on the machine running the dashboard.",
+    )
+    return dataset, root
+
+
+def loss_fields() -> tuple[list[str], str]:
+    """The losses compared and the kind of label noise."""
+    left, right = st.columns([2, 1])
+    losses = left.multiselect(
+        "Losses",
+        list(LOSSES),
+        default=list(views.DEFAULT_LOSSES),
+        key="lab_losses",
+        format_func=loss_name,
+        help="Contextual and Ranked List Loss are the losses studied here; Multi-Similarity, "
+        "Contrastive and Triplet are baselines.",
+    )
+    noise_kind = right.selectbox(
+        "Noise kind",
+        NOISE_KINDS,
+        key="lab_noise_kind",
+        help="symmetric: a flipped label becomes any other class; pair: always the next class; "
+        "nearest_class: the most similar class (the hardest).",
+    )
+    return losses, noise_kind
+
+
+def budget_fields(cells: list, dataset: str, losses: list[str]) -> tuple[str, str, int]:
+    """The noise rates and seeds (as typed) and the epochs of every run, in three of ``cells``."""
+    rates_text = cells[0].text_input(
+        "Noise rates",
+        views.DEFAULT_RATES,
+        key="lab_rates",
+        help="Shares of training labels to flip, e.g. 0, 0.2, 0.4 (or 0%, 20%, 40%).",
+    )
+    seeds_text = cells[1].text_input(
+        "Seeds",
+        views.DEFAULT_SEEDS,
+        key="lab_seeds",
+        help="One run per seed; two or more show whether a difference is more than chance.",
+    )
+    default_epochs = int(default_config(dataset, losses[0] if losses else "contextual")["epochs"])
+    epochs = cells[2].number_input(
+        "Epochs",
+        min_value=1,
+        max_value=10_000,
+        value=default_epochs,
+        key=f"lab_epochs_{dataset}",
+        help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
+    )
+    return rates_text, seeds_text, int(epochs)
+
+
+def executor_fields() -> tuple[str, str]:
+    """Where the runs train, and the Ray cluster's address when on one."""
+    left, right = st.columns([1, 2])
+    executor = left.selectbox(
+        "Train on",
+        EXECUTORS,
+        key="lab_executor",
+        format_func=views.EXECUTOR_LABELS.get,
+        help="A Ray cluster trains each run as a Ray task with the CPUs and GPU it needs; the "
+        "runs folder must then be on a filesystem every node mounts at the same path "
+        "(docs/cluster.md). Needs `pip install 'dmlviz[cluster]'`.",
+    )
+    address = right.text_input(
+        "Ray address",
+        key="lab_address",
+        disabled=executor == "local",
+        placeholder="HEAD:6379, or empty for a local Ray on this machine",
+        help="The head node of the cluster (`ray start --head --port=6379` prints it).",
+    )
+    return executor, address
+
+
+def output_fields(dataset: str) -> tuple[str, bool, str]:
+    """The presets the losses start from, whether UMAP maps are drawn, the experiment's name."""
+    left, middle, right = st.columns([1, 1, 2])
+    presets = middle.selectbox(
+        "Hyperparameters",
+        PRESET_KINDS,
+        key="lab_presets",
+        format_func=views.PRESET_LABELS.get,
+        help="tuned: each loss's settings found by `dmlviz tune` with the same budget for "
+        "every loss (the paper defaults where no search ran); paper: the papers' own settings. "
+        "Run both to see whether a loss is weak or only mistuned.",
+    )
+    umap = left.checkbox(
+        "UMAP maps",
+        True,
+        key="lab_umap",
+        help="PCA maps are always made; UMAP draws clearer clusters but compiles once per "
+        "experiment (about 10-20 s).",
+    )
+    name = right.text_input(
+        "Experiment name (optional)",
+        key="lab_name",
+        placeholder=f"lab-{dataset}-<date>-<time>",
+        help="The experiment's folder below the runs folder.",
+    )
+    return presets, umap, name
+
+
+def start_button(spec, problems: list[str], dataset: str, root: str) -> None:
+    """The time estimate or the form's problems, and the button that starts the experiment."""
+    if not problems:
+        try:
+            with st.spinner("Timing a few training steps on this machine..."):
+                seconds = estimate_seconds(spec)
+        except Exception as error:  # the dataset cannot be read from that folder: say why
+            problems.append(f"cannot read {dataset} from {root}: {error}")
+        else:
+            st.info(views.estimate_text(seconds, spec), icon=":material/timer:")
+    if problems:
+        st.error(views.problems_markdown(problems), icon=":material/error:")
+    if st.button(
+        "Start",
+        key="lab_start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=bool(problems),
+    ):
+        try:
+            experiment = lab.start_experiment(spec, runs_dir)
+        except lab.FolderBusyError as error:
+            st.error(f"{error}", icon=":material/lock:")
+        except ValueError as error:
+            st.error(f"{error}", icon=":material/error:")
+        else:
+            st.session_state[FOLDER_KEY] = str(experiment.folder)
+            st.rerun()
+
+
 def new_experiment() -> None:
     """The form that starts an experiment: reads the dataset folder typed in it, starts a process."""
     with st.expander(":material/add_circle: New experiment", expanded=not experiments):
-        left, right = st.columns([1, 2])
-        dataset = left.selectbox(
-            "Dataset",
-            DATASETS,
-            key="lab_dataset",
-            help="digits comes with scikit-learn (1797 8x8 images, 10 classes, seconds per run); "
-            "the others are read from a folder on this machine.",
-        )
-        root = right.text_input(
-            "Dataset folder",
-            key="lab_root",
-            disabled=dataset in views.NEEDS_NO_ROOT,
-            placeholder=f"not needed for {dataset}"
-            if dataset in views.NEEDS_NO_ROOT
-            else f"folder holding {dataset}",
-            help="Where the dataset's files are on the machine running the dashboard.",
-        )
-        left, right = st.columns([2, 1])
-        losses = left.multiselect(
-            "Losses",
-            list(LOSSES),
-            default=list(views.DEFAULT_LOSSES),
-            key="lab_losses",
-            format_func=loss_name,
-            help="Contextual and Ranked List Loss are the losses studied here; Multi-Similarity, "
-            "Contrastive and Triplet are baselines.",
-        )
-        noise_kind = right.selectbox(
-            "Noise kind",
-            NOISE_KINDS,
-            key="lab_noise_kind",
-            help="symmetric: a flipped label becomes any other class; pair: always the next class; "
-            "nearest_class: the most similar class (the hardest).",
-        )
+        dataset, root = dataset_fields()
+        losses, noise_kind = loss_fields()
         cells = st.columns(4)
-        rates_text = cells[0].text_input(
-            "Noise rates",
-            views.DEFAULT_RATES,
-            key="lab_rates",
-            help="Shares of training labels to flip, e.g. 0, 0.2, 0.4 (or 0%, 20%, 40%).",
-        )
-        seeds_text = cells[1].text_input(
-            "Seeds",
-            views.DEFAULT_SEEDS,
-            key="lab_seeds",
-            help="One run per seed; two or more show whether a difference is more than chance.",
-        )
-        default_epochs = int(
-            default_config(dataset, losses[0] if losses else "contextual")["epochs"]
-        )
-        epochs = cells[2].number_input(
-            "Epochs",
-            min_value=1,
-            max_value=10_000,
-            value=default_epochs,
-            key=f"lab_epochs_{dataset}",
-            help=f"The training budget of every run ({default_epochs} is {dataset}'s default).",
-        )
-        left, right = st.columns([1, 2])
-        executor = left.selectbox(
-            "Train on",
-            ("local", "ray"),
-            key="lab_executor",
-            format_func={"local": "this machine", "ray": "a Ray cluster"}.get,
-            help="A Ray cluster trains each run as a Ray task with the CPUs and GPU it needs; the "
-            "runs folder must then be on a filesystem every node mounts at the same path "
-            "(docs/cluster.md). Needs `pip install 'dmlviz[cluster]'`.",
-        )
-        address = right.text_input(
-            "Ray address",
-            key="lab_address",
-            disabled=executor == "local",
-            placeholder="HEAD:6379, or empty for a local Ray on this machine",
-            help="The head node of the cluster (`ray start --head --port=6379` prints it).",
-        )
-        jobs = cells[3].number_input(
+        rates_text, seeds_text, epochs = budget_fields(cells, dataset, losses)
+        executor, address = executor_fields()
+        jobs = cells[3].number_input(  # drawn after the executor, which disables it
             "Runs in parallel",
             min_value=1,
             max_value=max(1, os.cpu_count() or 1),
@@ -129,71 +211,12 @@ def new_experiment() -> None:
             disabled=executor == "ray",
             help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
         )
-        left, middle, right = st.columns([1, 1, 2])
-        presets = middle.selectbox(
-            "Hyperparameters",
-            ("tuned", "paper"),
-            key="lab_presets",
-            format_func={"tuned": "tuned presets", "paper": "paper defaults"}.get,
-            help="tuned: each loss's settings found by `dmlviz tune` with the same budget for "
-            "every loss (the paper defaults where no search ran); paper: the papers' own settings. "
-            "Run both to see whether a loss is weak or only mistuned.",
-        )
-        umap = left.checkbox(
-            "UMAP maps",
-            True,
-            key="lab_umap",
-            help="PCA maps are always made; UMAP draws clearer clusters but compiles once per "
-            "experiment (about 10-20 s).",
-        )
-        name = right.text_input(
-            "Experiment name (optional)",
-            key="lab_name",
-            placeholder=f"lab-{dataset}-<date>-<time>",
-            help="The experiment's folder below the runs folder.",
-        )
+        presets, umap, name = output_fields(dataset)
         spec, problems = views.form_spec(
-            dataset,
-            losses,
-            rates_text,
-            seeds_text,
-            noise_kind,
-            int(epochs),
-            umap,
-            int(jobs),
-            root,
-            name,
-            runs_dir,
-            presets,
-            executor,
-            address,
-        )
-        if not problems:
-            try:
-                with st.spinner("Timing a few training steps on this machine..."):
-                    seconds = estimate_seconds(spec)
-            except Exception as error:  # the dataset cannot be read from that folder: say why
-                problems.append(f"cannot read {dataset} from {root}: {error}")
-            else:
-                st.info(views.estimate_text(seconds, spec), icon=":material/timer:")
-        if problems:
-            st.error(views.problems_markdown(problems), icon=":material/error:")
-        if st.button(
-            "Start",
-            key="lab_start",
-            type="primary",
-            icon=":material/play_arrow:",
-            disabled=bool(problems),
-        ):
-            try:
-                experiment = lab.start_experiment(spec, runs_dir)
-            except lab.FolderBusyError as error:
-                st.error(f"{error}", icon=":material/lock:")
-            except ValueError as error:
-                st.error(f"{error}", icon=":material/error:")
-            else:
-                st.session_state[FOLDER_KEY] = str(experiment.folder)
-                st.rerun()
+            dataset, losses, rates_text, seeds_text, noise_kind, epochs, umap, int(jobs), root,
+            name, runs_dir, presets, executor, address,
+        )  # fmt: skip
+        start_button(spec, problems, dataset, root)
 
 
 if access.jobs_allowed():

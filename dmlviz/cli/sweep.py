@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dmlviz.cli.train import add_preset
 from dmlviz.experiments.spec import DEMO_LOSSES
+from dmlviz.registry.settings import SETTING, add_option
 
 
 def register(subparsers) -> None:
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
             "finished runs are skipped, interrupted ones continue from their last epoch."
         ),
     )
-    parser.add_argument("--dataset", help="digits, omniglot, cub200, ... (required without --spec)")
+    add_option(parser, "dataset", help="{help} (required without --spec)")
     losses = ",".join(DEMO_LOSSES)
     parser.add_argument(
         "--losses", default=losses, help=f"comma-separated losses (default {losses})"
@@ -28,23 +30,15 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--noise", default="0", metavar="RATES", help="comma-separated noise rates in [0, 1)"
     )
-    parser.add_argument(
-        "--noise-kind", default="symmetric", help="symmetric, pair or nearest_class"
-    )
+    add_option(parser, "noise_kind", default=SETTING["noise_kind"].default)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
-    parser.add_argument("--epochs", type=int, help="epochs per run (default: the dataset's)")
+    add_option(parser, "epochs", help="epochs per run (default: the dataset's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
     parser.add_argument("--no-umap", action="store_true", help="PCA maps only (no UMAP)")
     add_data_roots(parser)
-    parser.add_argument(
-        "--protocol",
-        help="class split (digits: samples (training default) or classes); see dmlviz train",
-    )
-    parser.add_argument(
-        "--preset",
-        choices=("tuned", "paper"),
-        default="tuned",
-        help="each loss's settings: tuned on validation where shipped (default), or the paper's",
+    add_option(parser, "protocol")
+    add_preset(
+        parser, "each loss's settings: tuned on validation where shipped (default), or the paper's"
     )
     parser.add_argument(
         "--spec",
@@ -96,14 +90,8 @@ def check_address(args: argparse.Namespace) -> None:
 def add_data_roots(parser: argparse.ArgumentParser) -> None:
     """``--dataset-root`` (``--root`` kept as an alias) and ``--test-root``, as sweep and tune
     take them."""
-    parser.add_argument(
-        "--dataset-root", "--root", dest="dataset_root", metavar="DIR", help="the dataset's folder"
-    )
-    parser.add_argument(
-        "--test-root",
-        metavar="DIR",
-        help="train on every class of --dataset-root, test on this tree's (folder, omniglot)",
-    )
+    add_option(parser, "dataset_root", "--root")
+    add_option(parser, "test_root")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:

@@ -15,169 +15,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dmlviz.registry import backbone_help, loss_help
+from dmlviz.registry import names_help
+from dmlviz.registry.settings import SETTINGS, add_option, run_name
 
-
-def _json(text: str) -> Any:
-    """``--loss-kwargs``'s value parsed as JSON (argparse names the option in the error)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not valid JSON ({error.msg} at character {error.pos + 1}); give one "
-            """JSON object in single quotes, e.g. '{"k": 4, "eps": 0.05}'"""
-        ) from None
-
-
-# (flag, config key, argparse keyword arguments); booleans get --flag / --no-flag.
+# (flag, config key, argparse keyword arguments) of every setting with a flag, as
+# dmlviz.registry.settings declares them; booleans get --flag / --no-flag.
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    (
-        "--dataset",
-        "dataset",
-        {"help": "digits, omniglot, cub200, cars196, sop, inshop, folder or csv"},
-    ),
-    (
-        "--dataset-root",
-        "dataset_root",
-        {
-            "metavar": "DIR",
-            "help": "where the dataset's files are; folder: <class>/<image>, or train/ and test/ "
-            "(optionally val/; query/ and gallery/ instead of test/) of <class>/<image> used as "
-            "given; csv: the folder of df.csv (Open Metric Learning's table: label, path, split, "
-            "is_query, is_gallery [, category, x_1, x_2, y_1, y_2], paths relative to it) or the "
-            "CSV file itself",
-        },
-    ),
-    (
-        "--test-root",
-        "test_root",
-        {
-            "metavar": "DIR",
-            "help": "folder, omniglot: test on the classes of this tree and train on all of "
-            "--dataset-root's (e.g. omniglot's images_evaluation); classes are matched by name",
-        },
-    ),
-    (
-        "--protocol",
-        "protocol",
-        {
-            "help": "split protocol (digits: samples, the default: half of every digit for training and half for test; classes: train on 0-4, test on 5-9)"
-        },
-    ),
-    ("--image-size", "image_size", {"type": int, "help": "side in px of the model's input"}),
-    ("--split-seed", "split_seed", {"type": int, "help": "seed of the class split"}),
-    ("--val-fraction", "val_fraction", {"type": float, "help": "train classes held out as val"}),
-    ("--val-fold", "val_fold", {"type": int, "help": "which disjoint val fold to hold out (0..)"}),
-    (
-        "--augment",
-        "augment",
-        {"action": argparse.BooleanOptionalAction, "help": "augment train images"},
-    ),
-    ("--num-workers", "num_workers", {"type": int, "help": "data-loading processes"}),
-    (
-        "--model",
-        "model",
-        {"help": backbone_help()},
-    ),
-    ("--embedding-dim", "embedding_dim", {"type": int, "help": "length of the embeddings"}),
-    ("--pooling", "pooling", {"help": "gem, avg or max (convolutional models)"}),
-    (
-        "--freeze-bn",
-        "freeze_bn",
-        {"action": argparse.BooleanOptionalAction, "help": "keep BatchNorm fixed"},
-    ),
-    (
-        "--layer-norm",
-        "layer_norm",
-        {"action": argparse.BooleanOptionalAction, "help": "LayerNorm in the head"},
-    ),
-    (
-        "--pretrained",
-        "pretrained",
-        {
-            "action": argparse.BooleanOptionalAction,
-            "help": "start from ImageNet weights: torchvision's for resnet18/50, timm's for "
-            "timm:<name>; read from the local cache only, never downloaded",
-        },
-    ),
-    (
-        "--weights",
-        "weights",
-        {"metavar": "FILE", "help": "start the backbone from a .safetensors or .pth state dict"},
-    ),
-    (
-        "--init-from",
-        "init_from",
-        {"metavar": "RUN", "help": "start from a finished run's backbone and head (fine-tune)"},
-    ),
-    (
-        "--projector-dim",
-        "projector_dim",
-        {"type": int, "help": "a training-only linear projector of this size for the loss"},
-    ),
-    ("--loss", "loss", {"help": loss_help()}),
-    (
-        "--loss-kwargs",
-        "loss_kwargs",
-        {
-            "type": _json,
-            "metavar": "JSON",
-            "help": "loss hyperparameters as one JSON object, e.g. '{\"k\": 4}'",
-        },
-    ),
-    (
-        "--noise",
-        "noise_rate",
-        {"type": float, "metavar": "RATE", "help": "share of train labels to corrupt, in [0, 1)"},
-    ),
-    ("--noise-kind", "noise_kind", {"help": "symmetric, pair or nearest_class"}),
-    ("--noise-seed", "noise_seed", {"type": int, "help": "seed of the label noise"}),
-    ("--seed", "seed", {"type": int, "help": "seed of weights and batches"}),
-    ("--epochs", "epochs", {"type": int, "help": "number of epochs"}),
-    ("--batch-size", "batch_size", {"type": int, "help": "images per optimiser step"}),
-    ("--m-per-class", "m_per_class", {"type": int, "help": "images of each class in a batch"}),
-    ("--batches-per-epoch", "batches_per_epoch", {"type": int, "help": "batches per epoch"}),
-    ("--optimizer", "optimizer", {"help": "adamw or sgd"}),
-    ("--lr", "lr", {"type": float, "help": "learning rate of the embedding head"}),
-    (
-        "--backbone-lr",
-        "backbone_lr",
-        {"type": float, "help": "learning rate of the backbone (default: --lr)"},
-    ),
-    ("--weight-decay", "weight_decay", {"type": float, "help": "weight decay"}),
-    ("--schedule", "schedule", {"help": "cosine, step or constant"}),
-    ("--step-size", "step_size", {"type": int, "help": "epochs between decays (--schedule step)"}),
-    ("--step-gamma", "step_gamma", {"type": float, "help": "decay factor (--schedule step)"}),
-    ("--grad-clip", "grad_clip", {"type": float, "help": "max gradient norm"}),
-    ("--device", "device", {"help": "auto, cpu, cuda, cuda:N or mps (default auto)"}),
-    ("--num-threads", "num_threads", {"type": int, "help": "CPU threads for torch"}),
-    ("--amp", "amp", {"help": "CUDA mixed precision: auto, bf16, fp16 or none"}),
-    (
-        "--compile",
-        "compile",
-        {"action": argparse.BooleanOptionalAction, "help": "torch.compile the model"},
-    ),
-    ("--eval-every", "eval_every", {"type": int, "help": "epochs between evaluations (0: never)"}),
-    (
-        "--replay-every",
-        "replay_every",
-        {
-            "type": int,
-            "help": "epochs between snapshots of the probe set for the replay (0: never)",
-        },
-    ),
-    (
-        "--tensorboard",
-        "tensorboard",
-        {"action": argparse.BooleanOptionalAction, "help": "TensorBoard scalars"},
-    ),
-    ("--name", "name", {"help": "the run's name (default: the --out folder's name)"}),
+    (setting.cli_flag, setting.key, setting.argument()[1])
+    for setting in SETTINGS
+    if setting.cli_flag
 ]
 FLAG_OF = {key: flag for flag, key, _ in OPTIONS}
 
 
 def register(subparsers) -> None:
     """Add the ``train`` command."""
+    from dmlviz.presets.recipes import RECIPES
+
     parser = subparsers.add_parser(
         "train",
         help="train an embedding model and write a run directory",
@@ -195,18 +49,15 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last epoch"
     )
-    parser.add_argument(
-        "--preset",
-        choices=("tuned", "paper"),
-        default="tuned",
-        help="loss settings and lr: tuned on validation where shipped (default), or the paper's; "
+    add_preset(
+        parser,
+        "loss settings and lr: tuned on validation where shipped (default), or the paper's; "
         "--lr, --loss-kwargs and --config override them",
     )
     parser.add_argument(
         "--recipe",
         metavar="NAME",
-        help="a paper's training recipe (docs/recipes.md): "
-        "contextual-224-{cub200,cars196,sop}, rll-{cub200,sop,inshop}; "
+        help=f"a paper's training recipe (docs/recipes.md): {names_help(list(RECIPES))}; "
         "--config and flags override it",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -214,9 +65,17 @@ def register(subparsers) -> None:
         "--no-eval", action="store_true", help="skip embedding and evaluating after training"
     )
     group = parser.add_argument_group("config keys (docs/run-format.md)")
-    for flag, key, kwargs in OPTIONS:
-        group.add_argument(flag, dest=key, default=None, **kwargs)
+    for _, key, _ in OPTIONS:
+        add_option(group, key)
     parser.set_defaults(func=run_train)
+
+
+def add_preset(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--preset``: which presets give the loss settings, as train, sweep and the noise lab
+    take it (``dmlviz.presets.KINDS``, the first the default)."""
+    from dmlviz.presets import KINDS
+
+    parser.add_argument("--preset", choices=KINDS, default=KINDS[0], help=help)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -345,10 +204,11 @@ def _load_yaml(text: str) -> Any:
 
 
 def _default_out(config: dict[str, Any], resume: bool) -> Path:
+    """``runs/<name>``, or ``runs/`` and the run's name from its dataset, loss, noise and seed."""
     if resume:
         raise ValueError("argument --out is required with --resume (the run to continue)")
     if config.get("name"):
         return Path("runs") / str(config["name"])
     noise = float(config.get("noise_rate") or 0.0)
-    name = f"{config.get('dataset')}-{config.get('loss')}-noise{round(noise * 100)}-seed{config.get('seed', 0)}"
-    return Path("runs") / name
+    return Path("runs") / run_name(config.get("loss"), noise, config.get("seed", 0),
+                                   dataset=config.get("dataset"))  # fmt: skip

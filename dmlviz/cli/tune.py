@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dmlviz.cli.sweep import add_data_roots, add_executor, check_address
-from dmlviz.registry import loss_help
+from dmlviz.registry.settings import add_option
 
 
 def register(subparsers) -> None:
@@ -26,29 +26,24 @@ def register(subparsers) -> None:
             "<out>/preset.json and, with --write-preset, into the package's tuned presets."
         ),
     )
-    parser.add_argument("--dataset", required=True, help="digits, omniglot, ...")
-    parser.add_argument("--loss", required=True, help=loss_help())
+    add_option(parser, "dataset", required=True)
+    add_option(parser, "loss", required=True)
     parser.add_argument("--budget", type=int, default=20, help="trials in total (default 20)")
     parser.add_argument(
         "--folds",
         type=int,
         help="validation folds per trial (default: as many as fit, at most 4)",
     )
-    parser.add_argument("--epochs", type=int, help="epochs per trial (default: the dataset's)")
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
+    add_option(parser, "epochs", help="epochs per trial (default: the dataset's)")
+    add_option(
+        parser,
+        "val_fraction",
         help="share of train classes in each fold (default 20 %%, at least 2 classes)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and the trials")
-    parser.add_argument(
-        "--noise", type=float, default=0.0, metavar="RATE", help="tune under this label noise"
-    )
+    add_option(parser, "seed", default=0, help="seed of the sampler and the trials")
+    add_option(parser, "noise_rate", default=0.0, help="tune under this label noise")
     add_data_roots(parser)
-    parser.add_argument(
-        "--protocol",
-        help="train/test class split (default: the dataset's, as dmlviz train uses)",
-    )
+    add_option(parser, "protocol")
     parser.add_argument("--out", type=Path, help="the study folder (default runs/tune-<D>-<L>)")
     parser.add_argument(
         "--write-preset",
@@ -83,7 +78,7 @@ def run_tune(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         val_fraction=args.val_fraction,
         seed=args.seed,
-        noise_rate=args.noise,
+        noise_rate=args.noise_rate,
         root=args.dataset_root,
         test_root=args.test_root,
         protocol=args.protocol,

@@ -12,10 +12,11 @@ from dmlviz.data.listing import (
     DatasetNotFoundError,
     SplitLayout,
 )
-from dmlviz.data.load import DATASETS, PROTOCOLS, TEST_ROOT_DATASETS, load_dataset, split_layout
+from dmlviz.data.load import load_dataset, split_layout
 from dmlviz.data.noise import NOISE_KINDS, NoisyLabels, inject_label_noise
 from dmlviz.data.sampler import MPerClassBatchSampler
 from dmlviz.data.transforms import eval_transform, train_transform
+from dmlviz.registry.datasets import DATASETS, PROTOCOLS, TEST_ROOT_DATASETS
 
 __all__ = [
     "DATASETS",

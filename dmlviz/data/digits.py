@@ -13,7 +13,6 @@ import numpy as np
 
 from dmlviz.data.listing import Listing
 
-PROTOCOLS = ("classes", "samples")
 TRAIN_DIGITS = 5  # protocol "classes": digits below this train, the others test
 
 

@@ -27,7 +27,6 @@ from dmlviz.data.listing import (
     split_classes,
 )
 
-PROTOCOLS = ("classes",)
 TRAIN_FRACTION = 0.5
 SPLIT_FOLDERS = ("train", "val", "test", "query", "gallery")
 SEEDED = SplitLayout("seeded class split")

@@ -1,16 +1,17 @@
-"""``load_dataset``: one entry point for every dataset, split and protocol."""
+"""``load_dataset``: one entry point for every dataset, split and protocol.
+
+Each dataset's loader, protocols, input and layout are its entry in ``dmlviz.registry.datasets``.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dmlviz.data import digits, folder, official, omniglot, table
+from dmlviz.data import table
 from dmlviz.data.dataset import ArrayDataset, ImageFileDataset, RetrievalDataset
 from dmlviz.data.listing import (
     DatasetNotFoundError,
@@ -21,65 +22,7 @@ from dmlviz.data.listing import (
     validation_mask,
     warn_single_image_classes,
 )
-
-
-@dataclass(frozen=True)
-class _Format:
-    list: Callable[..., Listing]  # (root, split, protocol, seed, download[, test_root])
-    protocols: tuple[str, ...]  # the first is the default
-    in_channels: int
-    image_size: int  # default side of the model's input
-    invert: bool = False  # grayscale files drawn dark on light: invert so ink is bright
-    shared_class_protocols: tuple[str, ...] = ()  # whose test split holds the train classes
-    # (root, test_root) -> how its splits are drawn; a fixed layout for the official archives
-    layout: Callable[..., SplitLayout] = lambda root, test_root: OFFICIAL
-    test_root: bool = False  # whether list takes a test_root (a second tree that tests)
-
-
-OFFICIAL = SplitLayout("official split")
-OFFICIAL_QUERY_GALLERY = SplitLayout("official split", ("query", "gallery"))
-PROTOCOL_SPLIT = SplitLayout("protocol split")  # digits: as its protocol key says
-_FORMATS: dict[str, _Format] = {
-    "digits": _Format(
-        digits.list_digits,
-        digits.PROTOCOLS,
-        1,
-        8,
-        shared_class_protocols=("samples",),
-        layout=lambda root, test_root: PROTOCOL_SPLIT,
-    ),
-    "omniglot": _Format(
-        omniglot.list_omniglot,
-        omniglot.PROTOCOLS,
-        1,
-        28,
-        invert=True,
-        layout=omniglot.omniglot_layout,
-        test_root=True,
-    ),
-    "cub200": _Format(official.list_cub200, official.PROTOCOLS, 3, 224),
-    "cars196": _Format(official.list_cars196, official.PROTOCOLS, 3, 224),
-    "sop": _Format(official.list_sop, official.PROTOCOLS, 3, 224),
-    "inshop": _Format(
-        official.list_inshop,
-        official.PROTOCOLS,
-        3,
-        224,
-        layout=lambda root, test_root: OFFICIAL_QUERY_GALLERY,
-    ),
-    "folder": _Format(
-        folder.list_folder,
-        folder.PROTOCOLS,
-        3,
-        224,
-        layout=folder.folder_layout,
-        test_root=True,
-    ),
-    "csv": _Format(table.list_table, table.PROTOCOLS, 3, 224, layout=table.table_layout),
-}
-DATASETS: tuple[str, ...] = tuple(_FORMATS)
-PROTOCOLS: dict[str, tuple[str, ...]] = {name: f.protocols for name, f in _FORMATS.items()}
-TEST_ROOT_DATASETS: tuple[str, ...] = tuple(n for n, f in _FORMATS.items() if f.test_root)
+from dmlviz.registry.datasets import DATASET_ENTRIES, DATASETS, TEST_ROOT_DATASETS, DatasetEntry
 
 
 def load_dataset(
@@ -136,77 +79,145 @@ def load_dataset(
     Label noise is not applied here: inject it into the train split's labels with
     ``inject_label_noise`` (the clean labels stay on the dataset).
     """
-    if name not in _FORMATS:
-        raise ValueError(f"dataset={name!r} is invalid: use one of {', '.join(DATASETS)}")
-    fmt = _FORMATS[name]
-    protocol = fmt.protocols[0] if protocol is None else protocol
-    if protocol not in fmt.protocols:
-        raise ValueError(
-            f"protocol={protocol!r} is invalid for {name}: use one of {', '.join(fmt.protocols)}"
+    entry = _entry(name)
+    protocol = _protocol(entry, protocol)
+    _check_test_root(entry, test_root)
+    if not entry.needs_root and root is not None:
+        warnings.warn(
+            f"root={str(root)!r} is ignored: {name} ships with scikit-learn", stacklevel=2
         )
-    if test_root is not None and not fmt.test_root:
+    held_out = split_layout(name, root, test_root).held_out
+    _check_validation(split, val_fraction, held_out)
+    _check_split(name, split, held_out)
+    image_size = _image_side(entry, image_size)
+    listing = _split_listing(
+        entry, root, split, protocol, seed, val_fraction, val_fold, download, test_root
+    )
+    labels, class_names = _split_labels(listing, name, split)
+    return _dataset(entry, listing, split, protocol, labels, class_names, image_size, augment)
+
+
+def _entry(name: str) -> DatasetEntry:
+    """The registry entry of dataset ``name``; ``ValueError`` naming the choices if unknown."""
+    if name not in DATASET_ENTRIES:
+        raise ValueError(f"dataset={name!r} is invalid: use one of {', '.join(DATASETS)}")
+    return DATASET_ENTRIES[name]
+
+
+def _protocol(entry: DatasetEntry, protocol: str | None) -> str:
+    """``protocol``, or the dataset's default for None; ``ValueError`` for one it lacks."""
+    protocol = entry.protocols[0] if protocol is None else protocol
+    if protocol not in entry.protocols:
         raise ValueError(
-            f"test_root is only for {', '.join(TEST_ROOT_DATASETS)}, not {name} (its test split "
-            "comes from its own files)"
+            f"protocol={protocol!r} is invalid for {entry.name}: use one of "
+            f"{', '.join(entry.protocols)}"
+        )
+    return protocol
+
+
+def _check_test_root(entry: DatasetEntry, test_root: str | Path | None) -> None:
+    if test_root is not None and not entry.test_root:
+        raise ValueError(
+            f"test_root is only for {', '.join(TEST_ROOT_DATASETS)}, not {entry.name} (its test "
+            "split comes from its own files)"
         )
     if test_root is not None and not Path(test_root).expanduser().exists():
         raise DatasetNotFoundError(
-            f"{name}: the test root {test_root} does not exist (test_root=, --test-root on the "
-            "command line): give the folder whose classes form the test split"
+            f"{entry.name}: the test root {test_root} does not exist (test_root=, --test-root on "
+            "the command line): give the folder whose classes form the test split"
         )
-    if name == "digits" and root is not None:
-        warnings.warn(
-            f"root={str(root)!r} is ignored: digits ships with scikit-learn", stacklevel=2
-        )
-    given = split_layout(name, root, test_root).held_out
+
+
+def _check_validation(split: str, val_fraction: float | None, held_out: tuple[str, ...]) -> None:
+    """A validation share in (0, 1), given whenever split "val" must be carved from "train"."""
     if val_fraction is not None and val_fraction != 0:
         if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
             raise ValueError(f"val_fraction={val_fraction!r} is invalid: use a number in (0, 1)")
-    elif split == "val" and "val" not in given:
+    elif split == "val" and "val" not in held_out:
         raise ValueError(
             f"split='val' needs val_fraction (the share of the training classes to hold out), "
             f"got {val_fraction!r}"
         )
-    _check_split(name, split, given)
-    if image_size is None:
-        image_size = fmt.image_size
-    elif not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size={image_size!r} is invalid: use a positive int")
 
+
+def _image_side(entry: DatasetEntry, image_size: int | None) -> int:
+    """The model input's side in pixels: ``image_size``, or the dataset's for None."""
+    if image_size is None:
+        return entry.image_size
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size={image_size!r} is invalid: use a positive int")
+    return image_size
+
+
+def _split_listing(
+    entry: DatasetEntry,
+    root: str | Path | None,
+    split: str,
+    protocol: str,
+    seed: int,
+    val_fraction: float | None,
+    val_fold: int,
+    download: bool,
+    test_root: str | Path | None,
+) -> Listing:
+    """The files (or array rows) of ``split``: "val" and "train" carved from the loader's train
+    split when ``val_fraction`` is set, unreadable images dropped; ``ValueError`` when empty."""
     base_split = "train" if split == "val" and val_fraction else split
     extra = {"test_root": test_root} if test_root is not None else {}
-    listing = fmt.list(root, base_split, protocol=protocol, seed=seed, download=download, **extra)
+    listing = entry.load()(
+        root, base_split, protocol=protocol, seed=seed, download=download, **extra
+    )
     if val_fraction and split in ("train", "val"):
-        by_samples = validation_by_samples(name, protocol)
+        by_samples = validation_by_samples(entry.name, protocol)
         held_out = validation_mask(listing.keys, val_fraction, seed, val_fold, by_samples)
         listing = listing.subset(held_out if split == "val" else ~held_out)
     if listing.array is None:
-        listing = drop_unreadable(listing, name)
+        listing = drop_unreadable(listing, entry.name)
     if not listing.items:
-        rows = _rows_of(name, split)
+        rows = _rows_of(entry.name, split)
         raise ValueError(
-            f"the {split} split of {name} is empty (root {listing.root}"
+            f"the {split} split of {entry.name} is empty (root {listing.root}"
             + (f"): it is {rows}; add some" if rows else ")")
         )
+    return listing
+
+
+def _split_labels(listing: Listing, name: str, split: str) -> tuple[np.ndarray, list[str]]:
+    """``(labels, class_names)`` of a split's listing: single-image training classes warned
+    about, a test split or gallery of one class refused (retrieval needs two)."""
     labels, class_names = listing.labels()
     if split == "train":
         warn_single_image_classes(labels, class_names, split)
     elif split in ("test", "gallery") and len(np.unique(labels)) < 2:
+        rows = _rows_of(name, split)
         raise ValueError(
             f"every image of the {split} split of {name} (root {listing.root}"
-            f"{', ' + _rows_of(name, split) if _rows_of(name, split) else ''}) is of class "
-            f"{class_names[labels[0]]!r}: retrieval needs "
-            "at least two classes to tell apart; give the split images of other classes too"
+            f"{', ' + rows if rows else ''}) is of class {class_names[labels[0]]!r}: retrieval "
+            "needs at least two classes to tell apart; give the split images of other classes too"
         )
+    return labels, class_names
 
+
+def _dataset(
+    entry: DatasetEntry,
+    listing: Listing,
+    split: str,
+    protocol: str,
+    labels: np.ndarray,
+    class_names: list[str],
+    image_size: int,
+    augment: bool,
+) -> RetrievalDataset:
+    """The split as a dataset: images held in memory for an array listing (digits), read from
+    their files on access otherwise."""
     common = {
-        "name": name,
+        "name": entry.name,
         "split": split,
         "protocol": protocol,
         "labels": labels,
         "class_names": class_names,
         "sample_ids": listing.sample_ids,
-        "in_channels": fmt.in_channels,
+        "in_channels": entry.in_channels,
         "image_size": image_size,
         "augment": bool(augment),
         "root": listing.root,
@@ -216,7 +227,7 @@ def load_dataset(
         return ArrayDataset(
             images=_image_tensor(thumbnails, image_size), thumbnails=thumbnails, **common
         )
-    return ImageFileDataset(paths=listing.items, invert=fmt.invert, boxes=listing.boxes, **common)
+    return ImageFileDataset(paths=listing.items, invert=entry.invert, boxes=listing.boxes, **common)
 
 
 def _rows_of(name: str, split: str) -> str:
@@ -234,16 +245,16 @@ def split_layout(
     """How the splits of ``name`` at ``root`` (and ``test_root``) are drawn: the layout's name
     (recorded as ``split_layout`` in a run's config) and its held-out splits besides "train"
     (``("test",)``, ``("query", "gallery")``, with "val" first when the data has its own)."""
-    if name not in _FORMATS:
-        raise ValueError(f"dataset={name!r} is invalid: use one of {', '.join(DATASETS)}")
-    return _FORMATS[name].layout(root, test_root)
+    entry = _entry(name)
+    layout = entry.layout_function()
+    return layout(root, test_root) if layout else SplitLayout(entry.layout_name, entry.held_out)
 
 
 def validation_by_samples(name: str, protocol: str | None = None) -> bool:
     """Whether the "val" split of ``name`` under ``protocol`` holds out images of every train
     class (a protocol whose test split shares the train classes) rather than whole classes."""
-    fmt = _FORMATS[name]
-    return (fmt.protocols[0] if protocol is None else protocol) in fmt.shared_class_protocols
+    entry = DATASET_ENTRIES[name]
+    return (entry.protocols[0] if protocol is None else protocol) in entry.shared_class_protocols
 
 
 def validation_folds(
@@ -256,10 +267,10 @@ def validation_folds(
 ) -> int:
     """How many disjoint validation folds of ``val_fraction`` the train split holds (of its
     classes, or of each class's images under a protocol whose test split shares them)."""
-    fmt = _FORMATS[name]
-    protocol = fmt.protocols[0] if protocol is None else protocol
-    extra = {"test_root": test_root} if fmt.test_root and test_root is not None else {}
-    listing = fmt.list(root, "train", protocol=protocol, seed=seed, download=False, **extra)
+    entry = DATASET_ENTRIES[name]
+    protocol = entry.protocols[0] if protocol is None else protocol
+    extra = {"test_root": test_root} if entry.test_root and test_root is not None else {}
+    listing = entry.load()(root, "train", protocol=protocol, seed=seed, download=False, **extra)
     return validation_fold_count(listing.keys, val_fraction, validation_by_samples(name, protocol))
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NOISE_KINDS = ("symmetric", "pair", "nearest_class")
+from dmlviz.registry.settings import NOISE_KINDS  # the noise_kind setting's choices
+
 CHUNK = 1024  # class means compared at a time by "nearest_class"
 
 

@@ -21,8 +21,6 @@ import numpy as np
 
 from dmlviz.data.listing import DatasetNotFoundError, Listing, find_root, malformed, missing
 
-PROTOCOLS = ("classes",)
-
 CUB_TRAIN_CLASSES = 100
 CARS_TRAIN_CLASSES = 98
 

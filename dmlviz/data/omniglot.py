@@ -33,7 +33,6 @@ from dmlviz.data.listing import (
     split_classes,
 )
 
-PROTOCOLS = ("characters", "alphabets")
 TRAIN_FRACTION = 0.5
 HOW = (
     "Download python/images_background.zip (and images_evaluation.zip, the standard test set) "

@@ -25,7 +25,6 @@ from PIL import Image
 
 from dmlviz.data.listing import DatasetFormatError, Listing, SplitLayout, missing
 
-PROTOCOLS = ("given",)
 TABLE = "df.csv"
 REQUIRED = ("label", "path", "split", "is_query", "is_gallery")
 BOX = ("x_1", "x_2", "y_1", "y_2")

@@ -17,6 +17,9 @@ from typing import Any
 
 from dmlviz.experiments.folder import SPEC_FILE
 from dmlviz.experiments.ray_executor import RAY_MISSING, ray_installed
+from dmlviz.registry import LOSSES
+from dmlviz.registry.datasets import DATASETS, PROTOCOLS
+from dmlviz.registry.settings import NOISE_KINDS, run_name
 from dmlviz.validate import is_number, number_range, problem
 
 # Settings that must stay the same when a sweep folder is reused.
@@ -128,15 +131,8 @@ def demo_spec(quick: bool = False) -> SweepSpec:
     )
 
 
-def run_name(loss: str, noise_rate: float, seed: int) -> str:
-    """A run's folder name, e.g. ``rll-noise20-seed0`` for 20 % noise."""
-    return f"{loss}-noise{noise_rate * 100:g}-seed{seed}"
-
-
 def spec_problems(spec: SweepSpec) -> list[str]:
     """Every problem with ``spec`` as a readable message (empty when it is valid)."""
-    from dmlviz.data import DATASETS, NOISE_KINDS, PROTOCOLS
-    from dmlviz.losses import LOSSES
     from dmlviz.presets import KINDS
 
     problems = []

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-POOLINGS = ("gem", "avg", "max")
+from dmlviz.registry.settings import POOLINGS  # the pooling setting's choices
 
 
 class GeM(nn.Module):

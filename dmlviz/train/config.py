@@ -8,128 +8,50 @@ value it got and what is allowed.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
-from dmlviz.validate import InvalidValue, check_choice, check_flag, check_number
+from dmlviz.registry import LOSSES
+from dmlviz.registry.datasets import DATASET_ENTRIES, TEST_ROOT_DATASETS
+from dmlviz.registry.settings import (
+    AMP_MODES,
+    NOISE_KINDS,
+    OPTIMIZERS,
+    POOLINGS,
+    PRESET_SOURCES,
+    SCHEDULES,
+    SETTINGS,
+    USER,
+    ConfigError,
+)
+from dmlviz.validate import InvalidValue
 
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "step", "constant")
-AMP_MODES = ("auto", "bf16", "fp16", "none")
-USER = "user settings"
-PRESET_SOURCES = ("tuned on validation", "paper defaults", USER)
+__all__ = [
+    "AMP_MODES",
+    "BASE_CONFIG",
+    "DATASET_DEFAULTS",
+    "INHERITED_KEYS",
+    "NOISE_KINDS",
+    "OPTIMIZERS",
+    "POOLINGS",
+    "PRESET_SOURCES",
+    "RECORDED_KEYS",
+    "RESUMABLE_CHANGES",
+    "SCHEDULES",
+    "USER",
+    "USER_SETTINGS",
+    "ConfigError",
+    "check_resume",
+    "default_config",
+    "resolve_config",
+    "validate_config",
+]
+
 USER_SETTINGS = ("loss_kwargs", "lr")  # a config setting either is labelled USER
 
-# What the user may set. Per-dataset values below override these.
-BASE_CONFIG: dict[str, Any] = {
-    "name": None,  # None: the run folder's name
-    # data
-    "dataset": None,
-    "dataset_root": None,
-    "test_root": None,  # folder, omniglot: a second tree whose classes test (root's all train)
-    "protocol": None,
-    "image_size": None,  # None: the dataset's own size (written back once the data is loaded)
-    "split_seed": 0,
-    "val_fraction": None,
-    "val_fold": 0,  # which disjoint validation fold val_fraction holds out (cross-validation)
-    "augment": False,
-    "num_workers": 0,
-    # model
-    "model": "resnet50",
-    "embedding_dim": 128,
-    "in_channels": None,  # None: from the dataset (written back once the data is loaded)
-    "pooling": "gem",
-    "freeze_bn": False,
-    "layer_norm": False,
-    "pretrained": False,
-    "weights": None,  # a .safetensors/.pth state dict of the backbone (instead of pretrained)
-    "init_from": None,  # a finished run whose backbone and head start this one (fine-tuning)
-    "projector_dim": None,  # a training-only linear projector the loss sees (contextual R224)
-    "recipe": None,  # the paper recipe the settings came from (dmlviz.presets.recipes)
-    # loss
-    "loss": None,
-    "loss_kwargs": {},
-    "preset_source": "paper defaults",
-    # label noise on the train split
-    "noise_kind": "symmetric",
-    "noise_rate": 0.0,
-    "noise_seed": 0,
-    # optimisation
-    "seed": 0,
-    "epochs": 20,
-    "batch_size": 64,
-    "m_per_class": 4,
-    "batches_per_epoch": None,  # None: the sampler's default (about one pass over the data)
-    "optimizer": "adamw",
-    "lr": 1e-3,  # the embedding head's learning rate
-    "backbone_lr": None,  # None: same as lr
-    "weight_decay": 1e-4,
-    "schedule": "cosine",  # per batch; "step" multiplies by step_gamma every step_size epochs
-    "step_size": 10,
-    "step_gamma": 0.1,
-    "grad_clip": None,  # max global gradient norm, None: no clipping
-    # hardware
-    "device": None,  # None or "auto": cuda, then mps, then cpu
-    "num_threads": None,  # CPU threads for torch; None: leave torch's setting
-    "amp": "auto",  # CUDA only: auto = bf16 where supported, else fp16 with a GradScaler
-    "compile": False,
-    # logging
-    "eval_every": 1,  # epochs between evaluations on the held-out split; 0: never
-    "replay_every": 5,  # epochs between snapshots of the probe set's embeddings; 0: never
-    "tensorboard": True,  # write TensorBoard scalars when the tensorboard package is installed
-}
-
-_IMAGE_SETS = {
-    "model": "resnet50",
-    "pretrained": True,
-    "freeze_bn": True,
-    "embedding_dim": 512,
-    "image_size": 224,
-    "augment": True,
-    "num_workers": min(
-        4, os.cpu_count() or 1
-    ),  # decoding JPEGs needs workers; never more than cores
-    "epochs": 50,
-    "batch_size": 128,
-    "m_per_class": 4,
-    "lr": 1e-4,
-    "backbone_lr": 1e-5,
-    "eval_every": 5,
-    "replay_every": 10,
-}
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Small enough to train in seconds on 2 cores. Protocol "samples" (every digit in both splits):
-    # with "classes" (train 0-4, test 5-9) five training classes teach features that transfer
-    # worse to the unseen digits than the untrained network's (test MAP@R falls from 0.47 to
-    # about 0.3 for every loss), so nothing could be learnt from comparing losses there.
-    "digits": {
-        "protocol": "samples",
-        "model": "mlp",
-        "embedding_dim": 64,
-        "epochs": 25,
-        "batch_size": 60,
-        "m_per_class": 12,
-        "lr": 2e-3,
-        "eval_every": 5,
-        "replay_every": 2,  # 14 snapshots of 1,800 images: 3.3 MB, about 6 % of training time
-        "num_threads": 1,  # a model this small gains nothing from more, and loses when cores are shared
-    },
-    "omniglot": {
-        "model": "convnet",
-        "embedding_dim": 64,
-        "image_size": 28,
-        "epochs": 20,
-        "batch_size": 64,
-        "m_per_class": 4,
-        "eval_every": 5,
-    },
-    "cub200": _IMAGE_SETS,
-    "cars196": _IMAGE_SETS,
-    "sop": _IMAGE_SETS,
-    "inshop": _IMAGE_SETS,
-    "folder": {**_IMAGE_SETS, "model": "resnet18"},
-    "csv": {**_IMAGE_SETS, "model": "resnet18"},
-}
+# What the user may set (dmlviz.registry.settings declares each key). Per-dataset values
+# (DATASET_DEFAULTS, from dmlviz.registry.datasets) override these.
+BASE_CONFIG: dict[str, Any] = {s.key: copy.deepcopy(s.default) for s in SETTINGS}
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {n: e.defaults for n, e in DATASET_ENTRIES.items()}
 
 # What a run started with init_from takes from the run it starts from, unless set.
 INHERITED_KEYS = ("model", "embedding_dim", "pooling", "layer_norm", "image_size", "in_channels")
@@ -144,25 +66,7 @@ RECORDED_KEYS = (
     "test_classes_in_train",
 )
 # May differ when resuming a run; everything else must match its config.json.
-RESUMABLE_CHANGES = (
-    "epochs",
-    "eval_every",
-    "device",
-    "num_workers",
-    "num_threads",
-    "amp",
-    "compile",
-    "tensorboard",
-)
-
-
-class ConfigError(InvalidValue):
-    """A bad config value; ``key`` (the argument's ``name``), ``value`` and ``allowed`` say which,
-    what and what instead."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        super().__init__(key, value, allowed)
-        self.key = key
+RESUMABLE_CHANGES: tuple[str, ...] = tuple(s.key for s in SETTINGS if s.resumable)
 
 
 def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str, Any]:
@@ -177,13 +81,11 @@ def default_config(dataset: str, loss: str, presets: str = "tuned") -> dict[str,
     config.update(copy.deepcopy(DATASET_DEFAULTS.get(dataset, {})))
     config["dataset"] = dataset
     config["loss"] = loss
-    from dmlviz.data import DATASETS
-    from dmlviz.losses import LOSSES
     from dmlviz.presets import KINDS, apply_preset
 
     if presets not in KINDS:
         raise ConfigError("presets", presets, f"choose one of {', '.join(KINDS)}")
-    if dataset in DATASETS and loss in LOSSES:  # unknown names: validate_config says which
+    if dataset in DATASET_ENTRIES and loss in LOSSES:  # unknown names: validate_config says which
         config = apply_preset(config, kind=presets)
     return validate_config(config)
 
@@ -242,33 +144,39 @@ def _init_from_settings(path: str) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Check every value of a full config; returns it unchanged or raises ``ConfigError``."""
-    from dmlviz.data import DATASETS, NOISE_KINDS, TEST_ROOT_DATASETS
-    from dmlviz.losses import LOSSES, build
-    from dmlviz.models import POOLINGS, PRETRAINED, check_model_name, has_pretrained
+    """Check every value of a full config; returns it unchanged or raises ``ConfigError``.
 
+    Each key's own type, range or choices are checked as ``dmlviz.registry.settings`` declares
+    them, in config order; then the checks that involve several keys or the library."""
     _check_keys(config)
     missing = [key for key in BASE_CONFIG if key not in config]
     if missing:
         raise ConfigError(missing[0], None, "is missing (start from default_config)")
-    c = config
-    _choice(c, "dataset", DATASETS)
+    for setting in SETTINGS:
+        setting.check(config[setting.key])
+    _check_model(config["model"])
+    if config["device"] is not None:
+        _device_name(config["device"])
+    _check_data(config)
+    _check_batches(config)
+    _check_weights(config)
+    _check_loss(config["loss"], config["loss_kwargs"])
+    return config
+
+
+def _check_model(model: str) -> None:
+    from dmlviz.models import check_model_name
+
     try:
-        check_model_name(c["model"])
+        check_model_name(model)
     except InvalidValue as error:
-        raise ConfigError("model", c["model"], error.allowed) from None
+        raise ConfigError("model", model, error.allowed) from None
     except ValueError as error:  # a timm name timm does not know: its message says why
-        raise ConfigError("model", c["model"], str(error)) from None
-    _choice(c, "loss", LOSSES)
-    _choice(c, "pooling", POOLINGS)
-    _choice(c, "noise_kind", NOISE_KINDS)
-    _choice(c, "optimizer", OPTIMIZERS)
-    _choice(c, "schedule", SCHEDULES)
-    _choice(c, "amp", AMP_MODES)
-    _choice(c, "preset_source", PRESET_SOURCES)
-    for key in ("name", "dataset_root", "test_root", "protocol", "weights", "init_from", "recipe"):
-        if c[key] is not None and not isinstance(c[key], str):
-            raise ConfigError(key, c[key], "must be a string or None")
+        raise ConfigError("model", model, str(error)) from None
+
+
+def _check_data(c: dict[str, Any]) -> None:
+    """The test tree and validation fold against the dataset and validation share."""
     if c["test_root"] is not None and c["dataset"] not in TEST_ROOT_DATASETS:
         raise ConfigError(
             "test_root",
@@ -276,18 +184,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"only {', '.join(TEST_ROOT_DATASETS)} take a second tree to test on, not "
             f"{c['dataset']}",
         )
-    if c["device"] is not None:
-        _device_name(c["device"])
-    for key in ("augment", "freeze_bn", "layer_norm", "pretrained", "compile", "tensorboard"):
-        check_flag(key, c[key], error=ConfigError)
-    for key in ("epochs", "batch_size", "m_per_class", "embedding_dim", "step_size"):
-        _integer(c, key, minimum=1)
-    for key in ("seed", "split_seed", "noise_seed", "num_workers", "eval_every", "val_fold",
-                "replay_every"):  # fmt: skip
-        _integer(c, key, minimum=0)
-    for key in ("image_size", "in_channels", "batches_per_epoch", "num_threads", "projector_dim"):
-        if c[key] is not None:
-            _integer(c, key, minimum=1)
+    if c["val_fraction"] is None and c["val_fold"]:
+        raise ConfigError("val_fold", c["val_fold"], "needs val_fraction (the fold's size)")
+
+
+def _check_batches(c: dict[str, Any]) -> None:
+    """A batch of ``m_per_class`` images of each of at least two classes."""
     if c["batch_size"] < 2:
         raise ConfigError("batch_size", c["batch_size"], "must be at least 2")
     if c["batch_size"] % c["m_per_class"]:
@@ -304,18 +206,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"leaves fewer than 2 classes per batch of {c['batch_size']}: metric learning "
             "needs negatives",
         )
-    _number(c, "noise_rate", low=0.0, high=1.0, high_open=True)
-    _number(c, "lr", low=0.0, low_open=True)
-    if c["backbone_lr"] is not None:
-        _number(c, "backbone_lr", low=0.0, low_open=True)
-    _number(c, "weight_decay", low=0.0)
-    _number(c, "step_gamma", low=0.0, high=1.0, low_open=True)
-    if c["grad_clip"] is not None:
-        _number(c, "grad_clip", low=0.0, low_open=True)
-    if c["val_fraction"] is not None:
-        _number(c, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
-    elif c["val_fold"]:
-        raise ConfigError("val_fold", c["val_fold"], "needs val_fraction (the fold's size)")
+
+
+def _check_weights(c: dict[str, Any]) -> None:
+    """At most one source of starting weights, and ImageNet weights only where they exist."""
+    from dmlviz.models import PRETRAINED, has_pretrained
+
     for key in ("pretrained", "weights"):
         if c[key] and not has_pretrained(c["model"]):
             raise ConfigError(
@@ -330,17 +226,18 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             "init_from", c["init_from"], "brings its own weights: unset pretrained and weights"
         )
-    if not isinstance(c["loss_kwargs"], dict):
-        raise ConfigError("loss_kwargs", c["loss_kwargs"], 'must be a dict such as {"k": 4}')
+
+
+def _check_loss(loss: str, loss_kwargs: dict[str, Any]) -> None:
+    """The loss builds with these hyperparameters."""
+    from dmlviz.losses import build
+
     try:
-        build(c["loss"], **c["loss_kwargs"])
+        build(loss, **loss_kwargs)
     except InvalidValue as error:  # one hyperparameter: say which and what it allows
-        raise ConfigError(
-            "loss_kwargs", c["loss_kwargs"], f"{error.name} {error.allowed}"
-        ) from None
+        raise ConfigError("loss_kwargs", loss_kwargs, f"{error.name} {error.allowed}") from None
     except (TypeError, ValueError) as error:
-        raise ConfigError("loss_kwargs", c["loss_kwargs"], str(error)) from None
-    return config
+        raise ConfigError("loss_kwargs", loss_kwargs, str(error)) from None
 
 
 def check_resume(stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -372,18 +269,6 @@ def _check_keys(config: dict[str, Any]) -> None:
         raise ConfigError(
             unknown[0], config[unknown[0]], f"unknown key; known keys: {', '.join(BASE_CONFIG)}"
         )
-
-
-def _choice(config: dict[str, Any], key: str, allowed) -> None:
-    check_choice(key, config[key], allowed, error=ConfigError)
-
-
-def _integer(config: dict[str, Any], key: str, minimum: int) -> None:
-    check_number(key, config[key], minimum, integer=True, error=ConfigError)
-
-
-def _number(config: dict[str, Any], key: str, low: float | None = None, **bounds) -> None:
-    check_number(key, config[key], low, error=ConfigError, **bounds)
 
 
 def _device_name(name: str) -> None:

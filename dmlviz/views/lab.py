@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
+from dmlviz.registry.datasets import NEEDS_NO_ROOT
 from dmlviz.registry.metrics import METRICS
 from dmlviz.validate import problem
 from dmlviz.views.runs import metric_vs_noise
@@ -27,7 +28,9 @@ from dmlviz.views.style import MISSING, loss_name
 DEFAULT_LOSSES = tuple(DEMO_LOSSES)  # the two studied losses and a baseline, as the demo
 DEFAULT_RATES = "0, 0.2, 0.4"
 DEFAULT_SEEDS = "0"
-NEEDS_NO_ROOT = ("digits",)  # bundled with scikit-learn; every other dataset is read from a folder
+# How the form names the choices of dmlviz.experiments.spec.EXECUTORS and dmlviz.presets.KINDS.
+EXECUTOR_LABELS = {"local": "this machine", "ray": "a Ray cluster"}
+PRESET_LABELS = {"tuned": "tuned presets", "paper": "paper defaults"}
 _SEPARATORS = re.compile(r"[,;\s]+")
 
 # How each phase of ``experiment_state`` reads on the page: (label, badge colour).
