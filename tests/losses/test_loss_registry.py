@@ -48,3 +48,19 @@ def test_rll_built_with_a_margin_derives_alpha_from_it_as_the_paper_does():
     rll = build("rll", margin=0.6)
     assert rll.alpha is None  # RankedListLoss takes 1 + margin / 2 = 1.3
     assert build("rll", margin=0.6, alpha=1.5).alpha == 1.5
+
+
+@pytest.mark.parametrize("name", ["contextual", "rll"])
+def test_the_constructors_check_the_registered_ranges(name):
+    from dmlviz.validate import InvalidValue
+
+    entry = LOSSES[name]
+    for p in entry.hyperparameters:
+        build(name, **{p.name: entry.defaults[p.name]})
+        outside = [] if p.low is None else [p.low - 1]
+        outside += [] if p.high is None else [p.high + 1]
+        outside += [p.low] if p.low_open else []
+        outside += [entry.defaults[p.name] + 0.5] if p.integer else []
+        for value in outside:
+            with pytest.raises(InvalidValue, match=f"^{p.name}={value!r} is invalid: must be"):
+                build(name, **{p.name: value})

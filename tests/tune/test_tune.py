@@ -183,3 +183,17 @@ def test_compare_presets_scores_validation_folds_and_test_seeds_and_reuses_runs(
     assert model.stat().st_mtime_ns == before  # reused, not retrained
     train_and_score({**test, "lr": test["lr"] * 2}, model.parent, "test")  # other settings
     assert json.loads((model.parent / "config.json").read_text())["lr"] == test["lr"] * 2
+
+
+def test_the_contextual_search_keeps_its_weights_summing_to_one_and_k_per_class():
+    import optuna
+
+    from dmlviz.experiments.tune import suggest
+
+    config = base_config("digits", "contextual", epochs=1)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        kwargs = suggest(study.ask(), "contextual", config)["loss_kwargs"]
+        weights = kwargs["ctx_weight"] + kwargs["contrastive_weight"] + kwargs["reg_weight"]
+        assert weights == pytest.approx(1.0) or kwargs["contrastive_weight"] == 0.0
+        assert 2 <= kwargs["k"] <= config["m_per_class"] and isinstance(kwargs["k"], int)
