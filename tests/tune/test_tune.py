@@ -14,6 +14,7 @@ from dmlviz.experiments.tune import (
     tune,
 )
 from dmlviz.presets import preset
+from dmlviz.registry import LOSSES
 from dmlviz.views.tuning import param_importances, study_table
 
 
@@ -68,7 +69,8 @@ def test_trial_zero_is_the_paper_preset_and_folds_never_see_the_test_split(study
 def test_importances_and_resume(study):
     out, _ = study
     importances = param_importances(out)
-    assert set(importances) <= {"lr", "margin", "alpha", "tn"}
+    searched = {p.name for p in LOSSES["rll"].hyperparameters if p.search is not None}
+    assert set(importances) <= {"lr", *searched}
     model = out / "confirm" / "trial-000" / "fold-0" / "model.safetensors"
     before = model.stat().st_mtime_ns
     entry = tune("digits", "rll", out, budget=4, folds=2, epochs=1, log=None)
