@@ -58,6 +58,15 @@ def default_params(loss: str, loss_kwargs: dict | None = None) -> dict[str, floa
     return values
 
 
+def feasible_params(loss: str, params: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    """``params`` the loss can explain, and a warning when they had to change: RLL's margin is
+    lowered to alpha, as a positive boundary alpha - m below 0 has no meaning on the sliders."""
+    if loss == "rll" and params["margin"] > params["alpha"]:
+        warning = "margin is larger than alpha: the positive boundary alpha - m would be negative."
+        return {**params, "margin": params["alpha"]}, warning
+    return params, None
+
+
 def draw_batch(
     labels: np.ndarray, classes: int = 4, per_class: int = 4, seed: int = 0
 ) -> np.ndarray:
