@@ -5,6 +5,7 @@ import torch
 
 from dmlviz.losses import LOSSES, ContextualLoss, RankedListLoss, build
 from dmlviz.losses.contextual import PRESETS
+from dmlviz.registry import PER_CLASS
 
 
 def batch(n=16, d=8):
@@ -64,3 +65,18 @@ def test_the_constructors_check_the_registered_ranges(name):
         for value in outside:
             with pytest.raises(InvalidValue, match=f"^{p.name}={value!r} is invalid: must be"):
                 build(name, **{p.name: value})
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_declared_default_search_range_and_slider_is_accepted_by_the_loss(name):
+    entry = LOSSES[name]
+    for p in entry.hyperparameters:
+        p.check(entry.defaults[p.name])
+        ends = [*(p.search or ())[:1], *(p.slider or ())[:2]]
+        if p.search and p.search[1] != PER_CLASS:
+            ends.append(p.search[1])
+        for value in ends:
+            p.check(value)
+        if p.slider:
+            low, high, _ = p.slider
+            assert low <= entry.defaults[p.name] <= high, p.name
