@@ -4,7 +4,8 @@ A ``Hyperparameter`` holds all that dmlviz says about one argument of a loss: it
 the values the loss accepts (the check that ``ContextualLoss`` and ``RankedListLoss`` run), the
 range ``dmlviz tune`` searches, the slider of the Loss anatomy page and its help line. From them
 come the constructors' defaults and checks, tune's search space (``LossEntry.search``), the
-anatomy sliders, ``contextual.PRESETS``, the recipes' loss settings and the paper presets.
+anatomy sliders, ``contextual.PRESETS``, the recipes' loss settings and the paper presets
+(``dmlviz.presets.paper_presets``).
 """
 
 from __future__ import annotations
