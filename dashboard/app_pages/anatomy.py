@@ -13,6 +13,7 @@ from dmlviz.views.anatomy import (
     describe,
     draw_batch,
     explain,
+    feasible_params,
     loss_terms,
     panels,
     tick_labels,
@@ -78,9 +79,9 @@ with st.expander("Hyperparameters", expanded=True):
             key=f"anatomy_{loss}_{param.name}_{path}",
         )
         params[param.name] = int(value) if param.integer else float(value)
-if loss == "rll" and params["margin"] > params["alpha"]:
-    st.warning("margin is larger than alpha: the positive boundary alpha - m would be negative.")
-    params["margin"] = params["alpha"]
+params, warning = feasible_params(loss, params)
+if warning:
+    st.warning(warning)
 
 batch_labels_all = data.observed if use_observed else labels
 try:

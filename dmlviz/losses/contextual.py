@@ -20,23 +20,14 @@ from torch import nn
 
 from dmlviz.losses._batch import check_batch
 from dmlviz.losses._products import gram, product
-from dmlviz.validate import check_number
+from dmlviz.registry import loss_entry
 
 GAIN = 10.0  # slope of the straight-through Heaviside backward, as in the official code
 
-PRESETS: dict[str, dict[str, float]] = {
-    # R256, the original release (main.py), every dataset: L = 0.4 L_ctx + 0.5 L_con + 0.1 L_reg.
-    "256px": dict(
-        k=4, eps=0.05, ctx_weight=0.4, contrastive_weight=0.5, reg_weight=0.1, rho=0.25,
-        pos_margin=0.75, neg_margin=0.6,
-    ),
-    # R224 (224x224/train.py), Cars and SOP: its --lam 0.2 weights the *contrastive* term, so the
-    # contextual weight is 0.8; --gamma 0.1, --regsim 0.3. (Its CUB run used --lam 0.05, eps 0.04.)
-    "224px": dict(
-        k=4, eps=0.05, ctx_weight=0.8, contrastive_weight=0.2, reg_weight=0.1, rho=0.3,
-        pos_margin=0.75, neg_margin=0.6,
-    ),
-}  # fmt: skip
+# The hyperparameters' defaults (the 256 px recipe), ranges and search space: dmlviz.registry.
+REGISTERED = loss_entry("contextual")
+PAPER = REGISTERED.defaults
+PRESETS = {name: REGISTERED.variant(name) for name in REGISTERED.variants}  # "256px", "224px"
 
 
 class Heaviside(torch.autograd.Function):
@@ -71,25 +62,20 @@ class ContextualLoss(nn.Module):
 
     def __init__(
         self,
-        k: int = 4,
-        eps: float = 0.05,
-        ctx_weight: float = 0.4,
-        contrastive_weight: float = 0.5,
-        reg_weight: float = 0.1,
-        rho: float = 0.25,
-        pos_margin: float = 0.75,
-        neg_margin: float = 0.6,
+        k: int = PAPER["k"],
+        eps: float = PAPER["eps"],
+        ctx_weight: float = PAPER["ctx_weight"],
+        contrastive_weight: float = PAPER["contrastive_weight"],
+        reg_weight: float = PAPER["reg_weight"],
+        rho: float = PAPER["rho"],
+        pos_margin: float = PAPER["pos_margin"],
+        neg_margin: float = PAPER["neg_margin"],
     ) -> None:
         super().__init__()
-        check_number("k", k, 2, None, integer=True)
-        check_number("eps", eps, 0, 4)
-        weights = dict(
-            ctx_weight=ctx_weight, contrastive_weight=contrastive_weight, reg_weight=reg_weight
-        )
-        for name, value in weights.items():
-            check_number(name, value, 0, None)
-        for name, value in dict(rho=rho, pos_margin=pos_margin, neg_margin=neg_margin).items():
-            check_number(name, value, -1, 1)
+        REGISTERED.check(
+            k=k, eps=eps, ctx_weight=ctx_weight, contrastive_weight=contrastive_weight,
+            reg_weight=reg_weight, rho=rho, pos_margin=pos_margin, neg_margin=neg_margin,
+        )  # fmt: skip
         self.k = k
         self.eps = eps
         self.ctx_weight = ctx_weight

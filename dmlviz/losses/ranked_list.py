@@ -20,9 +20,14 @@ from torch import nn
 
 from dmlviz.losses._batch import check_batch
 from dmlviz.losses._products import gram, product
-from dmlviz.validate import check_choice, check_flag, check_number
+from dmlviz.registry import loss_entry, rll_alpha
+from dmlviz.validate import check_choice, check_flag
 
 FLOOR = 1e-12  # d = √max(2 - 2 e·e, FLOOR), so √ keeps a finite gradient at d = 0
+
+# The hyperparameters' defaults (the released SOP config), ranges and search space: dmlviz.registry.
+REGISTERED = loss_entry("rll")
+PAPER = REGISTERED.defaults
 
 
 class RankedListLoss(nn.Module):
@@ -49,22 +54,17 @@ class RankedListLoss(nn.Module):
 
     def __init__(
         self,
-        margin: float = 0.4,
+        margin: float = PAPER["margin"],
         alpha: float | None = None,
-        tn: float = 10.0,
-        tp: float = 0.0,
-        imbalance: float = 0.5,
+        tn: float = PAPER["tn"],
+        tp: float = PAPER["tp"],
+        imbalance: float = PAPER["imbalance"],
         gradient: str = "query",
         detach_weights: bool = True,
         query_weighting: str = "uniform",
     ) -> None:
         super().__init__()
-        check_number("margin", margin, 0, 2)
-        if alpha is not None:
-            check_number("alpha", alpha, 0, 2, low_open=True)
-        check_number("tn", tn, 0, None)
-        check_number("tp", tp, 0, None)
-        check_number("imbalance", imbalance, 0, 1)
+        REGISTERED.check(margin=margin, alpha=alpha, tn=tn, tp=tp, imbalance=imbalance)
         check_choice("gradient", gradient, ("query", "symmetric"))
         check_flag("detach_weights", detach_weights)
         check_choice("query_weighting", query_weighting, ("uniform", "caffe"))
@@ -104,7 +104,7 @@ class RankedListLoss(nn.Module):
         check_batch(embeddings, labels)
         dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
         margin, Tn, Tp, imbalance = self.margin, self.tn, self.tp, self.imbalance
-        alpha = 1 + margin / 2 if self.alpha is None else self.alpha
+        alpha = rll_alpha(margin) if self.alpha is None else self.alpha  # RLL-Simpler
         with torch.autocast(embeddings.device.type, enabled=False):
             # 1.1 Inputs and distance: unit embeddings e, d_ij = ‖e_i - e_j‖ = √(2 - 2 e_i·e_j).
             # With gradient="query" the gallery end is a constant: d̃_ij = ‖e_i - sg(e_j)‖.

@@ -6,11 +6,11 @@ Two kinds, each a JSON file per dataset mapping a loss to its entry::
                     "reference": "...", "notes": "..."}, ...}
 
 * ``paper/<dataset>.json``: the loss's published settings (``source`` "paper defaults", with a
-  ``reference``), with the learning rate of dmlviz's model for that dataset. They are the
-  registered defaults of ``dmlviz.registry`` (the one source, which a test checks them against),
-  with the hyperparameter the paper ties to the batch (``per_class``) set to the dataset's images
-  per class. Datasets without a file of their own take the registry's defaults as they are, with
-  ``lr`` null, the trainer's default.
+  ``reference``), with the learning rate of dmlviz's model for that dataset. They are generated
+  from the registered defaults of ``dmlviz.registry`` (``paper_presets``; after a change there,
+  ``python -m dmlviz.presets`` writes them again), with the hyperparameter the paper ties to the
+  batch (``per_class``) set to the dataset's images per class. Datasets without a file of their
+  own take the registry's defaults as they are, with ``lr`` null, the trainer's default.
 * ``<dataset>.json``: settings found by ``dmlviz tune`` on validation classes (``source`` "tuned
   on validation", with the search's ``date``, ``budget`` (trials), ``folds``, ``val_map@r`` and
   ``paper_val_map@r``, ``epochs``, ``val_fraction`` and the ``command`` that ran it).
@@ -34,6 +34,7 @@ KINDS = ("tuned", "paper")  # "tuned": tuned where a search ran, paper defaults 
 TUNED, PAPER = "tuned on validation", "paper defaults"
 SOURCES = (TUNED, PAPER)
 REQUIRED_KEYS = ("loss_kwargs", "lr", "source")
+LR_NOTE = "lr is dmlviz's default for this dataset's model (no paper trains on it)"
 
 
 def preset_file(dataset: str, folder: str | Path | None = None) -> Path:
@@ -91,6 +92,37 @@ def registered_preset(loss: str) -> dict[str, Any]:
         "reference": registered.reference,
         "notes": "lr null: the trainer's default for the dataset",
     }
+
+
+def paper_presets(dataset: str) -> dict[str, dict[str, Any]]:
+    """Every loss's paper-defaults entry for ``dataset``, as ``paper/<dataset>.json`` holds it:
+    the registered defaults and reference, the hyperparameter the paper ties to the batch
+    (``per_class``) set to the dataset's images per class, and the dataset's default ``lr``."""
+    from dmlviz.train.config import BASE_CONFIG, DATASET_DEFAULTS
+
+    settings = {**BASE_CONFIG, **DATASET_DEFAULTS[dataset]}
+    table = {}
+    for loss, registered in LOSSES.items():
+        loss_kwargs, notes = registered.defaults, LR_NOTE
+        if registered.per_class:
+            name = registered.per_class
+            loss_kwargs[name] = settings["m_per_class"]
+            notes = (
+                f"{name} = images per class in a batch, as the paper sets it ({name} = IPC); "
+                + notes
+            )
+        table[loss] = {"loss_kwargs": loss_kwargs, "lr": settings["lr"], "notes": notes,
+                       "reference": registered.reference, "source": PAPER}  # fmt: skip
+    return table
+
+
+def write_paper_presets() -> list[Path]:
+    """Write every ``paper/<dataset>.json`` again from the registry (``paper_presets``); returns
+    the files written."""
+    paths = sorted(PAPER_DIR.glob("*.json"))
+    for path in paths:
+        atomic_write_json(path, paper_presets(path.stem))
+    return paths
 
 
 def apply_preset(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dmlviz.registry import loss_entry
+
 RECIPES: dict[str, Callable[[], dict[str, Any]]] = {}
 
 _CONTEXTUAL_224 = {
@@ -30,10 +32,7 @@ _CONTEXTUAL_224 = {
     "schedule": "step",
     "preset_source": "paper defaults",
 }
-_CONTEXTUAL_LOSS = dict(
-    k=4, eps=0.05, ctx_weight=0.8, contrastive_weight=0.2, reg_weight=0.1, rho=0.3,
-    pos_margin=0.75, neg_margin=0.6,
-)  # fmt: skip
+_CONTEXTUAL_LOSS = loss_entry("contextual").variant("224px")  # R224, Cars and SOP
 
 _RLL = {
     "loss": "rll",

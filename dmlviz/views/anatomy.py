@@ -27,41 +27,44 @@ class Param:
     integer: bool = False
 
 
-PARAMS: dict[str, tuple[Param, ...]] = {
-    "contextual": (
-        Param("k", 2, 12, 1, "neighbourhood size, counting the point itself", integer=True),
-        Param("eps", 0.0, 0.5, 0.01, "slack on the k-th neighbour's squared distance"),
-        Param("ctx_weight", 0.0, 2.0, 0.05, "weight of the contextual term (W vs labels)"),
-        Param("contrastive_weight", 0.0, 2.0, 0.05, "weight of the contrastive hinge on S"),
-        Param("reg_weight", 0.0, 1.0, 0.05, "weight of the batch-mean similarity regulariser"),
-        Param("rho", -1.0, 1.0, 0.05, "target of the batch-mean cosine similarity"),
-        Param("pos_margin", -1.0, 1.0, 0.05, "positives are pulled above this cosine"),
-        Param("neg_margin", -1.0, 1.0, 0.05, "negatives are pushed below this cosine"),
-    ),
-    "rll": (
-        Param("margin", 0.0, 2.0, 0.05, "m: positives are pulled within alpha - m"),
-        Param("alpha", 0.05, 2.0, 0.05, "negatives closer than alpha are pushed out"),
-        Param("tn", 0.0, 50.0, 1.0, "temperature of negative weights (high: hardest only)"),
-        Param("tp", 0.0, 50.0, 1.0, "temperature of positive weights (0: all alike)"),
-        Param("imbalance", 0.0, 1.0, 0.05, "lambda: weight of the negative part"),
-    ),
-}
+def _sliders(loss: str) -> tuple[Param, ...]:
+    """The sliders of ``loss``: its registered hyperparameters that have one."""
+    return tuple(
+        Param(p.name, *p.slider, p.help, integer=p.integer)
+        for p in LOSSES[loss].hyperparameters
+        if p.slider is not None
+    )
+
+
+PARAMS: dict[str, tuple[Param, ...]] = {loss: _sliders(loss) for loss in EXPLAINED_LOSSES}
 
 
 def default_params(loss: str, loss_kwargs: dict | None = None) -> dict[str, float]:
-    """Slider defaults for ``loss``: the run's own ``loss_kwargs`` where given (clipped to the
-    slider range), else the loss's registered defaults. For RLL an unset alpha becomes 1 + margin/2."""
-    values = {p.name: float(LOSSES[loss].defaults[p.name]) for p in PARAMS[loss]}
+    """Slider defaults for ``loss``: the run's own ``loss_kwargs`` where given, else the loss's
+    registered defaults, clipped to the slider range. A hyperparameter derived from another (RLL's
+    alpha) that the run leaves unset is derived from that one's slider value."""
+    given = loss_kwargs or {}
+    registered = LOSSES[loss]
+    values = {}
     for param in PARAMS[loss]:
-        given = (loss_kwargs or {}).get(param.name)
-        if isinstance(given, (int, float)) and not isinstance(given, bool):
-            values[param.name] = float(np.clip(given, param.low, param.high))
-    if loss == "rll" and (loss_kwargs or {}).get("alpha") is None:
-        values["alpha"] = min(2.0, 1 + values["margin"] / 2)
-    for param in PARAMS[loss]:
-        if param.integer:
-            values[param.name] = int(values[param.name])
+        declared = registered.hyperparameter(param.name)
+        value = given.get(param.name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            value = registered.defaults[param.name]
+            if declared.follows is not None and declared.follows in values:
+                value = declared.derive(values[declared.follows])
+        value = float(np.clip(value, param.low, param.high))
+        values[param.name] = int(value) if param.integer else value
     return values
+
+
+def feasible_params(loss: str, params: dict[str, float]) -> tuple[dict[str, float], str | None]:
+    """``params`` the loss can explain, and a warning when they had to change: RLL's margin is
+    lowered to alpha, as a positive boundary alpha - m below 0 has no meaning on the sliders."""
+    if loss == "rll" and params["margin"] > params["alpha"]:
+        warning = "margin is larger than alpha: the positive boundary alpha - m would be negative."
+        return {**params, "margin": params["alpha"]}, warning
+    return params, None
 
 
 def draw_batch(

@@ -5,6 +5,7 @@ import torch
 
 from dmlviz.losses import LOSSES, ContextualLoss, RankedListLoss, build
 from dmlviz.losses.contextual import PRESETS
+from dmlviz.registry import PER_CLASS
 
 
 def batch(n=16, d=8):
@@ -48,3 +49,34 @@ def test_rll_built_with_a_margin_derives_alpha_from_it_as_the_paper_does():
     rll = build("rll", margin=0.6)
     assert rll.alpha is None  # RankedListLoss takes 1 + margin / 2 = 1.3
     assert build("rll", margin=0.6, alpha=1.5).alpha == 1.5
+
+
+@pytest.mark.parametrize("name", ["contextual", "rll"])
+def test_the_constructors_check_the_registered_ranges(name):
+    from dmlviz.validate import InvalidValue
+
+    entry = LOSSES[name]
+    for p in entry.hyperparameters:
+        build(name, **{p.name: entry.defaults[p.name]})
+        outside = [] if p.low is None else [p.low - 1]
+        outside += [] if p.high is None else [p.high + 1]
+        outside += [p.low] if p.low_open else []
+        outside += [entry.defaults[p.name] + 0.5] if p.integer else []
+        for value in outside:
+            with pytest.raises(InvalidValue, match=f"^{p.name}={value!r} is invalid: must be"):
+                build(name, **{p.name: value})
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_declared_default_search_range_and_slider_is_accepted_by_the_loss(name):
+    entry = LOSSES[name]
+    for p in entry.hyperparameters:
+        p.check(entry.defaults[p.name])
+        ends = [*(p.search or ())[:1], *(p.slider or ())[:2]]
+        if p.search and p.search[1] != PER_CLASS:
+            ends.append(p.search[1])
+        for value in ends:
+            p.check(value)
+        if p.slider:
+            low, high, _ = p.slider
+            assert low <= entry.defaults[p.name] <= high, p.name

@@ -57,8 +57,8 @@ def test_tune_counts_folds_and_train_classes_of_the_tree_that_trains(tmp_path):
     classes = [f"c{i}" for i in range(12)]
     train, test = _tree(tmp_path / "train", classes), _tree(tmp_path / "test", ["x", "y", "z"])
     # with a test tree every class of the root trains; without one, half are drawn for testing
-    assert tune._train_classes("folder", str(train), 0, None, test_root=str(test)) == 12
-    assert tune._train_classes("folder", str(train), 0, None) == 6
+    assert tune.train_classes("folder", str(train), 0, None, test_root=str(test)) == 12
+    assert tune.train_classes("folder", str(train), 0, None) == 6
     assert tune.fold_count("folder", 0.25, str(train), 0, None, str(test)) == 4
     assert tune.fold_count("folder", 0.25, str(train), 0, None) < 4
     config = tune.base_config("folder", "rll", root=str(train), test_root=str(test))

@@ -9,6 +9,7 @@ from dmlviz.presets import (
     PAPER_DIR,
     apply_preset,
     load_presets,
+    paper_presets,
     preset,
     preset_table,
     write_preset,
@@ -102,3 +103,10 @@ def test_preset_table_lists_the_shipped_presets():
     assert {(d, loss) for d in ("digits", "omniglot") for loss in LOSSES} <= pairs
     assert all(r["dataset"] != "defaults" for r in rows)
     json.dumps(rows)  # plain values only
+
+
+@pytest.mark.parametrize("path", sorted(PAPER_DIR.glob("*.json")), ids=lambda path: path.stem)
+def test_the_paper_preset_files_are_generated_from_the_registry(path):
+    assert json.loads(path.read_text()) == paper_presets(path.stem), (
+        f"{path} differs from the registry: run python -m dmlviz.presets"
+    )

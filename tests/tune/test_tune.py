@@ -14,6 +14,7 @@ from dmlviz.experiments.tune import (
     tune,
 )
 from dmlviz.presets import preset
+from dmlviz.registry import LOSSES
 from dmlviz.views.tuning import param_importances, study_table
 
 
@@ -68,7 +69,8 @@ def test_trial_zero_is_the_paper_preset_and_folds_never_see_the_test_split(study
 def test_importances_and_resume(study):
     out, _ = study
     importances = param_importances(out)
-    assert set(importances) <= {"lr", "margin", "alpha", "tn"}
+    searched = {p.name for p in LOSSES["rll"].hyperparameters if p.search is not None}
+    assert set(importances) <= {"lr", *searched}
     model = out / "confirm" / "trial-000" / "fold-0" / "model.safetensors"
     before = model.stat().st_mtime_ns
     entry = tune("digits", "rll", out, budget=4, folds=2, epochs=1, log=None)
@@ -183,3 +185,17 @@ def test_compare_presets_scores_validation_folds_and_test_seeds_and_reuses_runs(
     assert model.stat().st_mtime_ns == before  # reused, not retrained
     train_and_score({**test, "lr": test["lr"] * 2}, model.parent, "test")  # other settings
     assert json.loads((model.parent / "config.json").read_text())["lr"] == test["lr"] * 2
+
+
+def test_the_contextual_search_keeps_its_weights_summing_to_one_and_k_per_class():
+    import optuna
+
+    from dmlviz.experiments.tune import suggest
+
+    config = base_config("digits", "contextual", epochs=1)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        kwargs = suggest(study.ask(), "contextual", config)["loss_kwargs"]
+        weights = kwargs["ctx_weight"] + kwargs["contrastive_weight"] + kwargs["reg_weight"]
+        assert weights == pytest.approx(1.0) or kwargs["contrastive_weight"] == 0.0
+        assert 2 <= kwargs["k"] <= config["m_per_class"] and isinstance(kwargs["k"], int)

@@ -8,6 +8,7 @@ from dmlviz.views.anatomy import (
     default_params,
     draw_batch,
     explain,
+    feasible_params,
     loss_terms,
     panels,
     tick_labels,
@@ -24,6 +25,16 @@ def test_draw_batch_is_m_per_class_and_seeded():
     assert 9 not in labels[batch]
     with pytest.raises(ValueError, match="two classes"):
         draw_batch(np.array([0, 0, 1]), 2, 2)
+
+
+def test_an_rll_margin_above_alpha_is_lowered_with_a_warning():
+    params, warning = feasible_params("rll", {"margin": 1.5, "alpha": 1.2})
+    assert params["margin"] == 1.2 and "margin is larger than alpha" in warning
+    assert feasible_params("rll", {"margin": 0.4, "alpha": 1.2}) == (
+        {"margin": 0.4, "alpha": 1.2},
+        None,
+    )
+    assert feasible_params("contextual", {"k": 4})[1] is None
 
 
 def test_default_params_take_the_runs_settings():
