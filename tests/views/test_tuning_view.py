@@ -2,8 +2,6 @@
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,8 +20,6 @@ from dmlviz.views.tuning import (
     trials_display,
     trials_figure,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dmlviz.evaluate import evaluate_run
 from dmlviz.project import project_replay, project_run
 from dmlviz.runs import Run
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 RUNS = (("contextual", 0.0), ("contextual", 0.4), ("rll", 0.0), ("rll", 0.4))
 
