@@ -19,3 +19,13 @@ def runs_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     build_runs(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def make_run():
+    """The one builder of run folders without training (``tests/fake_runs.make_run``): call it
+    with the run's path and the options its test needs (splits, n, dim, classes, flipped labels
+    or a noise rate, metrics, status, replay epochs, imported)."""
+    from fake_runs import make_run
+
+    return make_run
