@@ -7,7 +7,7 @@ from fake_runs import blobs
 
 from dmlviz.cli import main
 from dmlviz.evaluate import evaluate_run
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import RunError
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll"}
 
@@ -56,8 +56,8 @@ def test_inshop_style_query_against_gallery(tmp_path, make_run):
     assert neighbours.shape == (10, 3) and neighbours.max() < len(gallery)
 
 
-def test_no_embeddings_is_an_error(tmp_path):
-    run = Run.create(tmp_path / "run", CONFIG)
+def test_no_embeddings_is_an_error(tmp_path, make_run):
+    run = make_run(tmp_path / "run", splits=(), config=CONFIG)
     with pytest.raises(RunError, match="dmlviz embed"):
         evaluate_run(run)
 

@@ -6,7 +6,6 @@ import pytest
 from dmlviz.evaluate import evaluate_replay, replay_summary, snapshot_metrics
 from dmlviz.project import aligned_layouts, project_replay, project_run
 from dmlviz.project.replay import square_ranges
-from dmlviz.runs import Run
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
 # The replay: 30 train-probe images of 3 classes, every 5th told the next class, drifting
@@ -29,7 +28,10 @@ def test_the_layout_is_cached_with_one_faithful_frame_per_snapshot(tmp_path, mak
         "replay_umap": "computed",
     }
     assert run.replay_layout("umap")[0].tolist() == [0, 1, 2, 3]
-    assert project_replay(Run.create(tmp_path / "none", CONFIG)) == "skipped: no replay snapshots"
+    assert (
+        project_replay(make_run(tmp_path / "none", splits=(), config=CONFIG))
+        == "skipped: no replay snapshots"
+    )
 
 
 def test_procrustes_frames_share_one_frame_of_reference():

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from dmlviz.runs import Run
 from dmlviz.views.replay import all_epochs, frame_at, load_replay, replay_curves, replay_map
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 4, "loss": "rll"}
@@ -22,7 +21,7 @@ def test_load_replay_computes_metrics_and_says_the_map_is_missing(tmp_path, make
     assert data.metrics["epoch"].tolist() == [0, 2, 4] and run.replay_metrics() is not None
     assert data.coords is None and "dmlviz project" in data.problems[0]
     assert "no aligned map" in replay_map(data, 2).layout.annotations[0].text
-    assert load_replay(Run.create(tmp_path / "none", CONFIG)) is None
+    assert load_replay(make_run(tmp_path / "none", splits=(), config=CONFIG)) is None
     other = load_replay(make_run(tmp_path / "o", replay=(0, 3), **PROBE))
     assert all_epochs([data, other]) == [0, 2, 3, 4]
 
