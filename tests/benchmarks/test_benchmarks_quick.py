@@ -10,11 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_all import benchmark_scripts, write_report
 from shared_files import HANG_GUARD_S, REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from run_all import benchmark_scripts, write_report  # noqa: E402
 
 WORKERS = 2  # benchmark runners at once
 

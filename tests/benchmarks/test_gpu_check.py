@@ -4,11 +4,8 @@ import os
 import subprocess
 import sys
 
+from run_all import benchmark_scripts
 from shared_files import HANG_GUARD_S, REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from run_all import benchmark_scripts  # noqa: E402
 
 
 def test_without_cuda_it_says_so_and_exits_0():

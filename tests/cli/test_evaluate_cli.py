@@ -15,21 +15,10 @@ N, DIM, CLASSES = 24, 8, 4
 
 
 @pytest.fixture
-def run(tmp_path) -> Run:
+def run(tmp_path, make_run) -> Run:
     """An imported run with test and train embeddings (no training)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(N) % CLASSES
-    centres = 3 * rng.standard_normal((CLASSES, DIM))
-    for split in ("test", "train"):
-        np.save(tmp_path / f"{split}.npy", centres[labels] + rng.standard_normal((N, DIM)))
-        (tmp_path / f"{split}.txt").write_text("".join(f"c{c}\n" for c in labels))
-    return import_embeddings(
-        tmp_path / "run",
-        tmp_path / "test.npy",
-        tmp_path / "test.txt",
-        train_embeddings=tmp_path / "train.npy",
-        train_labels=tmp_path / "train.txt",
-    )
+    return make_run(tmp_path / "run", splits=("test", "train"), n=N, classes=CLASSES, dim=DIM,
+                    imported=True)  # fmt: skip
 
 
 def _error(capsys) -> str:

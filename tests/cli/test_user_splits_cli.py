@@ -1,18 +1,13 @@
 """`dmlviz train` on splits the user decides (csv, split folders, a test root), and the checks of
 every split before a run folder is written."""
 
-import sys
 from pathlib import Path
 
 import pytest
+from dataset_trees import make_table, write_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-
-from dataset_trees import write_image  # noqa: E402
-from test_csv_table import make_table  # noqa: E402
-
-from dmlviz.cli import main  # noqa: E402
-from dmlviz.runs import Run  # noqa: E402
+from dmlviz.cli import main
+from dmlviz.runs import Run
 
 TINY = ["--loss", "contrastive", "--model", "mlp", "--no-pretrained", "--image-size", "8",
         "--embedding-dim", "8", "--epochs", "1", "--batch-size", "6", "--m-per-class", "3",

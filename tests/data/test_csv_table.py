@@ -3,36 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_trees import write_image
+from dataset_trees import make_table
 from PIL import Image
 
 from dmlviz.data import DatasetFormatError, DatasetNotFoundError, load_dataset, split_layout
-
-
-def make_table(root, validation_flags=None, box=False, category=True):
-    """``root/df.csv`` and ``root/images/``: 3 train labels x 3 images, 2 validation labels x 3
-    (``validation_flags``: (is_query, is_gallery) per validation row, default all both)."""
-    rows = []
-    for label in (0, 1, 2, 10, 11):
-        for k in range(3):
-            path = f"images/{label}_{k}.png"
-            write_image(root / path, seed=10 * label + k, size=(20, 16))
-            rows.append(
-                {"label": label, "path": path, "split": "train" if label < 10 else "validation"}
-            )
-    table = pd.DataFrame(rows)
-    validation = table["split"] == "validation"
-    flags = validation_flags or [(True, True)] * int(validation.sum())
-    table["is_query"] = pd.Series([None] * len(table), dtype=object)
-    table["is_gallery"] = pd.Series([None] * len(table), dtype=object)
-    table.loc[validation, "is_query"] = [q for q, _ in flags]
-    table.loc[validation, "is_gallery"] = [g for _, g in flags]
-    if category:
-        table["category"] = "shoes"
-    if box:
-        table["x_1"], table["x_2"], table["y_1"], table["y_2"] = 2, 12, 4, 10
-    table.to_csv(root / "df.csv", index=False)
-    return root / "df.csv"
 
 
 def test_train_and_validation_rows_become_train_and_test(tmp_path):

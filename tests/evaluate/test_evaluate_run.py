@@ -2,41 +2,23 @@
 
 import json
 
-import numpy as np
 import pytest
+from fake_runs import blobs
 
 from dmlviz.cli import main
-from dmlviz.data import NoisyLabels
 from dmlviz.evaluate import evaluate_run
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import RunError
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll"}
 
 
-def blobs(n_per_class, classes, seed, d=8):
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(classes), n_per_class)
-    centres = rng.standard_normal((classes, d)) * 3
-    return (centres[labels] + rng.standard_normal((len(labels), d))).astype(np.float32), labels
+# 40 train points in 4 blobs, three of their labels flipped; 18 test points in 3 other blobs.
+SPLITS = {"train": blobs(40, 4, 8, seed=0), "test": blobs(18, 3, 8, seed=1)}
+FLIPPED = [0, 15, 25]
 
 
-def make_run(path, noisy=True):
-    run = Run.create(path, CONFIG)
-    train, train_labels = blobs(10, 4, seed=0)
-    test, test_labels = blobs(6, 3, seed=1)
-    run.save_embeddings("train", train, train_labels)
-    run.save_embeddings("test", test, test_labels)
-    if noisy:
-        observed = train_labels.copy()
-        flipped = np.zeros(len(observed), bool)
-        flipped[[0, 15, 25]] = True
-        observed[flipped] = (observed[flipped] + 1) % 4
-        run.save_labels(NoisyLabels(observed, train_labels, flipped, 0.075, "symmetric", 0))
-    return run
-
-
-def test_evaluate_run_writes_eval(tmp_path):
-    run = make_run(tmp_path / "run")
+def test_evaluate_run_writes_eval(tmp_path, make_run):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, flipped=FLIPPED, config=CONFIG)
     results = evaluate_run(run, k=5, top_k=4)
     assert set(results) == {"test", "train", "consistency"}
     metrics = run.eval_metrics("test")
@@ -53,19 +35,18 @@ def test_evaluate_run_writes_eval(tmp_path):
     json.loads((run.path / "eval" / "consistency.json").read_text())  # strict JSON
 
 
-def test_runs_without_labels_file_get_zero_noise(tmp_path):
-    run = make_run(tmp_path / "run", noisy=False)
+def test_runs_without_labels_file_get_zero_noise(tmp_path, make_run):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, config=CONFIG)
     summary = evaluate_run(run)["consistency"]
     assert summary["n_flipped"] == 0 and summary["detector_auroc"] is None
     assert run.consistency() is not None
 
 
-def test_inshop_style_query_against_gallery(tmp_path):
-    run = Run.create(tmp_path / "run", {**CONFIG, "dataset": "inshop"})
-    gallery, gallery_labels = blobs(5, 4, seed=2)
-    query, query_labels = blobs(2, 5, seed=2)  # label 4 has no gallery image: a lone query
-    run.save_embeddings("query", query, query_labels)
-    run.save_embeddings("gallery", gallery, gallery_labels)
+def test_inshop_style_query_against_gallery(tmp_path, make_run):
+    gallery, gallery_labels = blobs(20, 4, 8, seed=2)
+    query, query_labels = blobs(10, 5, 8, seed=2)  # label 4 has no gallery image: a lone query
+    splits = {"query": (query, query_labels), "gallery": (gallery, gallery_labels)}
+    run = make_run(tmp_path / "run", embeddings=splits, config={**CONFIG, "dataset": "inshop"})
     results = evaluate_run(run, top_k=3)
     assert set(results) == {"test", "consistency"} and results["consistency"] is None
     metrics = run.eval_metrics("test")
@@ -75,21 +56,21 @@ def test_inshop_style_query_against_gallery(tmp_path):
     assert neighbours.shape == (10, 3) and neighbours.max() < len(gallery)
 
 
-def test_no_embeddings_is_an_error(tmp_path):
-    run = Run.create(tmp_path / "run", CONFIG)
+def test_no_embeddings_is_an_error(tmp_path, make_run):
+    run = make_run(tmp_path / "run", splits=(), config=CONFIG)
     with pytest.raises(RunError, match="dmlviz embed"):
         evaluate_run(run)
 
 
-def test_labels_that_do_not_match_the_embeddings(tmp_path):
-    run = make_run(tmp_path / "run")
-    run.save_embeddings("train", *blobs(3, 4, seed=0))
+def test_labels_that_do_not_match_the_embeddings(tmp_path, make_run):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, flipped=FLIPPED, config=CONFIG)
+    run.save_embeddings("train", *blobs(12, 4, 8, seed=0))
     with pytest.raises(RunError, match="re-embed"):
         evaluate_run(run)
 
 
-def test_cli_evaluate(tmp_path, capsys):
-    run = make_run(tmp_path / "run")
+def test_cli_evaluate(tmp_path, make_run, capsys):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, flipped=FLIPPED, config=CONFIG)
     assert main(["evaluate", str(run.path), "--k", "3"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("tiny: test MAP@R") and "AUROC" in out
@@ -97,8 +78,8 @@ def test_cli_evaluate(tmp_path, capsys):
     assert run.consistency()[0]["k"] == 3
 
 
-def test_cli_evaluate_clustering_and_approximate(tmp_path, capsys):
-    run = make_run(tmp_path / "run")
+def test_cli_evaluate_clustering_and_approximate(tmp_path, make_run, capsys):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, flipped=FLIPPED, config=CONFIG)
     assert main(["evaluate", str(run.path), "--clustering", "off", "--approximate"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("tiny: test (approximate search) MAP@R") and "NMI n/a [off]" in out
@@ -106,8 +87,8 @@ def test_cli_evaluate_clustering_and_approximate(tmp_path, capsys):
     assert metrics["exact"] is False and metrics["nmi"] is None and metrics["nmi_method"] == "off"
 
 
-def test_cli_evaluate_errors(tmp_path, capsys):
-    run = make_run(tmp_path / "run")
+def test_cli_evaluate_errors(tmp_path, make_run, capsys):
+    run = make_run(tmp_path / "run", embeddings=SPLITS, flipped=FLIPPED, config=CONFIG)
     assert main(["evaluate", str(run.path), "--k", "0"]) == 2
     assert "--k" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing")]) == 2

@@ -8,20 +8,15 @@ from plotly.callbacks import Points
 
 from dmlviz import notebook
 from dmlviz.evaluate import evaluate_run
-from dmlviz.runs import Run, import_embeddings
+from dmlviz.runs import import_embeddings
 from dmlviz.views.anatomy import CONTEXTUAL_STEPS
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, make_run):
     """An imported run of 4 noisy blobs of 10 points, evaluated (no images, no map yet)."""
-    folder = tmp_path_factory.mktemp("imported")
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(4), 10)
-    centres = rng.standard_normal((4, 8)) * 2
-    np.save(folder / "test.npy", centres[labels] + rng.standard_normal((40, 8)))
-    (folder / "labels.txt").write_text("".join(f"class {c}\n" for c in labels))
-    run = import_embeddings(folder / "run", folder / "test.npy", folder / "labels.txt")
+    run = make_run(tmp_path_factory.mktemp("imported") / "run", n=40, classes=4, dim=8,
+                   imported=True)  # fmt: skip
     evaluate_run(run)
     return run
 
@@ -86,17 +81,9 @@ def test_anatomy_sliders_redraw_the_explained_batch():
     assert np.array(context.step_figure.data[0].z).sum() > small  # larger k, larger N(i)
 
 
-def test_replay_epoch_slider_moves_the_marker_and_the_numbers(tmp_path):
-    rng = np.random.default_rng(0)
-    clean = np.repeat(np.arange(2), 6)
-    flipped = np.arange(12) % 4 == 0
-    run = Run.create(tmp_path / "r", {"name": "tiny", "dataset": "digits", "model": "mlp",
-                                      "embedding_dim": 4, "loss": "rll"})  # fmt: skip
-    run.save_replay_probe(train_index=np.arange(12), observed=np.where(flipped, 1 - clean, clean),
-                          clean=clean, flipped=flipped, test_index=np.arange(12),
-                          test_labels=clean)  # fmt: skip
-    for epoch in (0, 2, 4):
-        run.save_replay_snapshot(epoch, rng.standard_normal((12, 4)), rng.standard_normal((12, 4)))
+def test_replay_epoch_slider_moves_the_marker_and_the_numbers(tmp_path, make_run):
+    run = make_run(tmp_path / "r", splits=(), n=12, classes=2, dim=4, flipped=range(0, 12, 4),
+                   replay=(0, 2, 4), config={"name": "tiny"})  # fmt: skip
     view = notebook.replay(run)
     assert view.epochs == [0, 2, 4] and view.slider.value == 4
     view.play.value = 1  # the play button steps through the snapshots

@@ -21,19 +21,14 @@ from dmlviz.project.background import (
     umap_progress,
 )
 from dmlviz.project.maps import umap_projection
-from dmlviz.runs import Run, atomic_write_json
+from dmlviz.runs import atomic_write_json
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
 
 
 @pytest.fixture
-def run(tmp_path):
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(3), 10)
-    x = (rng.standard_normal((3, 6))[labels] * 4 + rng.standard_normal((30, 6))).astype(np.float32)
-    run = Run.create(tmp_path / "run", CONFIG)
-    run.save_embeddings("test", x, labels)
-    return run
+def run(tmp_path, make_run):
+    return make_run(tmp_path / "run", config=CONFIG)
 
 
 @pytest.fixture

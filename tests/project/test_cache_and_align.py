@@ -5,22 +5,13 @@ import pytest
 
 from dmlviz.cli import main
 from dmlviz.project import align_maps, align_runs, project_run
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import RunError
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
 
 
-def make_run(path, seed=0, config=CONFIG):
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(3), 10)
-    x = (rng.standard_normal((3, 6))[labels] * 4 + rng.standard_normal((30, 6))).astype(np.float32)
-    run = Run.create(path, config)
-    run.save_embeddings("test", x, labels)
-    return run
-
-
-def test_maps_are_cached_and_recomputed_when_params_change(tmp_path):
-    run = make_run(tmp_path / "run")
+def test_maps_are_cached_and_recomputed_when_params_change(tmp_path, make_run):
+    run = make_run(tmp_path / "run", config=CONFIG)
     first = project_run(run, n_neighbors=5)
     assert first == {
         "train_umap": "skipped: no embeddings",
@@ -49,8 +40,8 @@ def test_maps_are_cached_and_recomputed_when_params_change(tmp_path):
     assert project_run(run, splits=("test",), methods=("pca",)) == {"test_pca": "computed"}
 
 
-def test_project_run_errors(tmp_path):
-    run = make_run(tmp_path / "run")
+def test_project_run_errors(tmp_path, make_run):
+    run = make_run(tmp_path / "run", config=CONFIG)
     with pytest.raises(ValueError, match="tsne"):
         project_run(run, methods=("tsne",))
     with pytest.raises(RunError, match="dmlviz embed"):
@@ -74,9 +65,9 @@ def test_procrustes_recovers_a_rotated_scaled_shifted_map():
         align_maps(reference, moved[:10])
 
 
-def test_align_runs_on_the_same_samples(tmp_path):
-    a = make_run(tmp_path / "a")
-    b = make_run(tmp_path / "b")
+def test_align_runs_on_the_same_samples(tmp_path, make_run):
+    a = make_run(tmp_path / "a", config=CONFIG)
+    b = make_run(tmp_path / "b", config=CONFIG)
     for run in (a, b):
         project_run(run, splits=("test",), methods=("pca",))
     coords_a, _ = a.projection("test", "pca")
@@ -87,11 +78,12 @@ def test_align_runs_on_the_same_samples(tmp_path):
     project_run(other, splits=("test",), methods=("pca",))
     with pytest.raises(ValueError, match="different test samples"):
         align_runs([a, other], split="test", method="pca")
-    assert align_runs([a, make_run(tmp_path / "d")], split="test", method="pca")[1] is None
+    unmapped = make_run(tmp_path / "d", config=CONFIG)
+    assert align_runs([a, unmapped], split="test", method="pca")[1] is None
 
 
-def test_cli_project(tmp_path, capsys):
-    run = make_run(tmp_path / "run")
+def test_cli_project(tmp_path, capsys, make_run):
+    run = make_run(tmp_path / "run", config=CONFIG)
     assert main(["project", str(run.path), "--methods", "pca", "--splits", "test"]) == 0
     assert capsys.readouterr().out.strip() == "tiny: test_pca computed"
     assert main(["project", str(run.path), "--methods", "pca", "--splits", "test"]) == 0

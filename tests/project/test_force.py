@@ -1,19 +1,16 @@
 """`dmlviz project --force` replaces a corrupt cached map; without it the error names --force."""
 
-import numpy as np
 import pytest
 
 from dmlviz.cli import main
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import RunError
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
 
 
 @pytest.mark.parametrize("broken", ["test_pca.npy", "test_pca.json"])
-def test_force_recomputes_a_corrupt_map(tmp_path, capsys, broken):
-    rng = np.random.default_rng(0)
-    run = Run.create(tmp_path / "run", CONFIG)
-    run.save_embeddings("test", rng.standard_normal((20, 6)), np.repeat(np.arange(4), 5))
+def test_force_recomputes_a_corrupt_map(tmp_path, capsys, broken, make_run):
+    run = make_run(tmp_path / "run", n=20, classes=4, config=CONFIG)
     assert main(["project", str(run.path), "--methods", "pca", "--splits", "test"]) == 0
     (run.path / "projections" / broken).write_bytes(b"\x93NUMPY torn")
     assert main(["project", str(run.path), "--methods", "pca", "--splits", "test"]) == 2

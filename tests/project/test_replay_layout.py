@@ -6,32 +6,15 @@ import pytest
 from dmlviz.evaluate import evaluate_replay, replay_summary, snapshot_metrics
 from dmlviz.project import aligned_layouts, project_replay, project_run
 from dmlviz.project.replay import square_ranges
-from dmlviz.runs import Run
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
+# The replay: 30 train-probe images of 3 classes, every 5th told the next class, drifting
+# snapshot by snapshot from their true class towards the one they were told.
+FLIPPED = range(0, 30, 5)
 
 
-def replay_run(path, epochs=(0, 1, 2)):
-    """A run whose 30 train-probe images (3 classes, every 5th flipped) drift, epoch by epoch,
-    from their true class towards the class they were told."""
-    rng = np.random.default_rng(0)
-    clean = np.repeat(np.arange(3), 10)
-    flipped = np.arange(30) % 5 == 0
-    observed = np.where(flipped, (clean + 1) % 3, clean)
-    centres = rng.standard_normal((3, 6)) * 4
-    run = Run.create(path, CONFIG)
-    run.save_replay_probe(train_index=np.arange(30), observed=observed, clean=clean,
-                          flipped=flipped, test_index=np.arange(30), test_labels=clean)  # fmt: skip
-    for t, epoch in enumerate(epochs):
-        share = t / max(len(epochs) - 1, 1)  # 0: at the true class, 1: at the told one
-        where = (1 - share) * centres[clean] + share * centres[observed]
-        train = where + rng.standard_normal((30, 6))
-        run.save_replay_snapshot(epoch, train, centres[clean] + rng.standard_normal((30, 6)))
-    return run
-
-
-def test_the_layout_is_cached_with_one_faithful_frame_per_snapshot(tmp_path):
-    run = replay_run(tmp_path / "r")
+def test_the_layout_is_cached_with_one_faithful_frame_per_snapshot(tmp_path, make_run):
+    run = make_run(tmp_path / "r", splits=(), flipped=FLIPPED, replay=(0, 1, 2), config=CONFIG)
     assert project_replay(run, n_neighbors=5) == "computed"
     epochs, coords, meta = run.replay_layout("umap")
     assert epochs.tolist() == [0, 1, 2] and coords.shape == (3, 30, 2)
@@ -45,7 +28,10 @@ def test_the_layout_is_cached_with_one_faithful_frame_per_snapshot(tmp_path):
         "replay_umap": "computed",
     }
     assert run.replay_layout("umap")[0].tolist() == [0, 1, 2, 3]
-    assert project_replay(Run.create(tmp_path / "none", CONFIG)) == "skipped: no replay snapshots"
+    assert (
+        project_replay(make_run(tmp_path / "none", splits=(), config=CONFIG))
+        == "skipped: no replay snapshots"
+    )
 
 
 def test_procrustes_frames_share_one_frame_of_reference():
@@ -72,8 +58,8 @@ def test_a_warm_start_is_turned_so_umaps_per_axis_stretch_is_a_uniform_scale():
     assert np.linalg.det(rotation) == pytest.approx(1.0)
 
 
-def test_snapshot_metrics_see_the_flipped_images_move(tmp_path):
-    run = replay_run(tmp_path / "r")
+def test_snapshot_metrics_see_the_flipped_images_move(tmp_path, make_run):
+    run = make_run(tmp_path / "r", splits=(), flipped=FLIPPED, replay=(0, 1, 2), config=CONFIG)
     frame = evaluate_replay(run, k=3)
     assert frame["epoch"].tolist() == [0, 1, 2]
     assert frame["memorised"].tolist() == [0.0, frame["memorised"][1], 1.0]

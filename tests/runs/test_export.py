@@ -92,9 +92,8 @@ def test_an_out_that_is_a_file_or_cannot_be_made_is_one_line(shop, tmp_path, cap
     assert err.count("\n") == 1 and "argument --out: cannot write to /proc" in err
 
 
-def test_a_run_without_embeddings_is_told_how_to_make_them(shop, tmp_path):
-    trained = Run.create(tmp_path / "trained", {"dataset": "digits", "model": "mlp",
-                                                "embedding_dim": 8, "loss": "rll"})  # fmt: skip
+def test_a_run_without_embeddings_is_told_how_to_make_them(shop, tmp_path, make_run):
+    trained = make_run(tmp_path / "trained", splits=(), dim=8)
     with pytest.raises(RunError, match=r"run `dmlviz embed .*trained`"):
         export_run(trained, tmp_path / "out")
     for split in ("query", "gallery", "train"):

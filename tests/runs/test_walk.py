@@ -1,21 +1,21 @@
 """One walk over a runs folder: which folders are runs, for `dmlviz runs`, the dashboard and studies."""
 
+from fake_runs import make_run
+
 from dmlviz.cli import main
-from dmlviz.runs import Run, find_runs, is_run, run_folders, study_folders
+from dmlviz.runs import find_runs, is_run, run_folders, study_folders
 from dmlviz.views.data import list_runs, runs_stamp
 from dmlviz.views.tuning import find_studies
-
-CONFIG = {"dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll"}
 
 
 def _tree(root):
     """A sweep run, and a tuning study with a search fold run and a confirmation fold run."""
-    Run.create(root / "sweep" / "rll-noise0-seed0", CONFIG)
+    make_run(root / "sweep" / "rll-noise0-seed0", splits=())
     study = root / "tune-digits-rll"
     study.mkdir(parents=True)
     (study / "study.db").write_bytes(b"")
-    Run.create(study / "trials" / "trial-000" / "fold-0", CONFIG)
-    Run.create(study / "confirm" / "trial-000" / "fold-0", CONFIG)
+    make_run(study / "trials" / "trial-000" / "fold-0", splits=())
+    make_run(study / "confirm" / "trial-000" / "fold-0", splits=())
     return study
 
 
@@ -34,7 +34,7 @@ def test_confirmation_runs_of_a_study_are_not_runs_of_the_folder(tmp_path, capsy
 
 def test_is_run_is_one_rule(tmp_path):
     assert not is_run(tmp_path)
-    run = Run.create(tmp_path / "run", CONFIG)
+    run = make_run(tmp_path / "run", splits=())
     assert is_run(run.path) and is_run(run.path, ["config.json"])
     assert not is_run(run.path, ["notes.txt"])
     # a study's folders are runs when asked for directly

@@ -1,13 +1,8 @@
 """In-Shop has no test split: training evaluates and stores query-against-gallery retrieval."""
 
-import sys
-from pathlib import Path
+from dataset_trees import make_inshop
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-
-from dataset_trees import make_inshop  # noqa: E402
-
-from dmlviz.train import default_config, finish_run, train  # noqa: E402
+from dmlviz.train import default_config, finish_run, train
 
 
 def test_inshop_run_evaluates_queries_against_the_gallery(tmp_path):

@@ -2,13 +2,11 @@
 
 import os
 
-import numpy as np
 import pytest
 
-from dmlviz.data import inject_label_noise
 from dmlviz.evaluate import evaluate_run
 from dmlviz.project import project_run
-from dmlviz.runs import Run, RunError
+from dmlviz.runs import RunError
 from dmlviz.views.data import (
     embedded_splits,
     file_stamp,
@@ -22,24 +20,11 @@ from dmlviz.views.data import (
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A tiny evaluated run with noisy train labels and PCA maps (random 'embeddings')."""
-    rng = np.random.default_rng(0)
-    config = {
-        "dataset": "digits",
-        "model": "mlp",
-        "embedding_dim": 6,
-        "loss": "rll",
-        "noise_rate": 0.25,
-        "noise_kind": "symmetric",
-        "seed": 0,
-    }
-    run = Run.create(tmp_path_factory.mktemp("runs") / "r", config)
-    labels = np.repeat(np.arange(4), 10)
-    run.save_labels(inject_label_noise(labels, 0.25, "symmetric", seed=0, num_classes=4))
-    for split in ("train", "test"):
-        centres = rng.standard_normal((4, 6))
-        run.save_embeddings(split, centres[labels] + 0.5 * rng.standard_normal((40, 6)), labels)
+def run(tmp_path_factory, make_run):
+    """A tiny evaluated run with noisy train labels and PCA maps (blob 'embeddings')."""
+    config = {"noise_rate": 0.25, "noise_kind": "symmetric", "seed": 0}
+    run = make_run(tmp_path_factory.mktemp("runs") / "r", splits=("train", "test"), n=40,
+                   classes=4, noise_rate=0.25, config=config)  # fmt: skip
     evaluate_run(run, k=5, top_k=8)
     project_run(run, methods=("pca",))
     return run
@@ -66,10 +51,8 @@ def test_load_map(run):
         load_map(run, "train", "umap", load_split(run, "train"), None)
 
 
-def test_unevaluated_split_says_what_to_run(tmp_path):
-    config = {"dataset": "digits", "model": "mlp", "embedding_dim": 2, "loss": "rll"}
-    run = Run.create(tmp_path / "fresh", config)
-    run.save_embeddings("test", np.eye(2, dtype=np.float32), np.array([0, 1]))
+def test_unevaluated_split_says_what_to_run(tmp_path, make_run):
+    run = make_run(tmp_path / "fresh", n=2, classes=2, dim=2)
     data = load_split(run, "test")
     assert data.neighbours is None and "dmlviz evaluate" in data.problems[0]
 

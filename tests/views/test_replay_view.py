@@ -2,42 +2,32 @@
 
 import numpy as np
 
-from dmlviz.runs import Run
 from dmlviz.views.replay import all_epochs, frame_at, load_replay, replay_curves, replay_map
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 4, "loss": "rll"}
 
 
-def _run(path, epochs=(0, 2, 4)):
-    rng = np.random.default_rng(0)
-    clean = np.repeat(np.arange(2), 6)
-    flipped = np.arange(12) % 4 == 0
-    run = Run.create(path, CONFIG)
-    run.save_replay_probe(train_index=np.arange(12), observed=np.where(flipped, 1 - clean, clean),
-                          clean=clean, flipped=flipped, test_index=np.arange(12),
-                          test_labels=clean)  # fmt: skip
-    for epoch in epochs:
-        run.save_replay_snapshot(epoch, rng.standard_normal((12, 4)), rng.standard_normal((12, 4)))
-    return run
+# A run whose 12 train-probe images (2 classes, every 4th flipped) have replay snapshots.
+PROBE = dict(splits=(), n=12, classes=2, dim=4, flipped=range(0, 12, 4), config=CONFIG)
 
 
 def test_an_epoch_shows_its_last_snapshot():
     assert [frame_at([0, 2, 4], e) for e in (0, 1, 2, 3, 4, 9)] == [0, 0, 1, 1, 2, 2]
 
 
-def test_load_replay_computes_metrics_and_says_the_map_is_missing(tmp_path):
-    run = _run(tmp_path / "r")
+def test_load_replay_computes_metrics_and_says_the_map_is_missing(tmp_path, make_run):
+    run = make_run(tmp_path / "r", replay=(0, 2, 4), **PROBE)
     data = load_replay(run)
     assert data.metrics["epoch"].tolist() == [0, 2, 4] and run.replay_metrics() is not None
     assert data.coords is None and "dmlviz project" in data.problems[0]
     assert "no aligned map" in replay_map(data, 2).layout.annotations[0].text
-    assert load_replay(Run.create(tmp_path / "none", CONFIG)) is None
-    other = load_replay(_run(tmp_path / "o", epochs=(0, 3)))
+    assert load_replay(make_run(tmp_path / "none", splits=(), config=CONFIG)) is None
+    other = load_replay(make_run(tmp_path / "o", replay=(0, 3), **PROBE))
     assert all_epochs([data, other]) == [0, 2, 3, 4]
 
 
-def test_trails_run_through_the_flipped_images_past_places(tmp_path):
-    run = _run(tmp_path / "r")
+def test_trails_run_through_the_flipped_images_past_places(tmp_path, make_run):
+    run = make_run(tmp_path / "r", replay=(0, 2, 4), **PROBE)
     data = load_replay(run)
     data.layout_epochs = [0, 2, 4]
     data.coords = np.arange(3 * 12 * 2, dtype=np.float32).reshape(3, 12, 2)

@@ -125,12 +125,13 @@ def _killed_run(path: Path):
     """A digits run at 20 % noise whose trainer was SIGKILLed before any embedding."""
     import subprocess
 
-    from dmlviz.runs import Run, atomic_write_json
+    from fake_runs import make_run
 
-    config = {"dataset": "digits", "model": "mlp", "embedding_dim": 8, "loss": "rll",
-              "noise_rate": 0.2, "noise_kind": "symmetric", "seed": 0}  # fmt: skip
-    run = Run.create(path, config)
-    run.set_status("running", epoch=1, epochs=3)
+    from dmlviz.runs import atomic_write_json
+
+    config = {"noise_rate": 0.2, "noise_kind": "symmetric", "seed": 0}
+    run = make_run(path, splits=(), dim=8, status={"state": "running", "epoch": 1, "epochs": 3},
+                   config=config)  # fmt: skip
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     atomic_write_json(run.path / "status.json", {**run.status(), "pid": child.pid})

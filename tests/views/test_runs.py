@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from fake_runs import make_run
 
-from dmlviz.runs import BrokenRun, Run
+from dmlviz.runs import BrokenRun
 from dmlviz.views.runs import (
     display_table,
     getting_started,
@@ -18,16 +19,8 @@ from dmlviz.views.style import loss_color
 
 
 def _run(root, name, loss="contextual", rate=0.0, seed=0):
-    config = {
-        "dataset": "digits",
-        "model": "mlp",
-        "embedding_dim": 8,
-        "loss": loss,
-        "noise_rate": rate,
-        "noise_kind": "symmetric",
-        "seed": seed,
-    }
-    return Run.create(root / name, config)
+    config = {"loss": loss, "noise_rate": rate, "noise_kind": "symmetric", "seed": seed}
+    return make_run(root / name, splits=(), dim=8, config=config)
 
 
 def _frame(rows):

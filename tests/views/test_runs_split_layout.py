@@ -1,12 +1,12 @@
 """The runs table says how each run's data was split and how many test classes also train."""
 
-from dmlviz.runs import Run
+from fake_runs import make_run
+
 from dmlviz.views.runs import display_table, runs_overview, shared_settings
 
 
 def _run(root, name, **recorded):
-    config = {"dataset": "folder", "model": "mlp", "embedding_dim": 8, "loss": "rll", **recorded}
-    return Run.create(root / name, config)
+    return make_run(root / name, splits=(), dim=8, config={"dataset": "folder", **recorded})
 
 
 def test_layouts_that_differ_are_columns(tmp_path):

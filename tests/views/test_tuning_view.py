@@ -2,13 +2,10 @@
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from dmlviz.runs import Run
 from dmlviz.views.tuning import (
     best_settings,
     best_trial,
@@ -23,8 +20,6 @@ from dmlviz.views.tuning import (
     trials_figure,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
-
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
@@ -33,14 +28,13 @@ def study(tmp_path_factory):
     return build_study(tmp_path_factory.mktemp("tuning") / "tune-digits-rll", trials=4)
 
 
-def test_find_studies_skips_runs_and_trials(tmp_path):
+def test_find_studies_skips_runs_and_trials(tmp_path, make_run):
     for name in ("a", "b/deeper"):
         (tmp_path / name).mkdir(parents=True)
         (tmp_path / name / "study.db").touch()
     (tmp_path / "a" / "trials" / "inner").mkdir(parents=True)
     (tmp_path / "a" / "trials" / "inner" / "study.db").touch()  # inside a study: not searched
-    config = {"dataset": "digits", "loss": "rll", "model": "mlp", "embedding_dim": 8}
-    run = Run.create(tmp_path / "run", config)
+    run = make_run(tmp_path / "run", splits=(), dim=8)
     (run.path / "nested").mkdir()
     (run.path / "nested" / "study.db").touch()
     assert find_studies(tmp_path) == [tmp_path / "a", tmp_path / "b" / "deeper"]

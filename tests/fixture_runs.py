@@ -1,6 +1,7 @@
 """A small runs folder for the dashboard and views tests: four digits runs (contextual and RLL at
-0 % and 40 % symmetric noise) built from pixel features instead of training, evaluated and mapped
-with PCA, one broken run folder, and a tuning study of made-up trials (no training)."""
+0 % and 40 % symmetric noise, the noisy ones with a made-up training replay) built by make_run
+from pixel features instead of training, evaluated and mapped with PCA, one broken run folder,
+and a tuning study of made-up trials (no training)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+from fake_runs import make_run
 
-from dmlviz.data import inject_label_noise, load_dataset
+from dmlviz.data import load_dataset
 from dmlviz.evaluate import evaluate_run
 from dmlviz.project import project_replay, project_run
-from dmlviz.runs import Run
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 RUNS = (("contextual", 0.0), ("contextual", 0.4), ("rll", 0.0), ("rll", 0.4))
 
@@ -51,22 +52,16 @@ def build_runs(root: Path) -> dict[str, Path]:
             "seed": 0,
             "epochs": 3,
         }
-        run = Run.create(root / "sweep" / name, config)
-        noisy = inject_label_noise(train.labels, rate, "symmetric", seed=0, num_classes=5)
-        run.save_labels(noisy)
         rng = np.random.default_rng(len(paths))
         spread = 0.3 + rate  # noisier runs embed worse
-        run.save_embeddings("train", _features(train, rng, spread), train.labels)
-        run.save_embeddings("test", _features(test, rng, spread), test.labels)
-        for epoch in (1, 2, 3):
-            record = {"epoch": epoch, "loss": 1.0 / epoch, "lr": 0.002, "seconds": 0.1}
-            if epoch == 3:
-                record.update({"map@r": 0.5 - rate / 2, "recall@1": 0.9 - rate / 4})
-            run.append_metrics(record)
-        run.set_status("finished", epoch=3, epochs=3)
-        if rate:
-            _replay(run, noisy, train_features=run.embeddings("train")[0],
-                    test_features=run.embeddings("test")[0], test_labels=test.labels)  # fmt: skip
+        features = {"train": (_features(train, rng, spread), train.labels),
+                    "test": (_features(test, rng, spread), test.labels)}  # fmt: skip
+        records = [{"epoch": epoch, "loss": 1.0 / epoch, "lr": 0.002, "seconds": 0.1}
+                   for epoch in (1, 2, 3)]  # fmt: skip
+        records[-1].update({"map@r": 0.5 - rate / 2, "recall@1": 0.9 - rate / 4})
+        run = make_run(root / "sweep" / name, embeddings=features, flipped=(), noise_rate=rate,
+                       metrics=records, status={"state": "finished", "epoch": 3, "epochs": 3},
+                       replay=range(4) if rate else (), config=config)  # fmt: skip
         evaluate_run(run, k=5, top_k=12)
         project_run(run, methods=("pca",))
         if rate:
@@ -78,28 +73,6 @@ def build_runs(root: Path) -> dict[str, Path]:
     paths["broken"] = broken
     paths["study"] = build_study(root / "tune-digits-rll")
     return paths
-
-
-REPLAY_PROBE = 60  # train and test images the made-up replay follows
-
-
-def _replay(run: Run, noisy, train_features, test_features, test_labels) -> None:
-    """Replay snapshots of epochs 0-3 (no training): the probe's flipped images move, epoch by
-    epoch, from their own features to those of an image of the class they were told."""
-    train_index = np.arange(REPLAY_PROBE)
-    test_index = np.arange(REPLAY_PROBE)
-    observed = np.asarray(noisy.observed)[train_index]
-    flipped = np.asarray(noisy.flipped)[train_index]
-    run.save_replay_probe(train_index=train_index, observed=observed,
-                          clean=np.asarray(noisy.clean)[train_index], flipped=flipped,
-                          test_index=test_index, test_labels=np.asarray(test_labels)[test_index])  # fmt: skip
-    start = train_features[train_index]
-    told = np.array([np.flatnonzero(observed == label)[0] for label in observed])
-    for epoch in range(4):
-        share = np.where(flipped, epoch / 3, 0.0)[:, None]
-        train = (1 - share) * start + share * start[told]
-        train /= np.linalg.norm(train, axis=1, keepdims=True)
-        run.save_replay_snapshot(epoch, train, test_features[test_index])
 
 
 def build_study(folder: Path, trials: int = 6) -> Path:

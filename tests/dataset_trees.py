@@ -1,12 +1,13 @@
 """Tiny fabricated dataset trees in each official layout, with a few generated images each.
 
-Plain functions (not fixtures in a conftest.py, which would shadow tests/conftest.py for the
-``from shared_files import shared_path`` of other test folders); each takes a folder to build in."""
+Plain functions shared by the data, train, cli and experiments tests (tests/ is on pytest's
+``pythonpath``); each takes a folder to build in."""
 
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 IMAGES_PER_CLASS = 3
@@ -157,3 +158,29 @@ def make_omniglot_zip(omniglot_tree: Path, tmp_path: Path) -> Path:
         for path in sorted(omniglot_tree.rglob("*.png")):
             z.write(path, Path("images_background_tiny") / path.relative_to(omniglot_tree))
     return archive
+
+
+def make_table(root: Path, validation_flags=None, box: bool = False, category: bool = True) -> Path:
+    """``root/df.csv`` and ``root/images/``: 3 train labels x 3 images, 2 validation labels x 3
+    (``validation_flags``: (is_query, is_gallery) per validation row, default all both)."""
+    rows = []
+    for label in (0, 1, 2, 10, 11):
+        for k in range(3):
+            path = f"images/{label}_{k}.png"
+            write_image(root / path, seed=10 * label + k, size=(20, 16))
+            rows.append(
+                {"label": label, "path": path, "split": "train" if label < 10 else "validation"}
+            )
+    table = pd.DataFrame(rows)
+    validation = table["split"] == "validation"
+    flags = validation_flags or [(True, True)] * int(validation.sum())
+    table["is_query"] = pd.Series([None] * len(table), dtype=object)
+    table["is_gallery"] = pd.Series([None] * len(table), dtype=object)
+    table.loc[validation, "is_query"] = [q for q, _ in flags]
+    table.loc[validation, "is_gallery"] = [g for _, g in flags]
+    if category:
+        table["category"] = "shoes"
+    if box:
+        table["x_1"], table["x_2"], table["y_1"], table["y_2"] = 2, 12, 4, 10
+    table.to_csv(root / "df.csv", index=False)
+    return root / "df.csv"

@@ -1,19 +1,15 @@
 """Options shared by sweep and tune: one name for the dataset root, a test root passed through, the
 devices the lab's estimate and the tuning score run on, and the demo's one stated time."""
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from dataset_trees import write_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-
-from dataset_trees import write_image  # noqa: E402
-
-from dmlviz.cli import build_parser  # noqa: E402
-from dmlviz.experiments import estimate, tune  # noqa: E402
-from dmlviz.experiments.spec import DEMO_TIME, SweepSpec, plan, spec_problems  # noqa: E402
+from dmlviz.cli import build_parser
+from dmlviz.experiments import estimate, tune
+from dmlviz.experiments.spec import DEMO_TIME, SweepSpec, plan, spec_problems
 
 
 def _tree(root, classes, images=4):
