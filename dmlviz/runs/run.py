@@ -195,9 +195,10 @@ class Run:
         from safetensors.torch import load_file
 
         from dmlviz.models import build_model
+        from dmlviz.runs.imported import is_imported
 
         weights = self.path / MODEL
-        if self.config.get("imported"):
+        if is_imported(self.config):
             raise RunError(f"{self.path} holds imported embeddings: it has no model to load")
         if not weights.exists():
             raise RunError(self._missing_weights())
@@ -377,7 +378,9 @@ class Run:
         """How to (re)make the embeddings of ``split`` (of every split when None): the ``dmlviz
         embed`` command for a trained run; for an imported run, which has no model, importing
         them again."""
-        if self.config.get("imported"):
+        from dmlviz.runs.imported import is_imported
+
+        if is_imported(self.config):
             return (
                 "an imported run has no model to embed with: import the embeddings again "
                 "(`dmlviz import --out NEW_RUN --embeddings FILE ...`)"
@@ -571,11 +574,10 @@ class Run:
         """Rebuild a split of the run's dataset from its config (for an imported run, its class
         names and image paths: ``dmlviz.runs.imported.ImportedImages``)."""
         from dmlviz.data import load_dataset
+        from dmlviz.runs.imported import imported_split, is_imported
 
         c = self.config
-        if c.get("imported"):
-            from dmlviz.runs.imported import imported_split
-
+        if is_imported(c):
             return imported_split(self, split)
         kwargs: dict[str, Any] = {
             "root": c.get("dataset_root"),
@@ -598,6 +600,8 @@ class Run:
         """A flat row describing the run for tables: identity, settings, state and best metrics.
         ``state`` is status.json's, or "died" when that says running but its writer is gone
         (``writer_gone``)."""
+        from dmlviz.runs.imported import is_imported
+
         c = self.config
         row: dict[str, Any] = {
             "name": self.name,
@@ -612,7 +616,7 @@ class Run:
             "preset_source": c.get("preset_source"),
             "split_layout": c.get("split_layout"),
             "test_classes_in_train": c.get("test_classes_in_train"),
-            "imported": bool(c.get("imported")),
+            "imported": is_imported(c),
         }
         status = self.status()
         row["state"] = "died" if self.writer_gone() else status.get("state")
@@ -678,6 +682,8 @@ class Run:
     def remake(self, relative: str) -> str:
         """What rewrites the run's file ``relative`` (a path inside the run folder), as advice
         that ends a message: the command that computes it again."""
+        from dmlviz.runs.imported import is_imported
+
         run = quote(self.path)
         if relative.startswith("embeddings/"):
             return self.embed_hint(Path(relative).stem)
@@ -685,7 +691,7 @@ class Run:
             return f"recompute it with `dmlviz evaluate {run}`"
         if relative.startswith("projections/"):
             return f"recompute it with `dmlviz project --force {run}`"
-        if self.config.get("imported"):
+        if is_imported(self.config):
             return "import the embeddings again (`dmlviz import`)"
         return f"`dmlviz train --resume --out {run}` rewrites it"
 
