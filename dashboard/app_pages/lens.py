@@ -10,9 +10,7 @@ import ui
 from dmlviz.runs import RunError
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.lens import (
-    compatible,
     live_ranking,
-    pick_partner,
     query_card_html,
     rank_changes,
     rank_text,
@@ -21,6 +19,7 @@ from dmlviz.views.lens import (
     stored_ranking,
     summary_line,
 )
+from dmlviz.views.partners import partners
 from dmlviz.views.runs import run_label
 from dmlviz.views.style import MISSING
 
@@ -142,29 +141,15 @@ with head[1]:
 
 # -- the same query under a second run, side by side ---------------------------------------------
 runs, _ = ui.all_runs()
-config = ui.load_run(path).config
-candidates = []
-for other in runs.to_dict("records"):
-    if other["path"] == path:
-        continue
-    try:
-        other_run = ui.load_run(other["path"])
-    except RunError:
-        continue
-    if compatible(config, other_run.config) and other_run.has_embeddings(split):
-        candidates.append(other)
-labels_by_path = {c["path"]: run_label(c) for c in candidates}
-partner_default = pick_partner(row, candidates)
-order = [partner_default] if partner_default else []
-order += [c["path"] for c in candidates if c["path"] != partner_default] + [None]
+others = partners(row, runs, ui.load_run, lambda run: run.has_embeddings(split))
 partner = st.selectbox(
     "Compare with",
-    order,
+    others.options,
     key="lens_partner",
-    format_func=lambda p: "no comparison" if p is None else labels_by_path[p],
+    format_func=lambda p: "no comparison" if p is None else others.label(p),
     help="The same query ranked by a second run of the same data. Preselected: another loss at "
     "the same noise rate, else the same loss at another rate.",
-    disabled=not candidates,
+    disabled=not others.rows,
 )
 
 problem = None  # why the comparison run cannot rank this query (its files are broken)
@@ -187,11 +172,11 @@ if partner is None or problem is not None:  # this run's list alone
     st.html(ranked_strip_html(ranked, ref_thumbs.many(ranked["index"])))
     if problem is not None:
         st.warning(
-            f"**{labels_by_path[partner]}** cannot be compared: {problem}. Choose another run "
+            f"**{others.label(partner)}** cannot be compared: {problem}. Choose another run "
             "under *Compare with*.",
             icon=":material/warning:",
         )
-    elif not candidates:
+    elif not others.rows:
         st.caption("No other run ranks the same images (same dataset and split) to compare with.")
     st.stop()
 
@@ -201,7 +186,7 @@ moves = dict(zip(changes["index"], changes["move"], strict=True))
 left, right = st.columns(2, gap="medium")
 for column, title, table, stats_, strip_moves in (
     (left, run_label(row), ranked, ranking.stats, None),
-    (right, labels_by_path[partner], other_ranked, other_ranking.stats, moves),
+    (right, others.label(partner), other_ranked, other_ranking.stats, moves),
 ):
     with column:
         ap = stats_["ap@r"]

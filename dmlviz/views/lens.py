@@ -5,13 +5,11 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmlviz.project.align import same_split_settings
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.style import CORRECT, NOISY, WRONG
 
@@ -268,31 +266,3 @@ LENS_CSS = f"""
 .dmlviz-move {{background:#eef;border-radius:4px;padding:0 3px;font-size:11px}}
 </style>
 """
-
-
-def compatible(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Whether two runs' configs rank the same samples (same dataset, split protocol and seed), so
-    one query index means the same image in both."""
-    return same_split_settings(first, second)
-
-
-def pick_partner(primary: dict[str, Any], candidates: list[dict[str, Any]]) -> str | None:
-    """The run to compare with by default: among ``candidates`` (summary rows with ``path``,
-    ``loss``, ``noise_rate``, ``seed``), prefer another loss at the same noise rate and seed, then
-    the same loss at another noise rate, then anything; None when there is no candidate."""
-    others = [c for c in candidates if c.get("path") != primary.get("path")]
-    if not others:
-        return None
-
-    def score(c: dict[str, Any]) -> tuple:
-        same_noise = c.get("noise_rate") == primary.get("noise_rate")
-        same_seed = c.get("seed") == primary.get("seed")
-        same_loss = c.get("loss") == primary.get("loss")
-        return (
-            not (same_noise and same_seed and not same_loss),
-            not (same_loss and same_seed and not same_noise),
-            not same_seed,
-            str(c.get("path")),
-        )
-
-    return str(min(others, key=score)["path"])

@@ -8,9 +8,7 @@ import pytest
 
 from dmlviz.views.lens import (
     Ranking,
-    compatible,
     live_ranking,
-    pick_partner,
     query_card_html,
     rank_changes,
     ranked_list,
@@ -110,25 +108,6 @@ def test_summary_line():
     assert "rank 4" in summary_line({"first_correct_rank": 4.0, "r": 3})
     assert "No sample" in summary_line({"first_correct_rank": math.nan, "r": 3})
     assert "cannot be retrieved" in summary_line({"first_correct_rank": math.nan, "r": 0})
-
-
-def test_pick_partner_prefers_the_other_loss_at_the_same_noise():
-    primary = {"path": "a", "loss": "contextual", "noise_rate": 0.2, "seed": 0}
-    candidates = [
-        primary,
-        {"path": "b", "loss": "contextual", "noise_rate": 0.0, "seed": 0},
-        {"path": "c", "loss": "rll", "noise_rate": 0.2, "seed": 0},
-        {"path": "d", "loss": "rll", "noise_rate": 0.2, "seed": 1},
-    ]
-    assert pick_partner(primary, candidates) == "c"
-    assert pick_partner(primary, candidates[:2]) == "b"
-    assert pick_partner(primary, [primary]) is None
-
-
-def test_compatible():
-    base = {"dataset": "digits", "protocol": "classes", "split_seed": 0}
-    assert compatible(base, {**base, "loss": "rll"})
-    assert not compatible(base, {**base, "split_seed": 1})
 
 
 def test_rank_text_shows_expected_ranks_of_ties():
