@@ -8,16 +8,17 @@ import streamlit as st
 import ui
 
 from dmlviz.runs import RunError
-from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.lens import (
     live_ranking,
     query_card_html,
+    query_classes,
     rank_changes,
     rank_text,
     ranked_list,
     ranked_strip_html,
     stored_ranking,
     summary_line,
+    worst_query,
 )
 from dmlviz.views.partners import partners
 from dmlviz.views.runs import run_label
@@ -53,9 +54,7 @@ thumbs = ui.thumbnails(path, split)
 ref_split = data.reference_split
 ref_thumbs = thumbs if ref_split == split else ui.thumbnails(path, ref_split)
 
-worst = 0
-if data.per_query is not None and data.per_query["ap@r"].notna().any():
-    worst = int(data.per_query.loc[data.per_query["ap@r"].idxmin(), "query"])
+worst = worst_query(data.per_query)
 query = ui.get_query(split)
 if query is None or not 0 <= query < n:
     query = worst
@@ -106,10 +105,7 @@ except (RunError, ValueError) as error:
     st.stop()
 ranked = ranked_list(ranking, data.labels, names, data.observed, k, data.reference_labels)
 
-query_class = str(class_names_of(np.array([data.labels[query]]), names)[0])
-observed_class = None
-if data.observed is not None:
-    observed_class = str(class_names_of(np.array([data.observed[query]]), names)[0])
+query_class, observed_class = query_classes(query, data.labels, data.observed, names)
 
 head = st.columns([1, 4])
 head[0].html(query_card_html(thumbs(query), query, query_class, observed_class))

@@ -66,6 +66,28 @@ def query_row(per_query: pd.DataFrame | None, query: int) -> dict[str, float]:
     return stats
 
 
+def worst_query(per_query: pd.DataFrame | None) -> int:
+    """The query with the lowest AP@R in a per-query table (0 when no AP@R is known)."""
+    if per_query is None or not per_query["ap@r"].notna().any():
+        return 0
+    return int(per_query.loc[per_query["ap@r"].idxmin(), "query"])
+
+
+def query_classes(
+    query: int,
+    labels: np.ndarray,
+    observed: np.ndarray | None,
+    class_names: list[str] | None,
+) -> tuple[str, str | None]:
+    """``(class, observed class)`` of sample ``query``: its clean class and the class the loss was
+    told (None without observed labels), as a query card shows them."""
+
+    def name(values: np.ndarray) -> str:
+        return str(class_names_of(np.array([values[query]]), class_names)[0])
+
+    return name(labels), None if observed is None else name(observed)
+
+
 def live_ranking(
     embeddings: np.ndarray, labels: np.ndarray, query: int, top_k: int = 20
 ) -> Ranking:

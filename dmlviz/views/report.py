@@ -29,10 +29,11 @@ from dmlviz.views.consistency import (
     suspicious_gallery_html,
     suspicious_samples,
 )
-from dmlviz.views.embedding_map import class_names_of, map_figure
+from dmlviz.views.embedding_map import map_figure
 from dmlviz.views.lens import (
     LENS_CSS,
     query_card_html,
+    query_classes,
     ranked_list,
     ranked_strip_html,
     stored_ranking,
@@ -318,10 +319,7 @@ def _worst_queries(data: views_data.SplitData, names_and_thumbs: _NamesAndThumbs
         ranked = ranked_list(
             ranking, data.labels, names, data.observed, RANKED, data.reference_labels
         )
-        query_class = str(class_names_of(np.array([data.labels[query]]), names)[0])
-        observed = None
-        if data.observed is not None:
-            observed = str(class_names_of(np.array([data.observed[query]]), names)[0])
+        query_class, observed = query_classes(query, data.labels, data.observed, names)
         queries.append(
             {
                 "card": Markup(query_card_html(thumbs(query), query, query_class, observed)),

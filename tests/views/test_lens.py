@@ -131,3 +131,14 @@ def test_ap_at_r_steps_sum_to_the_evaluated_ap_at_r():
     assert len(steps) == 4 and steps["precision"].tolist() == [1, 0.5, 2 / 3, 0.5]
     assert steps["term"].sum() == pytest.approx(result.metrics["map@r"])
     assert ap_at_r_figure(steps).data[1].y[-1] == pytest.approx(result.metrics["map@r"])
+
+
+def test_worst_query_and_query_classes():
+    from dmlviz.views.lens import query_classes, worst_query
+
+    per_query = pd.DataFrame({"query": [0, 1, 2], "ap@r": [0.5, 0.1, np.nan]})
+    assert worst_query(per_query) == 1
+    assert worst_query(per_query.assign(**{"ap@r": np.nan})) == 0 and worst_query(None) == 0
+    labels, observed = np.array([0, 1]), np.array([1, 1])
+    assert query_classes(0, labels, observed, ["cat", "dog"]) == ("cat", "dog")
+    assert query_classes(1, labels, None, ["cat", "dog"]) == ("dog", None)
