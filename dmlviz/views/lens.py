@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.style import CORRECT, NOISY, WRONG
+from dmlviz.views.templating import macro
 
 
 @dataclass
@@ -235,12 +235,9 @@ def query_card_html(
     uri: str, index: int, class_name: str, observed_class: str | None = None
 ) -> str:
     """The query's thumbnail as an HTML card (blue frame), noting a flipped training label."""
-    note = ""
-    if observed_class is not None and observed_class != class_name:
-        note = f"<div class='dmlviz-flag'>⚠ trained as {html.escape(observed_class)}</div>"
-    return (
-        f"<div class='dmlviz-card dmlviz-query'><img src='{uri}' alt='query {index}'>"
-        f"<div class='dmlviz-cap'><b>query #{index}</b><br>{html.escape(class_name)}</div>{note}</div>"
+    flipped = observed_class is not None and observed_class != class_name
+    return macro("cards.html.j2", "query_card")(
+        uri, index, class_name, observed_class if flipped else None
     )
 
 
@@ -253,22 +250,20 @@ def ranked_strip_html(
     cards = []
     for row, uri in zip(ranked.to_dict("records"), thumbnails, strict=True):
         color, mark = (CORRECT, "✓") if row["correct"] else (WRONG, "✗")
-        flag = ""
-        if row.get("noisy"):
-            observed = html.escape(str(row["observed_class"]))
-            flag = f"<div class='dmlviz-flag'>⚠ trained as {observed}</div>"
-        move = ""
-        if moves and int(row["index"]) in moves:
-            move = f"<span class='dmlviz-move'>{html.escape(moves[int(row['index'])])}</span>"
         cards.append(
-            f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
-            f"cosine similarity {row['similarity']:.3f}'><img src='{uri}' alt='rank {row['rank']}'>"
-            f"<div class='dmlviz-cap'><span style='color:{color};font-weight:700'>"
-            f"{mark} #{row['rank']}</span> {move}<br>{html.escape(str(row['class']))}<br>"
-            f"<span class='dmlviz-dim'>#{row['index']} · {row['similarity']:.2f}</span></div>"
-            f"{flag}</div>"
+            {
+                "uri": uri,
+                "color": color,
+                "mark": mark,
+                "rank": row["rank"],
+                "index": row["index"],
+                "similarity": row["similarity"],
+                "class_name": str(row["class"]),
+                "move": (moves or {}).get(int(row["index"])),
+                "trained_as": str(row["observed_class"]) if row.get("noisy") else None,
+            }
         )
-    return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"
+    return macro("cards.html.j2", "ranked_strip")(cards)
 
 
 LENS_CSS = f"""

@@ -10,11 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from dmlviz.runs import Run, RunError, find_runs
@@ -49,6 +47,7 @@ from dmlviz.views.runs import (
     training_curves,
 )
 from dmlviz.views.style import loss_name, percent
+from dmlviz.views.templating import Markup, render
 from dmlviz.views.thumbs import ThumbnailCache
 from dmlviz.views.tuning import presets_display
 
@@ -86,18 +85,6 @@ def svg_figure(figure: go.Figure) -> go.Figure:
     return go.Figure(traces, figure.layout)
 
 
-# Autoescaped: text from run folders (names, settings, class names, errors) cannot inject markup;
-# the figures and the view's cards and tables are already HTML and come in as ``Markup``.
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("dmlviz.views"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    undefined=jinja2.StrictUndefined,
-)
-
-
 def _figure(figure: go.Figure) -> Markup:
     """``figure`` (``svg_figure``) as a ``<div>`` that calls the plotly.js inlined once in the
     page's head."""
@@ -114,7 +101,8 @@ def build_report(source: str | Path) -> str:
     """The report of the run or sweep folder ``source`` as one self-contained HTML page."""
     runs, table, broken = report_runs(source)
     source = Path(source)
-    return _TEMPLATES.get_template("report.html.j2").render(
+    return render(
+        "report.html.j2",
         name=source.name,
         source=str(source),
         run_count=len(runs),
