@@ -8,19 +8,19 @@ import streamlit as st
 import ui
 
 from dmlviz.runs import RunError
-from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.lens import (
-    compatible,
     live_ranking,
-    pick_partner,
     query_card_html,
+    query_classes,
     rank_changes,
     rank_text,
     ranked_list,
     ranked_strip_html,
     stored_ranking,
     summary_line,
+    worst_query,
 )
+from dmlviz.views.partners import partners
 from dmlviz.views.runs import run_label
 from dmlviz.views.style import MISSING
 
@@ -54,9 +54,7 @@ thumbs = ui.thumbnails(path, split)
 ref_split = data.reference_split
 ref_thumbs = thumbs if ref_split == split else ui.thumbnails(path, ref_split)
 
-worst = 0
-if data.per_query is not None and data.per_query["ap@r"].notna().any():
-    worst = int(data.per_query.loc[data.per_query["ap@r"].idxmin(), "query"])
+worst = worst_query(data.per_query)
 query = ui.get_query(split)
 if query is None or not 0 <= query < n:
     query = worst
@@ -107,10 +105,7 @@ except (RunError, ValueError) as error:
     st.stop()
 ranked = ranked_list(ranking, data.labels, names, data.observed, k, data.reference_labels)
 
-query_class = str(class_names_of(np.array([data.labels[query]]), names)[0])
-observed_class = None
-if data.observed is not None:
-    observed_class = str(class_names_of(np.array([data.observed[query]]), names)[0])
+query_class, observed_class = query_classes(query, data.labels, data.observed, names)
 
 head = st.columns([1, 4])
 head[0].html(query_card_html(thumbs(query), query, query_class, observed_class))
@@ -142,29 +137,15 @@ with head[1]:
 
 # -- the same query under a second run, side by side ---------------------------------------------
 runs, _ = ui.all_runs()
-config = ui.load_run(path).config
-candidates = []
-for other in runs.to_dict("records"):
-    if other["path"] == path:
-        continue
-    try:
-        other_run = ui.load_run(other["path"])
-    except RunError:
-        continue
-    if compatible(config, other_run.config) and other_run.has_embeddings(split):
-        candidates.append(other)
-labels_by_path = {c["path"]: run_label(c) for c in candidates}
-partner_default = pick_partner(row, candidates)
-order = [partner_default] if partner_default else []
-order += [c["path"] for c in candidates if c["path"] != partner_default] + [None]
+others = partners(row, runs, ui.load_run, lambda run: run.has_embeddings(split))
 partner = st.selectbox(
     "Compare with",
-    order,
+    others.options,
     key="lens_partner",
-    format_func=lambda p: "no comparison" if p is None else labels_by_path[p],
+    format_func=lambda p: "no comparison" if p is None else others.label(p),
     help="The same query ranked by a second run of the same data. Preselected: another loss at "
     "the same noise rate, else the same loss at another rate.",
-    disabled=not candidates,
+    disabled=not others.rows,
 )
 
 problem = None  # why the comparison run cannot rank this query (its files are broken)
@@ -187,11 +168,11 @@ if partner is None or problem is not None:  # this run's list alone
     st.html(ranked_strip_html(ranked, ref_thumbs.many(ranked["index"])))
     if problem is not None:
         st.warning(
-            f"**{labels_by_path[partner]}** cannot be compared: {problem}. Choose another run "
+            f"**{others.label(partner)}** cannot be compared: {problem}. Choose another run "
             "under *Compare with*.",
             icon=":material/warning:",
         )
-    elif not candidates:
+    elif not others.rows:
         st.caption("No other run ranks the same images (same dataset and split) to compare with.")
     st.stop()
 
@@ -201,7 +182,7 @@ moves = dict(zip(changes["index"], changes["move"], strict=True))
 left, right = st.columns(2, gap="medium")
 for column, title, table, stats_, strip_moves in (
     (left, run_label(row), ranked, ranking.stats, None),
-    (right, labels_by_path[partner], other_ranked, other_ranking.stats, moves),
+    (right, others.label(partner), other_ranked, other_ranking.stats, moves),
 ):
     with column:
         ap = stats_["ap@r"]

@@ -11,6 +11,7 @@ from dmlviz.views.data import map_methods
 from dmlviz.views.embedding_map import (
     COLOR_OPTIONS,
     color_options,
+    default_color,
     map_figure,
     sample_note,
     selected_indices,
@@ -100,11 +101,10 @@ if "umap" not in methods:
         )
 
 options = color_options(frame)
-default = "flipped" if "flipped" in options and frame["flipped"].any() else "label"
 color_by = right.selectbox(
     "Colour by",
     options,
-    index=options.index(default),
+    index=options.index(default_color(frame)),
     format_func=lambda k: COLOR_OPTIONS[k][0],
     key=f"map_color_{split}",
     help="AP@R: how well the image retrieves its own class (red = fails). Neighbour consistency: "
@@ -122,10 +122,7 @@ def _take_click(event) -> None:
 
 
 query = ui.get_query(split)
-neighbours = None
-if query is not None and data.neighbours is not None and data.reference_split == split:
-    neighbours = list(data.neighbours[query, :10]) if query < len(data.neighbours) else None
-figure = map_figure(frame, color_by, query=query, neighbours=neighbours)
+figure = map_figure(frame, color_by, query=query, neighbours=data.map_neighbours(query))
 # The callback runs before the rerun, so the clicked point's star shows at once.
 event = st.plotly_chart(
     figure,

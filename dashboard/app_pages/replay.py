@@ -6,8 +6,8 @@ import streamlit as st
 import ui
 
 from dmlviz.project import project_replay
-from dmlviz.runs import RunError
-from dmlviz.views.lens import pick_partner, ranked_list, ranked_strip_html
+from dmlviz.views.lens import ranked_list, ranked_strip_html
+from dmlviz.views.partners import partners, runs_with
 from dmlviz.views.replay import all_epochs, frame_at, replay_curves, replay_map, snapshot_ranking
 from dmlviz.views.runs import run_label
 from dmlviz.views.style import percent, score
@@ -23,15 +23,12 @@ path, row = ui.current_run()
 runs, _ = ui.all_runs()
 
 
-def _has_replay(run_path: str) -> bool:
-    try:
-        return bool(ui.load_run(run_path).replay_epochs())
-    except RunError:
-        return False
+def _has_replay(run) -> bool:
+    return bool(run.replay_epochs())
 
 
-with_replay = [r for r in runs.to_dict("records") if _has_replay(r["path"])]
-if not _has_replay(path):
+with_replay = runs_with(runs, ui.load_run, _has_replay)
+if path not in {r["path"] for r in with_replay}:
     st.info(
         f"**{run_label(row)}** has no replay snapshots (trained before replay existed, or with "
         "`--replay-every 0`). Train a run with replay, e.g. `dmlviz train --dataset digits --loss "
@@ -43,22 +40,15 @@ if not _has_replay(path):
         )
     st.stop()
 
-config = ui.load_run(path).config
-candidates = [r for r in with_replay if r["path"] != path and
-              ui.load_run(r["path"]).config.get("dataset") == config.get("dataset")]  # fmt: skip
-labels_by_path = {r["path"]: run_label(r) for r in candidates}
-default = pick_partner(row, candidates)
-order = [default] if default else []
-order += [r["path"] for r in candidates if r["path"] != default] + [None]
+others = partners(row, runs, ui.load_run, _has_replay)
 partner = st.selectbox(
     "Side by side with",
-    order,
+    others.options,
     key="replay_partner",
-    format_func=lambda p: "no second run" if p is None else labels_by_path[p],
+    format_func=lambda p: "no second run" if p is None else others.label(p),
     help="A second run on the same slider: preselected, another loss at the same noise rate.",
 )
-shown = [(path, row)] + ([(partner, next(r for r in candidates if r["path"] == partner))]
-                         if partner else [])  # fmt: skip
+shown = [(path, row)] + ([(partner, others.rows[partner])] if partner else [])
 replays = []
 for run_path, run_row in shown:
     data = ui.replay(run_path)

@@ -7,7 +7,6 @@ subcommands and sets ``func`` (called with the parsed namespace, returns an exit
 import argparse
 import errno
 import importlib
-import importlib.util
 import os
 import signal
 import sys
@@ -35,8 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dmlviz {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(f"dmlviz.cli.{name}") is None:
-            continue  # a command group still being written; the test suite checks all exist
         importlib.import_module(f"dmlviz.cli.{name}").register(subparsers)
     return parser
 

@@ -13,6 +13,11 @@ from pathlib import Path
 
 def register(subparsers) -> None:
     """Add the ``import`` and ``export`` commands."""
+    _add_import(subparsers)
+    _add_export(subparsers)
+
+
+def _add_import(subparsers) -> None:
     parser = subparsers.add_parser(
         "import",
         help="make a run from your own embeddings (and labels, image paths) to explore them",
@@ -53,6 +58,20 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="folder the --csv paths are relative to (default: the CSV's folder)",
     )
+    _add_split_files(parser)
+    parser.add_argument(
+        "--clean-labels",
+        type=Path,
+        metavar="FILE",
+        help="the training samples' true labels: those differing from --train-labels are "
+        "marked flipped and score the noise detector",
+    )
+    parser.add_argument("--name", help="the run's display name (default: the folder name)")
+    parser.set_defaults(func=import_command)
+
+
+def _add_split_files(parser: argparse.ArgumentParser) -> None:
+    """The files of the train split, and of query and gallery splits in place of --embeddings."""
     parser.add_argument(
         "--train-embeddings", type=Path, metavar="FILE", help="embeddings of the training samples"
     )
@@ -76,16 +95,9 @@ def register(subparsers) -> None:
         parser.add_argument(
             f"--{split}-images", type=Path, metavar="FILE", help=f"the {split} samples' image paths"
         )
-    parser.add_argument(
-        "--clean-labels",
-        type=Path,
-        metavar="FILE",
-        help="the training samples' true labels: those differing from --train-labels are "
-        "marked flipped and score the noise detector",
-    )
-    parser.add_argument("--name", help="the run's display name (default: the folder name)")
-    parser.set_defaults(func=import_command)
 
+
+def _add_export(subparsers) -> None:
     export = subparsers.add_parser(
         "export",
         help="write a run's embeddings as files `dmlviz import` reads, or an HTML report",

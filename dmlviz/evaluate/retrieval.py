@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from dmlviz.evaluate import similarity, symmetric, ties
-from dmlviz.evaluate.clustering import cluster_scores, kmeans_plan
+from dmlviz.evaluate.clustering import KmeansPlan, cluster_scores, kmeans_plan
 from dmlviz.evaluate.knn import build_index, l2_normalise, search
 from dmlviz.evaluate.threads import parallel
 
@@ -125,20 +125,10 @@ def retrieval_metrics(
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if chunk is not None and (not isinstance(chunk, (int, np.integer)) or chunk < 1):
         raise ValueError(f"chunk must be a positive integer or None, got {chunk!r}")
-    query = l2_normalise(query_emb)
-    query_labels = _check_labels(query_labels, len(query), "query_labels")
-    if (ref_emb is None) != (ref_labels is None):
-        raise ValueError("pass ref_emb and ref_labels together, or neither")
-    if ref_emb is None:
-        ref, ref_labels, exclude_self = query, query_labels, True
-    else:
-        ref = l2_normalise(ref_emb)
-        ref_labels = _check_labels(ref_labels, len(ref), "ref_labels")
-        exclude_self = False
-        if ref.shape[1] != query.shape[1]:
-            raise ValueError(
-                f"query embeddings have {query.shape[1]} dimensions, references {ref.shape[1]}"
-            )
+    query, query_labels, ref, ref_labels = _unit_embeddings(
+        query_emb, query_labels, ref_emb, ref_labels
+    )
+    exclude_self = ref_emb is None
     available = len(ref) - int(exclude_self)
     if len(query) == 0 or available < 1:
         raise ValueError(
@@ -174,12 +164,44 @@ def retrieval_metrics(
         neighbours, sims = neighbours[:, :top_k], sims[:, :top_k]
     scores = ties.expected_scores(relevant, found, ks, complete=exact)
     per_query = _per_query(query_labels, relevant, scores)
-    metrics = _global(per_query, scores, ks, complete=exact)
-    metrics["nmi"] = metrics["ami"] = None
-    if plan.iterations is not None:
-        metrics["nmi"], metrics["ami"] = cluster_scores(query, query_labels, plan.iterations)
-    metrics["nmi_method"] = plan.method
+    metrics = _global(per_query, scores, ks, complete=exact) | _clustering(
+        plan, query, query_labels
+    )
     return RetrievalResult(metrics, per_query, neighbours, sims)
+
+
+def _clustering(plan: KmeansPlan, query: np.ndarray, query_labels: np.ndarray) -> dict[str, Any]:
+    """``nmi`` and ``ami`` of the queries' k-means as ``plan`` says to run it (None when it says
+    not to), and ``nmi_method``: which ran."""
+    nmi = ami = None
+    if plan.iterations is not None:
+        nmi, ami = cluster_scores(query, query_labels, plan.iterations)
+    return {"nmi": nmi, "ami": ami, "nmi_method": plan.method}
+
+
+def _unit_embeddings(
+    query_emb: np.ndarray,
+    query_labels: np.ndarray,
+    ref_emb: np.ndarray | None,
+    ref_labels: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(query, query_labels, ref, ref_labels)``: the embeddings L2-normalised, the labels
+    checked against them; the references are the queries when ``ref_emb`` is None. Raises
+    ``ValueError`` for labels of the wrong length, references without labels (or labels without
+    references) and dimensions that differ."""
+    query = l2_normalise(query_emb)
+    query_labels = _check_labels(query_labels, len(query), "query_labels")
+    if (ref_emb is None) != (ref_labels is None):
+        raise ValueError("pass ref_emb and ref_labels together, or neither")
+    if ref_emb is None:
+        return query, query_labels, query, query_labels
+    ref = l2_normalise(ref_emb)
+    ref_labels = _check_labels(ref_labels, len(ref), "ref_labels")
+    if ref.shape[1] != query.shape[1]:
+        raise ValueError(
+            f"query embeddings have {query.shape[1]} dimensions, references {ref.shape[1]}"
+        )
+    return query, query_labels, ref, ref_labels
 
 
 class _Members:

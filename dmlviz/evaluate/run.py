@@ -12,6 +12,7 @@ from dmlviz.evaluate.consistency import neighbour_consistency
 from dmlviz.evaluate.replay import evaluate_replay, replay_summary
 from dmlviz.evaluate.retrieval import retrieval_metrics
 from dmlviz.runs import Run, RunError
+from dmlviz.runs.imported import imported_info, is_imported
 from dmlviz.validate import check_choice, check_flag
 
 # Splits evaluated as self-retrieval (each query against the rest of its split), in this order.
@@ -94,9 +95,7 @@ def missing_splits(run: Run) -> list[tuple[str, str]]:
         used = {metrics.get("query_split", split), metrics.get("reference_split", split)}
         for name in sorted(used):
             expected.setdefault(name, f"eval/{split}_metrics.json was computed from")
-    if run.config.get("imported"):
-        from dmlviz.runs.imported import imported_info
-
+    if is_imported(run.config):
         for name in (imported_info(run) or {}).get("counts", {}):
             expected.setdefault(name, "the run was imported with")
     return [(split, why) for split, why in expected.items() if not run.has_embeddings(split)]

@@ -44,7 +44,6 @@ def compare_presets(
     an interrupted comparison resumes. ``jobs`` trains that many runs in parallel processes.
     """
     from dmlviz.presets import preset
-    from dmlviz.train import default_config
 
     say = log or (lambda message: None)
     out = Path(out)
@@ -69,12 +68,7 @@ def compare_presets(
                 folder = out / f"{loss}-{kind}-noise{rate * 100:g}"
                 noisy = {"noise_rate": float(rate), "preset_source": entry["source"]}
                 val = {**base, **settings, **noisy, "seed": val_seed, "noise_seed": val_seed}
-                test = default_config(dataset, loss, presets=kind)
-                test.update(noisy, protocol=base["protocol"], eval_every=0, tensorboard=False)
-                if epochs is not None:
-                    test["epochs"] = epochs
-                if root is not None:
-                    test["dataset_root"] = root
+                test = _test_config(dataset, loss, kind, noisy, base["protocol"], epochs, root)
                 cell = {"dataset": dataset, "loss": loss, "preset": kind,
                         "source": entry["source"], "noise_rate": float(rate), "folds": [],
                         "seeds": []}  # fmt: skip
@@ -99,6 +93,28 @@ def compare_presets(
     for (cell, part, _, _, _), score in zip(tasks, scores, strict=True):
         cell[part].append(score)
     return [_comparison_row(cell) for cell in cells]
+
+
+def _test_config(
+    dataset: str,
+    loss: str,
+    kind: str,
+    noisy: dict[str, Any],
+    protocol: str,
+    epochs: int | None,
+    root: str | None,
+) -> dict[str, Any]:
+    """The config of the runs that score preset ``kind`` on the test split (before their seed):
+    trained on the whole train split with ``noisy``'s labels, evaluated once at the end."""
+    from dmlviz.train import default_config
+
+    test = default_config(dataset, loss, presets=kind)
+    test.update(noisy, protocol=protocol, eval_every=0, tensorboard=False)
+    if epochs is not None:
+        test["epochs"] = epochs
+    if root is not None:
+        test["dataset_root"] = root
+    return test
 
 
 def _comparison_row(cell: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from dmlviz.runs.readers import (
     read_oml_csv,
 )
 from dmlviz.runs.run import Run, RunError
+
+if TYPE_CHECKING:
+    from dmlviz.data import NoisyLabels
 
 IMPORTED = "imported.json"
 IMAGES = "images"  # images/<split>.parquet
@@ -120,36 +123,13 @@ def import_embeddings(
         gallery=gallery,
     )
     classes, codes = _encode(splits)
-    dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
-    if len(set(dims.values())) > 1:
-        raise ImportInputError(
-            "the embeddings have different dimensions: "
-            + ", ".join(f"{split} {dim}" for split, dim in dims.items())
-        )
+    dim = _common_dimension(splits)
     problems = _lone_queries(splits) + _missing_images(splits) + _duplicate_rows(splits)
     for problem in problems:
         warnings.warn(problem, UserWarning, stacklevel=2)
 
-    noisy = None
-    if "train" in splits and splits["train"].clean is not None:
-        from dmlviz.data import NoisyLabels
-
-        observed, clean = codes["train"], codes["train_clean"]
-        flipped = observed != clean
-        noisy = NoisyLabels(observed, clean, flipped, float(flipped.mean()), "imported", 0)
-    config = {
-        "name": name or out.name,
-        "dataset": "imported",
-        "model": None,
-        "loss": None,
-        "embedding_dim": int(next(iter(dims.values()))),
-        "imported": True,
-        "sample_set": _fingerprint(splits),
-        "noise_rate": None if noisy is None else noisy.rate,
-        "noise_kind": None,
-        "preset_source": "imported",
-        "dmlviz_version": __version__,
-    }
+    noisy = _noisy_labels(splits, codes)
+    config = _config(name or out.name, dim, splits, noisy)
     info = {
         "classes": [str(c) for c in classes],
         "splits": {split: s.source for split, s in splits.items()},
@@ -157,7 +137,62 @@ def import_embeddings(
         "warnings": problems,
         "normalised": True,
     }
+    _write_run(out, config, info, splits, codes, noisy)
+    return Run.load(out)
 
+
+def _config(
+    name: str, dim: int, splits: dict[str, _Split], noisy: NoisyLabels | None
+) -> dict[str, Any]:
+    """The imported run's config: no model, no loss, its samples' fingerprint (``sample_set``)."""
+    return {
+        "name": name,
+        "dataset": "imported",
+        "model": None,
+        "loss": None,
+        "embedding_dim": dim,
+        "imported": True,
+        "sample_set": _fingerprint(splits),
+        "noise_rate": None if noisy is None else noisy.rate,
+        "noise_kind": None,
+        "preset_source": "imported",
+        "dmlviz_version": __version__,
+    }
+
+
+def _common_dimension(splits: dict[str, _Split]) -> int:
+    """The embeddings' dimension; raises ``ImportInputError`` when the splits disagree on it."""
+    dims = {split: s.embeddings.shape[1] for split, s in splits.items()}
+    if len(set(dims.values())) > 1:
+        raise ImportInputError(
+            "the embeddings have different dimensions: "
+            + ", ".join(f"{split} {dim}" for split, dim in dims.items())
+        )
+    return int(next(iter(dims.values())))
+
+
+def _noisy_labels(splits: dict[str, _Split], codes: dict[str, np.ndarray]) -> NoisyLabels | None:
+    """The train split's labels as trained with and as they truly are (given clean labels), with
+    the ones that differ marked flipped; None without clean labels."""
+    if "train" not in splits or splits["train"].clean is None:
+        return None
+    from dmlviz.data import NoisyLabels
+
+    observed, clean = codes["train"], codes["train_clean"]
+    flipped = observed != clean
+    return NoisyLabels(observed, clean, flipped, float(flipped.mean()), "imported", 0)
+
+
+def _write_run(
+    out: Path,
+    config: dict[str, Any],
+    info: dict[str, Any],
+    splits: dict[str, _Split],
+    codes: dict[str, np.ndarray],
+    noisy: NoisyLabels | None,
+) -> None:
+    """Write the run into a staging folder beside ``out`` and move it there when complete (none
+    of it is left behind when something fails)."""
     staging, made = staging_folder(out, "importing")
     try:
         run = Run.create(staging, config)
@@ -184,7 +219,6 @@ def import_embeddings(
         shutil.rmtree(staging, ignore_errors=True)
         remove_made(made)
         raise
-    return Run.load(out)
 
 
 def imported_info(run: Run) -> dict[str, Any] | None:
@@ -295,6 +329,36 @@ def _read_splits(
     gallery=None,
 ) -> dict[str, _Split]:
     """Every split the inputs describe, read and checked for matching lengths."""
+    _check_evaluated_given(embeddings, csv, query, gallery)
+    if csv is not None:
+        others = {
+            "labels": labels,
+            "images": images,
+            "train_labels": train_labels,
+            "train_images": train_images,
+        }
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise ImportInputError(
+                f"the CSV gives the labels and image paths: drop {', '.join(given)}"
+            )
+        splits = _csv_splits(csv, embeddings, train_embeddings, dataset_root)
+    else:
+        splits = _evaluated_splits(embeddings, labels, images, query, gallery)
+        splits |= _train_split(train_embeddings, train_labels, train_images)
+    if clean_labels is not None:
+        if "train" not in splits:
+            raise ImportInputError("--clean-labels are the train split's: give its embeddings too")
+        clean = read_labels(clean_labels)
+        _same_length(splits["train"].labels, clean, "train labels", clean_labels)
+        splits["train"].clean = clean
+        splits["train"].source["clean_labels"] = str(clean_labels)
+    _check_two_classes(splits)
+    return splits
+
+
+def _check_evaluated_given(embeddings, csv, query, gallery) -> None:
+    """Raise ``ImportInputError`` unless the evaluated samples are given exactly one way."""
     if (query is None) != (gallery is None):
         raise ImportInputError(
             "give --query-embeddings and --gallery-embeddings together (queries are searched "
@@ -310,56 +374,48 @@ def _read_splits(
             "give the evaluated samples' embeddings: --embeddings, or --query-embeddings with "
             "--gallery-embeddings"
         )
-    if csv is not None:
-        others = {
-            "labels": labels,
-            "images": images,
-            "train_labels": train_labels,
-            "train_images": train_images,
-        }
-        given = [name for name, value in others.items() if value is not None]
-        if given:
-            raise ImportInputError(
-                f"the CSV gives the labels and image paths: drop {', '.join(given)}"
-            )
-        splits = _csv_splits(csv, embeddings, train_embeddings, dataset_root)
-    else:
-        if query is not None:
-            if labels is not None or images is not None:
-                raise ImportInputError(
-                    "--labels and --images go with --embeddings: give --query-labels, "
-                    "--gallery-labels (and --query-images, --gallery-images) instead"
-                )
-            splits = {}
-            for split, files in (("query", query), ("gallery", gallery)):
-                file, split_labels, split_images = files
-                if file is None:
-                    raise ImportInputError(
-                        f"--{split}-labels and --{split}-images need --{split}-embeddings"
-                    )
-                if split_labels is None:
-                    raise ImportInputError(f"give the {split} samples' labels (--{split}-labels)")
-                splits[split] = _split(file, split_labels, split_images)
-        elif labels is None:
+
+
+def _evaluated_splits(embeddings, labels, images, query, gallery) -> dict[str, _Split]:
+    """The evaluated samples given as files: ``query`` and ``gallery``, or ``test``."""
+    if query is None:
+        if labels is None:
             raise ImportInputError("give the embeddings' labels (--labels) or an OML CSV (--csv)")
-        else:
-            splits = {"test": _split(embeddings, labels, images)}
-        if (train_embeddings is None) != (train_labels is None):
+        return {"test": _split(embeddings, labels, images)}
+    if labels is not None or images is not None:
+        raise ImportInputError(
+            "--labels and --images go with --embeddings: give --query-labels, "
+            "--gallery-labels (and --query-images, --gallery-images) instead"
+        )
+    splits = {}
+    for split, files in (("query", query), ("gallery", gallery)):
+        file, split_labels, split_images = files
+        if file is None:
             raise ImportInputError(
-                "give --train-embeddings and --train-labels together (neighbour consistency "
-                "needs both)"
+                f"--{split}-labels and --{split}-images need --{split}-embeddings"
             )
-        if train_embeddings is not None:
-            splits["train"] = _split(train_embeddings, train_labels, train_images)
-        elif train_images is not None:
-            raise ImportInputError("--train-images needs --train-embeddings and --train-labels")
-    if clean_labels is not None:
-        if "train" not in splits:
-            raise ImportInputError("--clean-labels are the train split's: give its embeddings too")
-        clean = read_labels(clean_labels)
-        _same_length(splits["train"].labels, clean, "train labels", clean_labels)
-        splits["train"].clean = clean
-        splits["train"].source["clean_labels"] = str(clean_labels)
+        if split_labels is None:
+            raise ImportInputError(f"give the {split} samples' labels (--{split}-labels)")
+        splits[split] = _split(file, split_labels, split_images)
+    return splits
+
+
+def _train_split(train_embeddings, train_labels, train_images) -> dict[str, _Split]:
+    """``{"train": split}`` when the training samples are given as files, else empty."""
+    if (train_embeddings is None) != (train_labels is None):
+        raise ImportInputError(
+            "give --train-embeddings and --train-labels together (neighbour consistency needs both)"
+        )
+    if train_embeddings is not None:
+        return {"train": _split(train_embeddings, train_labels, train_images)}
+    if train_images is not None:
+        raise ImportInputError("--train-images needs --train-embeddings and --train-labels")
+    return {}
+
+
+def _check_two_classes(splits: dict[str, _Split]) -> None:
+    """Raise ``ImportInputError`` when a split to evaluate (query and gallery together) holds a
+    single class."""
     evaluated = {
         split: s.labels for split, s in splits.items() if split not in ("query", "gallery")
     }
@@ -374,7 +430,6 @@ def _read_splits(
                 f"every label of the {split} split is {observed[0].item()!r}: retrieval needs at least "
                 "two classes"
             )
-    return splits
 
 
 def _split(embeddings, labels, images) -> _Split:

@@ -215,7 +215,9 @@ class Run(Weights, TrainingLog, ReplayRecord):
         """How to (re)make the embeddings of ``split`` (of every split when None): the ``dmlviz
         embed`` command for a trained run; for an imported run, which has no model, importing
         them again."""
-        if self.config.get("imported"):
+        from dmlviz.runs.imported import is_imported
+
+        if is_imported(self.config):
             return (
                 "an imported run has no model to embed with: import the embeddings again "
                 "(`dmlviz import --out NEW_RUN --embeddings FILE ...`)"
@@ -333,11 +335,10 @@ class Run(Weights, TrainingLog, ReplayRecord):
         """Rebuild a split of the run's dataset from its config (for an imported run, its class
         names and image paths: ``dmlviz.runs.imported.ImportedImages``)."""
         from dmlviz.data import load_dataset
+        from dmlviz.runs.imported import imported_split, is_imported
 
         c = self.config
-        if c.get("imported"):
-            from dmlviz.runs.imported import imported_split
-
+        if is_imported(c):
             return imported_split(self, split)
         kwargs: dict[str, Any] = {
             "root": c.get("dataset_root"),
@@ -363,6 +364,8 @@ class Run(Weights, TrainingLog, ReplayRecord):
     def remake(self, relative: str) -> str:
         """What rewrites the run's file ``relative`` (a path inside the run folder), as advice
         that ends a message: the command that computes it again."""
+        from dmlviz.runs.imported import is_imported
+
         run = quote(self.path)
         if relative.startswith(f"{EMBEDDINGS}/"):
             return self.embed_hint(Path(relative).stem)
@@ -370,7 +373,7 @@ class Run(Weights, TrainingLog, ReplayRecord):
             return f"recompute it with `dmlviz evaluate {run}`"
         if relative.startswith(f"{PROJECTIONS}/"):
             return f"recompute it with `dmlviz project --force {run}`"
-        if self.config.get("imported"):
+        if is_imported(self.config):
             return "import the embeddings again (`dmlviz import`)"
         return f"`dmlviz train --resume --out {run}` rewrites it"
 

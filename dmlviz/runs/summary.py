@@ -28,10 +28,12 @@ def run_summary(run: Run) -> dict[str, Any]:
     """A flat row describing ``run`` for tables: identity, settings, state and the summary
     metrics (None where not measured). ``state`` is status.json's, or "died" when that says
     running but its writer is gone (``Run.writer_gone``)."""
+    from dmlviz.runs.imported import is_imported  # imported.py imports run.py, which imports us
+
     c = run.config
     row: dict[str, Any] = {"name": run.name, "path": str(run.path)}
     row.update({key: c.get(key, default) for key, default in SETTINGS.items()})
-    row["imported"] = bool(c.get("imported"))
+    row["imported"] = is_imported(c)
     status = run.status()
     row["state"] = "died" if run.writer_gone() else status.get("state")
     row["epoch"] = status.get("epoch")

@@ -33,9 +33,10 @@ class Weights(RunFiles):
         from safetensors.torch import load_file
 
         from dmlviz.models import build_model
+        from dmlviz.runs.imported import is_imported
 
         weights = self.path / MODEL
-        if self.config.get("imported"):
+        if is_imported(self.config):
             raise RunError(f"{self.path} holds imported embeddings: it has no model to load")
         if not weights.exists():
             raise RunError(self._missing_weights())

@@ -56,9 +56,10 @@ def run_splits(run: Run) -> tuple[str, ...]:
     ``RunError`` for an imported run (no model, no dataset: its embeddings come from files)."""
     from dmlviz.data import split_layout
     from dmlviz.runs import RunError
+    from dmlviz.runs.imported import is_imported
 
     c = run.config
-    if c.get("imported"):
+    if is_imported(c):
         raise RunError(f"{run.path} cannot be embedded: {run.embed_hint()}")
     held_out = split_layout(c["dataset"], c.get("dataset_root"), c.get("test_root")).held_out
     val = ("val",) if c.get("val_fraction") and "val" not in held_out else ()

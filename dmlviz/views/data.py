@@ -98,6 +98,13 @@ class SplitData:
     reference_labels: np.ndarray | None = None
     problems: list[str] = field(default_factory=list)
 
+    def map_neighbours(self, query: int | None, k: int = 10) -> list[int] | None:
+        """The stored ``k`` nearest neighbours of sample ``query`` that the map rings: None
+        without a query, before evaluation, or when they index another split (a gallery)."""
+        if query is None or self.neighbours is None or self.reference_split != self.split:
+            return None
+        return list(self.neighbours[query, :k]) if query < len(self.neighbours) else None
+
 
 def load_split(run: Run, split: str) -> SplitData:
     """Load ``split`` of ``run`` (embeddings required; evaluation and labels when present).

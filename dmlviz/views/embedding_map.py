@@ -85,6 +85,11 @@ def color_options(frame: pd.DataFrame) -> list[str]:
     return [key for key in COLOR_OPTIONS if key in frame and frame[key].notna().any()]
 
 
+def default_color(frame: pd.DataFrame) -> str:
+    """What the map is coloured by at first: flipped labels where some were, else the class."""
+    return "flipped" if "flipped" in frame and frame["flipped"].any() else "label"
+
+
 def map_figure(
     frame: pd.DataFrame,
     color_by: str = "label",

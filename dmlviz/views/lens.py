@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmlviz.project.align import same_split_settings
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.style import CORRECT, NOISY, WRONG
+from dmlviz.views.templating import macro
 
 
 @dataclass
@@ -66,6 +64,28 @@ def query_row(per_query: pd.DataFrame | None, query: int) -> dict[str, float]:
         if key in row and row[key] is not None:
             stats[key] = float(row[key])
     return stats
+
+
+def worst_query(per_query: pd.DataFrame | None) -> int:
+    """The query with the lowest AP@R in a per-query table (0 when no AP@R is known)."""
+    if per_query is None or not per_query["ap@r"].notna().any():
+        return 0
+    return int(per_query.loc[per_query["ap@r"].idxmin(), "query"])
+
+
+def query_classes(
+    query: int,
+    labels: np.ndarray,
+    observed: np.ndarray | None,
+    class_names: list[str] | None,
+) -> tuple[str, str | None]:
+    """``(class, observed class)`` of sample ``query``: its clean class and the class the loss was
+    told (None without observed labels), as a query card shows them."""
+
+    def name(values: np.ndarray) -> str:
+        return str(class_names_of(np.array([values[query]]), class_names)[0])
+
+    return name(labels), None if observed is None else name(observed)
 
 
 def live_ranking(
@@ -215,12 +235,9 @@ def query_card_html(
     uri: str, index: int, class_name: str, observed_class: str | None = None
 ) -> str:
     """The query's thumbnail as an HTML card (blue frame), noting a flipped training label."""
-    note = ""
-    if observed_class is not None and observed_class != class_name:
-        note = f"<div class='dmlviz-flag'>⚠ trained as {html.escape(observed_class)}</div>"
-    return (
-        f"<div class='dmlviz-card dmlviz-query'><img src='{uri}' alt='query {index}'>"
-        f"<div class='dmlviz-cap'><b>query #{index}</b><br>{html.escape(class_name)}</div>{note}</div>"
+    flipped = observed_class is not None and observed_class != class_name
+    return macro("cards.html.j2", "query_card")(
+        uri, index, class_name, observed_class if flipped else None
     )
 
 
@@ -233,22 +250,20 @@ def ranked_strip_html(
     cards = []
     for row, uri in zip(ranked.to_dict("records"), thumbnails, strict=True):
         color, mark = (CORRECT, "✓") if row["correct"] else (WRONG, "✗")
-        flag = ""
-        if row.get("noisy"):
-            observed = html.escape(str(row["observed_class"]))
-            flag = f"<div class='dmlviz-flag'>⚠ trained as {observed}</div>"
-        move = ""
-        if moves and int(row["index"]) in moves:
-            move = f"<span class='dmlviz-move'>{html.escape(moves[int(row['index'])])}</span>"
         cards.append(
-            f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
-            f"cosine similarity {row['similarity']:.3f}'><img src='{uri}' alt='rank {row['rank']}'>"
-            f"<div class='dmlviz-cap'><span style='color:{color};font-weight:700'>"
-            f"{mark} #{row['rank']}</span> {move}<br>{html.escape(str(row['class']))}<br>"
-            f"<span class='dmlviz-dim'>#{row['index']} · {row['similarity']:.2f}</span></div>"
-            f"{flag}</div>"
+            {
+                "uri": uri,
+                "color": color,
+                "mark": mark,
+                "rank": row["rank"],
+                "index": row["index"],
+                "similarity": row["similarity"],
+                "class_name": str(row["class"]),
+                "move": (moves or {}).get(int(row["index"])),
+                "trained_as": str(row["observed_class"]) if row.get("noisy") else None,
+            }
         )
-    return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"
+    return macro("cards.html.j2", "ranked_strip")(cards)
 
 
 LENS_CSS = f"""
@@ -268,31 +283,3 @@ LENS_CSS = f"""
 .dmlviz-move {{background:#eef;border-radius:4px;padding:0 3px;font-size:11px}}
 </style>
 """
-
-
-def compatible(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Whether two runs' configs rank the same samples (same dataset, split protocol and seed), so
-    one query index means the same image in both."""
-    return same_split_settings(first, second)
-
-
-def pick_partner(primary: dict[str, Any], candidates: list[dict[str, Any]]) -> str | None:
-    """The run to compare with by default: among ``candidates`` (summary rows with ``path``,
-    ``loss``, ``noise_rate``, ``seed``), prefer another loss at the same noise rate and seed, then
-    the same loss at another noise rate, then anything; None when there is no candidate."""
-    others = [c for c in candidates if c.get("path") != primary.get("path")]
-    if not others:
-        return None
-
-    def score(c: dict[str, Any]) -> tuple:
-        same_noise = c.get("noise_rate") == primary.get("noise_rate")
-        same_seed = c.get("seed") == primary.get("seed")
-        same_loss = c.get("loss") == primary.get("loss")
-        return (
-            not (same_noise and same_seed and not same_loss),
-            not (same_loss and same_seed and not same_noise),
-            not same_seed,
-            str(c.get("path")),
-        )
-
-    return str(min(others, key=score)["path"])

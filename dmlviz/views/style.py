@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import plotly.colors
 import plotly.graph_objects as go
 
 from dmlviz.registry import LOSSES
 
 # One colour and one name per loss, everywhere (tables, lines, legends), as registered with it.
 LOSS_COLORS: dict[str, str] = {name: entry.color for name, entry in LOSSES.items()}
+# The Okabe-Ito colours no loss is registered with, and grey: for losses outside the registry.
 EXTRA_COLORS = ("#D55E00", "#F0E442", "#000000", "#999999")
 LOSS_NAMES: dict[str, str] = {name: entry.display_name for name, entry in LOSSES.items()}
 
@@ -18,17 +20,10 @@ CLEAN = "#4c78a8"  # samples whose label was not flipped
 MUTED = "#c7c7c7"
 MISSING = "–"  # how a table shows a value that does not exist (``st.dataframe(placeholder=...)``)
 
-# Qualitative palette for classes (Plotly's "Alphabet" has 26 distinguishable colours).
-CLASS_COLORS = (
-    "#AA0DFE", "#3283FE", "#85660D", "#782AB6", "#565656", "#1C8356", "#16FF32", "#F7E1A0",
-    "#E2E2E2", "#1CBE4F", "#C4451C", "#DEA0FD", "#FE00FA", "#325A9B", "#FEAF16", "#F8A19F",
-    "#90AD1C", "#F6222E", "#1CFFCE", "#2ED9FF", "#B10DA1", "#C075A6", "#FC1CBF", "#B00068",
-    "#FBE426", "#FA0087",
-)  # fmt: skip
-FEW_CLASS_COLORS = (
-    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
-    "#9D755D", "#BAB0AC",
-)  # fmt: skip
+# Qualitative palettes for classes: Tableau 10 (calm) up to 10 classes, Plotly's "Alphabet" (26
+# distinguishable colours) beyond.
+FEW_CLASS_COLORS: tuple[str, ...] = tuple(plotly.colors.qualitative.T10)
+CLASS_COLORS: tuple[str, ...] = tuple(plotly.colors.qualitative.Alphabet)
 
 
 def loss_color(loss: str) -> str:

@@ -27,7 +27,7 @@ from dmlviz.runs import (
     imported_info,
 )
 from dmlviz.views.data import load_split
-from dmlviz.views.lens import compatible
+from dmlviz.views.partners import compatible
 from dmlviz.views.thumbs import ThumbnailCache, placeholder_uri
 
 N, DIM, CLASSES = 24, 8, 4

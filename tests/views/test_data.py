@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from dmlviz.evaluate import evaluate_run
@@ -67,3 +68,14 @@ def test_stamps_follow_file_changes(run, tmp_path):
     assert len(runs_stamp(run.path.parent)) == 1
     runs, broken = list_runs(run.path.parent)
     assert list(runs["name"]) == ["r"] and broken.empty
+
+
+def test_map_neighbours_ring_the_stored_neighbours_of_the_same_split():
+    from dmlviz.views.data import SplitData
+
+    table = np.arange(24).reshape(2, 12)
+    data = SplitData("run", "test", np.zeros(2), neighbours=table, reference_split="test")
+    assert data.map_neighbours(1) == list(range(12, 22))
+    assert data.map_neighbours(None) is None and data.map_neighbours(5) is None
+    data.reference_split = "gallery"  # the neighbours index another split
+    assert data.map_neighbours(1) is None

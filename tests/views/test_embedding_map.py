@@ -191,3 +191,11 @@ def test_umap_progress_notice():
     fraction, text = umap_progress_notice(record, now=40.0)
     assert 0.1 < fraction < 0.95 and "epoch 100 of 200" in text and "30 s" in text
     assert umap_progress_notice({**record, "stage": "trustworthiness"})[0] == 0.95
+
+
+def test_default_colour_is_flipped_only_where_labels_were_flipped():
+    from dmlviz.views.embedding_map import default_color
+
+    assert default_color(pd.DataFrame({"flipped": [False, True]})) == "flipped"
+    assert default_color(pd.DataFrame({"flipped": [False, False]})) == "label"
+    assert default_color(pd.DataFrame({"label": [0, 1]})) == "label"

@@ -8,9 +8,7 @@ import pytest
 
 from dmlviz.views.lens import (
     Ranking,
-    compatible,
     live_ranking,
-    pick_partner,
     query_card_html,
     rank_changes,
     ranked_list,
@@ -112,25 +110,6 @@ def test_summary_line():
     assert "cannot be retrieved" in summary_line({"first_correct_rank": math.nan, "r": 0})
 
 
-def test_pick_partner_prefers_the_other_loss_at_the_same_noise():
-    primary = {"path": "a", "loss": "contextual", "noise_rate": 0.2, "seed": 0}
-    candidates = [
-        primary,
-        {"path": "b", "loss": "contextual", "noise_rate": 0.0, "seed": 0},
-        {"path": "c", "loss": "rll", "noise_rate": 0.2, "seed": 0},
-        {"path": "d", "loss": "rll", "noise_rate": 0.2, "seed": 1},
-    ]
-    assert pick_partner(primary, candidates) == "c"
-    assert pick_partner(primary, candidates[:2]) == "b"
-    assert pick_partner(primary, [primary]) is None
-
-
-def test_compatible():
-    base = {"dataset": "digits", "protocol": "classes", "split_seed": 0}
-    assert compatible(base, {**base, "loss": "rll"})
-    assert not compatible(base, {**base, "split_seed": 1})
-
-
 def test_rank_text_shows_expected_ranks_of_ties():
     from dmlviz.views.lens import rank_text
 
@@ -152,3 +131,14 @@ def test_ap_at_r_steps_sum_to_the_evaluated_ap_at_r():
     assert len(steps) == 4 and steps["precision"].tolist() == [1, 0.5, 2 / 3, 0.5]
     assert steps["term"].sum() == pytest.approx(result.metrics["map@r"])
     assert ap_at_r_figure(steps).data[1].y[-1] == pytest.approx(result.metrics["map@r"])
+
+
+def test_worst_query_and_query_classes():
+    from dmlviz.views.lens import query_classes, worst_query
+
+    per_query = pd.DataFrame({"query": [0, 1, 2], "ap@r": [0.5, 0.1, np.nan]})
+    assert worst_query(per_query) == 1
+    assert worst_query(per_query.assign(**{"ap@r": np.nan})) == 0 and worst_query(None) == 0
+    labels, observed = np.array([0, 1]), np.array([1, 1])
+    assert query_classes(0, labels, observed, ["cat", "dog"]) == ("cat", "dog")
+    assert query_classes(1, labels, None, ["cat", "dog"]) == ("dog", None)

@@ -156,3 +156,30 @@ def test_a_report_that_cannot_be_written_is_one_line(tmp_path, capsys):
     with pytest.raises(ValueError, match="cannot make"):
         write_report(run.path, "/sys/dmlviz-x/r.html")
     assert not Path("/sys/dmlviz-x").exists()
+
+
+def test_text_from_a_run_folder_is_escaped(runs, tmp_path):
+    import json
+    import shutil
+
+    run = shutil.copytree(runs["rll-noise40"], tmp_path / "sweep" / "<b>bold")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "name": "<script>alert(1)</script>"}))
+    page = build_report(run.parent)
+    body = page.split("</head>")[1]
+    assert "<script>alert(1)" not in body  # (plotly writes it as \\u003cscript\\u003e in figures)
+    assert "<h2>&lt;script&gt;alert(1)&lt;/script&gt; · Ranked List Loss" in body  # its label
+    assert "<b>bold" not in body and "&lt;b&gt;bold" in body  # its folder, in its settings
+
+
+def test_the_templates_are_package_data():
+    from fnmatch import fnmatch
+
+    import dmlviz
+
+    tomllib = pytest.importorskip("tomllib")
+    package = Path(dmlviz.__file__).parent
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["dmlviz"]
+    templates = [p.relative_to(package).as_posix() for p in (package / "views/templates").iterdir()]
+    assert templates and all(any(fnmatch(t, glob) for glob in shipped) for t in templates)
