@@ -7,6 +7,8 @@ On GPUs the dense product is fast enough, and counting the zeros would cost a ho
 every product is dense.
 """
 
+import warnings
+
 import torch
 
 SPARSE_BELOW = 0.02  # fraction of non-zeros under which a CPU product goes sparse
@@ -63,3 +65,60 @@ def product(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 def gram(X: torch.Tensor) -> torch.Tensor:
     """X Xᵀ (see ``mm``), differentiable, with a one-product backward."""
     return Gram.apply(X)
+
+
+# -- sparse n x n matrices (coalesced COO), for the contextual loss's neighbourhood algebra --------
+
+
+def sparse(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """The n x n matrix with ``values`` at (``rows``, ``cols``) (repeats summed), coalesced COO."""
+    indices = torch.stack([rows, cols])
+    matrix = torch.sparse_coo_tensor(indices, values, (n, n), check_invariants=False)
+    return matrix.coalesce()
+
+
+def values_at(X: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``X[rows, cols]`` of a coalesced sparse ``X``: its value at each pair, 0 where it has none."""
+    if X._nnz() == 0:
+        return torch.zeros(len(rows), dtype=X.dtype, device=X.device)
+    n = X.shape[1]
+    keys = X.indices()[0] * n + X.indices()[1]  # increasing, as X is coalesced
+    wanted = rows * n + cols
+    at = torch.searchsorted(keys, wanted).clamp_max(len(keys) - 1)
+    return torch.where(keys[at] == wanted, X.values()[at], 0)
+
+
+def row_sums(X: torch.Tensor) -> torch.Tensor:
+    """The row sums of a coalesced sparse n x n ``X`` (a dense vector)."""
+    sums = torch.zeros(X.shape[0], dtype=X.dtype, device=X.device)
+    return sums.index_add_(0, X.indices()[0], X.values())
+
+
+def scale_rows(X: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``diag(scale) X`` of a coalesced sparse ``X``, still coalesced."""
+    values = X.values() * scale[X.indices()[0]]
+    return torch.sparse_coo_tensor(
+        X.indices(), values, X.shape, is_coalesced=True, check_invariants=False
+    )
+
+
+def _dense_enough(X: torch.Tensor) -> bool:
+    return X._nnz() >= SPARSE_BELOW * X.shape[0] * X.shape[1]
+
+
+def sparse_mm(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """X @ Y of two sparse matrices, coalesced sparse; computed dense when both are mostly
+    non-zero (a collapsed batch), where a sparse product would cost more than the dense one."""
+    if _dense_enough(X) and _dense_enough(Y):
+        return (X.to_dense() @ Y.to_dense()).to_sparse()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        return torch.sparse.mm(X, Y).coalesce()
+
+
+def sparse_dense_mm(X: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
+    """X @ F of a sparse ``X`` and a dense ``F`` (dense), through the dense product when ``X`` is
+    mostly non-zero."""
+    if _dense_enough(X):
+        return X.to_dense() @ F
+    return torch.sparse.mm(X, F)
