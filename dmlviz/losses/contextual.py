@@ -195,7 +195,10 @@ def forward_steps(f, labels, k, eps, rho, pos_margin, neg_margin) -> dict:
 
     # Contextual loss: (1/n²) Σ_{i≠j} (W - Y)², summed as Σ_{i≠j} Y plus, on W's pairs,
     # W² - 2WY; Y is 1 for same-label pairs (diagonal included).
-    yi, yj = (labels[:, None] == labels[None, :]).nonzero(as_tuple=True)
+    # Y = L Lᵀ with L the one-hot labels (row i has its 1 in the column of its class).
+    classes = labels.unique(return_inverse=True)[1]
+    L = sparse(torch.arange(n, device=f.device), classes, ones.expand(n), n)
+    yi, yj = sparse_mm(L, L.t()).indices()
     Y = sparse(yi[yi != yj], yj[yi != yj], ones.expand(len(yi) - n), n)
     wi, wj = W.indices()
     w = torch.where(wi != wj, W.values(), 0)
