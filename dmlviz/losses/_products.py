@@ -1,17 +1,21 @@
 """Matrix products for the losses, done as sparse products where one side is mostly zeros.
 
-The contextual loss multiplies neighbourhood masks with about k ones per row, and the Ranked List
-Loss gradient is zero outside the few non-trivial pairs. On CPU such a product costs a fraction of
-the dense one when done sparse; the values are the same up to the order of the float additions.
-On GPUs the dense product is fast enough, and counting the zeros would cost a host sync, so there
-every product is dense.
+The Ranked List Loss gradient is zero outside the few non-trivial pairs: ``mm``, ``product`` and
+``gram`` compute dense products, sparse on CPU when one side is mostly zeros (the values are the
+same up to the order of the float additions). On GPUs the dense product is fast enough, and
+counting the zeros would cost a host sync, so there they are always dense.
+
+The contextual loss's neighbourhood masks have about k ones per row, and so does everything it
+computes from them: ``sparse``, ``values_at``, ``row_sums``, ``scale_rows``, ``sparse_mm`` and
+``sparse_dense_mm`` are the few operations it needs on sparse n x n matrices (coalesced COO, on any
+device), each falling back to the dense product where the matrices are mostly non-zero.
 """
 
 import warnings
 
 import torch
 
-SPARSE_BELOW = 0.02  # fraction of non-zeros under which a CPU product goes sparse
+SPARSE_BELOW = 0.02  # fraction of non-zeros under which a product goes sparse (mm: on CPU only)
 
 
 def _mostly_zeros(X: torch.Tensor) -> bool:

@@ -124,8 +124,9 @@ class ContextualLoss(nn.Module):
         ``L_con``, ``L_reg`` (the unweighted terms) and ``loss`` (their weighted sum).
         """
         check_batch(embeddings, labels)
-        f = F.normalize(embeddings.to(_dtype(embeddings)), dim=1)
-        steps = forward_steps(f, labels, **self._settings())
+        with torch.autocast(embeddings.device.type, enabled=False):
+            f = F.normalize(embeddings.to(_dtype(embeddings)), dim=1)
+            steps = forward_steps(f, labels, **self._settings())
         n = f.shape[0]
         size = row_sums(steps["N"])
         A, B = overlaps(steps["NN"].to_dense(), size[:, None], size[None, :], n)

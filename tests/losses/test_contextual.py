@@ -213,6 +213,15 @@ def test_autocast_does_not_lower_the_precision():
     assert loss == ContextualLoss()(embeddings, labels)
 
 
+def test_explain_under_autocast_computes_in_float32():
+    embeddings, labels = random_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        explained = ContextualLoss().explain(embeddings, labels)
+    plain = ContextualLoss().explain(embeddings, labels)
+    for name, value in plain.items():
+        np.testing.assert_array_equal(explained[name], value, err_msg=name)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda_without_host_tensors():
     embeddings, labels = random_batch()
