@@ -6,7 +6,7 @@ same up to the order of the float additions). On GPUs the dense product is fast 
 counting the zeros would cost a host sync, so there they are always dense.
 
 The contextual loss's neighbourhood masks have about k ones per row, and so does everything it
-computes from them: ``sparse``, ``values_at``, ``row_sums``, ``scale_rows``, ``sparse_mm`` and
+computes from them: ``sparse``, ``dense``, ``sparse_sum``, ``values_at``, ``row_sums``, ``scale_rows``, ``sparse_mm`` and
 ``sparse_dense_mm`` are the few operations it needs on sparse n x n matrices (coalesced COO, on any
 device), each falling back to the dense product where the matrices are mostly non-zero.
 """
@@ -16,6 +16,10 @@ import warnings
 import torch
 
 SPARSE_BELOW = 0.02  # fraction of non-zeros under which a product goes sparse (mm: on CPU only)
+# a sparse x sparse product is done dense only when both factors hold more than this fraction of
+# non-zeros (a collapsed batch): below it the sparse product is cheap, and a dense n x n product
+# would start threads that a busy machine makes wait
+BOTH_DENSE_ABOVE = 0.25
 
 
 def _mostly_zeros(X: torch.Tensor) -> bool:
@@ -81,6 +85,14 @@ def sparse(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int)
     return matrix.coalesce()
 
 
+def sparse_sum(*matrices: torch.Tensor) -> torch.Tensor:
+    """The sum of sparse n x n matrices, coalesced (torch's sparse ``+`` on CPU starts threads
+    even for a few entries, which costs milliseconds on a busy machine)."""
+    rows, cols = torch.cat([X._indices() for X in matrices], dim=1)
+    values = torch.cat([X._values() for X in matrices])
+    return sparse(rows, cols, values, matrices[0].shape[0])
+
+
 def values_at(X: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """``X[rows, cols]`` of a coalesced sparse ``X``: its value at each pair, 0 where it has none."""
     if X._nnz() == 0:
@@ -106,15 +118,23 @@ def scale_rows(X: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _dense_enough(X: torch.Tensor) -> bool:
-    return X._nnz() >= SPARSE_BELOW * X.shape[0] * X.shape[1]
+def dense(X: torch.Tensor) -> torch.Tensor:
+    """A sparse matrix as a dense one (``to_dense`` starts threads on CPU however few the
+    entries, which costs milliseconds on a busy machine)."""
+    rows, cols = X._indices()
+    zeros = X.new_zeros(X.shape, layout=torch.strided)
+    return zeros.index_put_((rows, cols), X._values(), accumulate=True)
+
+
+def _density(X: torch.Tensor) -> float:
+    return X._nnz() / (X.shape[0] * X.shape[1])
 
 
 def sparse_mm(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """X @ Y of two sparse matrices, coalesced sparse; computed dense when both are mostly
     non-zero (a collapsed batch), where a sparse product would cost more than the dense one."""
-    if _dense_enough(X) and _dense_enough(Y):
-        return (X.to_dense() @ Y.to_dense()).to_sparse()
+    if min(_density(X), _density(Y)) > BOTH_DENSE_ABOVE:
+        return (dense(X) @ dense(Y)).to_sparse()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
         return torch.sparse.mm(X, Y).coalesce()
@@ -123,6 +143,6 @@ def sparse_mm(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 def sparse_dense_mm(X: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
     """X @ F of a sparse ``X`` and a dense ``F`` (dense), through the dense product when ``X`` is
     mostly non-zero."""
-    if _dense_enough(X):
-        return X.to_dense() @ F
+    if _density(X) >= SPARSE_BELOW:
+        return dense(X) @ F
     return torch.sparse.mm(X, F)

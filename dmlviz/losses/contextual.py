@@ -25,11 +25,13 @@ from torch import nn
 
 from dmlviz.losses._batch import check_batch
 from dmlviz.losses._products import (
+    dense,
     row_sums,
     scale_rows,
     sparse,
     sparse_dense_mm,
     sparse_mm,
+    sparse_sum,
     values_at,
 )
 from dmlviz.validate import check_number
@@ -129,13 +131,13 @@ class ContextualLoss(nn.Module):
             steps = forward_steps(f, labels, **self._settings())
         n = f.shape[0]
         size = row_sums(steps["N"])
-        A, B = overlaps(steps["NN"].to_dense(), size[:, None], size[None, :], n)
-        dense = dict(S=steps["S"], D=steps["D"], Y=labels[:, None] == labels[None, :], A=A, B=B)
+        A, B = overlaps(dense(steps["NN"]), size[:, None], size[None, :], n)
+        matrices = dict(S=steps["S"], D=steps["D"], Y=labels[:, None] == labels[None, :], A=A, B=B)
         for name in ("N", "M", "W_tilde", "R", "W_hat", "W"):
-            dense[name] = steps[name].to_dense()
+            matrices[name] = dense(steps[name])
         terms = {name: steps[name] for name in ("L_ctx", "L_con", "L_reg")}
         loss = self._weighted(*terms.values())
-        results = dict(dense, **terms, loss=loss)
+        results = dict(matrices, **terms, loss=loss)
         return {name: value.to(f.dtype).cpu().numpy() for name, value in results.items()}
 
     def _settings(self) -> dict:
@@ -192,7 +194,7 @@ def forward_steps(f, labels, k, eps, rho, pos_margin, neg_margin) -> dict:
     W_hat = scale_rows(sparse_mm(R, W_tilde), 1 / row_sums(R))
 
     # Step 4 (symmetrise): W = ½(Ŵ + Ŵᵀ).
-    W = ((W_hat + W_hat.t()) * 0.5).coalesce()
+    W = sparse_sum(W_hat, W_hat.t()) * 0.5
 
     # Contextual loss: (1/n²) Σ_{i≠j} (W - Y)², summed as Σ_{i≠j} Y plus, on W's pairs,
     # W² - 2WY; Y is 1 for same-label pairs (diagonal included).
@@ -225,7 +227,8 @@ def backward_steps(steps: dict, g_ctx, g_con, g_reg) -> torch.Tensor:
     """The gradient with respect to ``f`` of g_ctx·L_ctx + g_con·L_con + g_reg·L_reg, from the
     ``forward_steps`` result; equal (up to float rounding) to autograd through the dense loss with
     the straight-through Heaviside. The gradient G on S is a sparse matrix plus ``per_row`` (G_ij
-    gets per_row_i for every j), and dL/df = (G + Gᵀ) f."""
+    gets per_row_i for every j, u below), and dL/df = (G + Gᵀ) f = (Sp + Spᵀ) f + u 1ᵀf + 1 uᵀf
+    for G = Sp + u 1ᵀ."""
     f, S, n = steps["f"], steps["S"], steps["f"].shape[0]
     G_S, per_row = contextual_gradient(steps, g_ctx)
 
@@ -233,14 +236,16 @@ def backward_steps(steps: dict, g_ctx, g_con, g_reg) -> torch.Tensor:
     P, Q = steps["P"], steps["Q"]
     G_P = -g_con * (P > 0) / (P > 0).sum().clamp_min(1)
     G_Q = g_con * (Q > 0) / (Q > 0).sum().clamp_min(1)
-    G_S = G_S + sparse(steps["yi"], steps["yj"], G_P.to(f.dtype), n)
-    G_S = G_S + sparse(steps["qi"], steps["qj"], G_Q.to(f.dtype), n)
+    G_P = sparse(steps["yi"], steps["yj"], G_P.to(f.dtype), n)
+    G_Q = sparse(steps["qi"], steps["qj"], G_Q.to(f.dtype), n)
 
     # Similarity regulariser: the same 2(mean(S) - ρ)/n² on every pair.
     per_row = per_row + g_reg * 2 * (S.mean() - steps["rho"]) / n**2
 
-    G_S = (G_S + G_S.t()).coalesce()
-    return sparse_dense_mm(G_S, f) + per_row[:, None] * f.sum(0) + (per_row @ f)[None, :]
+    G_S = sparse_sum(G_S, G_S.t(), G_P, G_P.t(), G_Q, G_Q.t())
+    per_row_sums = torch.stack([per_row, torch.ones_like(per_row)], dim=1)  # [u, 1] (n, 2)
+    sums_f = torch.stack([f.sum(0), per_row @ f])  # [1ᵀ f; uᵀ f] (2, d)
+    return torch.addmm(sparse_dense_mm(G_S, f), per_row_sums, sums_f)
 
 
 def contextual_gradient(steps: dict, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,7 +256,7 @@ def contextual_gradient(steps: dict, g: torch.Tensor) -> tuple[torch.Tensor, tor
     # Contextual loss: G_W = 2g(W - Y)/n² off the diagonal; symmetric, so it is also G_Ŵ.
     wi, wj = W.indices()
     off = wi != wj
-    G_W = (sparse(wi[off], wj[off], W.values()[off], n) - Y).coalesce() * (2 * g / n**2)
+    G_W = sparse_sum(sparse(wi[off], wj[off], W.values()[off], n), -Y) * (2 * g / n**2)
 
     # Step 3, Ŵ = U / r with U = R W̃ and r = |R(i)|: G_U = G_W / r, G_r = -Σ_j G_W Ŵ / r;
     # then G_W̃ = Rᵀ G_U = R G_U and G_R = G_U W̃ᵀ + G_r (every j of row i).
@@ -278,17 +283,17 @@ def contextual_gradient(steps: dict, g: torch.Tensor) -> tuple[torch.Tensor, tor
     G_B_scaled = G_half / (n - size[i]).clamp_min(1)
     G_NN = sparse(i, j, G_half / size[i] + G_B_scaled, n)
     G_size = -(torch.zeros_like(size).index_add_(0, i, G_B_scaled).index_add_(0, j, G_B_scaled))
-    G_N = G_N + sparse_mm((G_NN + G_NN.t()).coalesce(), N)
+    G_N = sparse_sum(G_N, sparse_mm(sparse_sum(G_NN, G_NN.t()), N))
 
     # Step 1 and 0: the Heaviside's slope GAIN into x = ε - D, then D = max(2 - 2S, 0) gives
     # G_S = 2 G_x where 2 - 2S >= 0 and 0 elsewhere; |N(i)| = Σ_j N_ij sends G_size_i to every
     # pair of row i. Pairs with 2 - 2S < 0 have D = 0, so they are in N: zero them there.
-    G_x = (G_N + G_M).coalesce()
+    G_x = sparse_sum(G_N, G_M)
     S_at = steps["S"][i, j]
     clamped = (2 - 2 * S_at) < 0
     ci, cj = i[clamped], j[clamped]
-    G_x = G_x - sparse(ci, cj, values_at(G_x, ci, cj) + G_size[ci], n)
-    return (2 * GAIN) * G_x.coalesce(), (2 * GAIN) * G_size
+    G_x = sparse_sum(G_x, sparse(ci, cj, -values_at(G_x, ci, cj) - G_size[ci], n))
+    return (2 * GAIN) * G_x, (2 * GAIN) * G_size
 
 
 class ContextualTerms(torch.autograd.Function):
