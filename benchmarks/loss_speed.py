@@ -140,6 +140,15 @@ def measure(n: int, d: int, device, warmup: int, reps: int, rounds: int) -> tupl
     return rll, contextual
 
 
+def load_note(before: float, after: float) -> str:
+    """One sentence on how busy the machine was (load average, start and end of the run)."""
+    return (
+        f"Load average {before:.1f} at the start and {after:.1f} at the end of the run on "
+        f"{os.cpu_count()} cores: above the core count the times are mostly waiting and their "
+        "spread large, while the per-round ratios stay comparable."
+    )
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     import pytorch_metric_learning
@@ -206,7 +215,7 @@ def main() -> None:
             "n·1e-5 / |P*_i| with Tp = 0). On CPU, products with a mostly-zero side (the RLL "
             "gradient) run as sparse products (dmlviz/losses/_products.py); the contextual loss keeps "
             "its masks sparse after the top-k and has a hand-written backward without an n x n x d "
-            "product (dmlviz/losses/contextual.py)."
+            "product (dmlviz/losses/contextual.py). " + load_note(load_before, os.getloadavg()[0])
         ),
         "charts": {
             "rll": {"x": "n", "y": ["ours_ms", "ours_symmetric_ms", "pml_ms"], "log_y": True},
