@@ -226,9 +226,7 @@ def forward_steps(f, labels, k, eps, rho, pos_margin, neg_margin) -> dict:
 def backward_steps(steps: dict, g_ctx, g_con, g_reg) -> torch.Tensor:
     """The gradient with respect to ``f`` of g_ctx·L_ctx + g_con·L_con + g_reg·L_reg, from the
     ``forward_steps`` result; equal (up to float rounding) to autograd through the dense loss with
-    the straight-through Heaviside. The gradient G on S is a sparse matrix plus ``per_row`` (G_ij
-    gets per_row_i for every j, u below), and dL/df = (G + Gᵀ) f = (Sp + Spᵀ) f + u 1ᵀf + 1 uᵀf
-    for G = Sp + u 1ᵀ."""
+    the straight-through Heaviside."""
     f, S, n = steps["f"], steps["S"], steps["f"].shape[0]
     G_S, per_row = contextual_gradient(steps, g_ctx)
 
@@ -242,10 +240,12 @@ def backward_steps(steps: dict, g_ctx, g_con, g_reg) -> torch.Tensor:
     # Similarity regulariser: the same 2(mean(S) - ρ)/n² on every pair.
     per_row = per_row + g_reg * 2 * (S.mean() - steps["rho"]) / n**2
 
-    G_S = sparse_sum(G_S, G_S.t(), G_P, G_P.t(), G_Q, G_Q.t())
-    per_row_sums = torch.stack([per_row, torch.ones_like(per_row)], dim=1)  # [u, 1] (n, 2)
-    sums_f = torch.stack([f.sum(0), per_row @ f])  # [1ᵀ f; uᵀ f] (2, d)
-    return torch.addmm(sparse_dense_mm(G_S, f), per_row_sums, sums_f)
+    # S = f fᵀ: dL/df = (G + Gᵀ) f, and G is a sparse Sp plus u 1ᵀ (u = per_row: every pair of
+    # row i gets u_i), so (G + Gᵀ) f = (Sp + Spᵀ) f + u (1ᵀf) + 1 (uᵀf), no n x n x d product.
+    Sp = sparse_sum(G_S, G_S.t(), G_P, G_P.t(), G_Q, G_Q.t())
+    u_and_1 = torch.stack([per_row, torch.ones_like(per_row)], dim=1)  # (n, 2)
+    sums = torch.stack([f.sum(0), per_row @ f])  # 1ᵀf and uᵀf, (2, d)
+    return torch.addmm(sparse_dense_mm(Sp, f), u_and_1, sums)
 
 
 def contextual_gradient(steps: dict, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
