@@ -9,7 +9,10 @@ under its own time limit and each failure recorded rather than fatal:
 3. the training-step time of a ResNet-50 at 224 px (synthetic images, batch 128, AMP bf16,
    channels_last, with and without ``torch.compile``), and the share of a step spent in each loss
    (forward + backward) at batch 128, 256 and 512 (target: under 5 %);
-4. one short ``torchrun`` job with one process per GPU: every rank's loss of the gathered global
+4. the losses' speed on CUDA: forward + backward of the contextual loss and our Ranked List Loss
+   against pytorch-metric-learning's ``RankedListLoss`` at batch 1,024 and 4,096 (d = 512),
+   interleaved rounds as in ``benchmarks/loss_speed.py`` (reported, not failed);
+5. one short ``torchrun`` job with one process per GPU: every rank's loss of the gathered global
    batch equals the single-process loss of the same batch, gradients too; then a real
    ``dmlviz train`` on digits under torchrun.
 
@@ -53,6 +56,8 @@ class Sizes:
         self.image = 64 if dry_run else 224
         self.step_batch = 8 if dry_run else 128
         self.share_batches = (8, 16) if dry_run else (128, 256, 512)
+        self.speed_batches = (16,) if dry_run else (1024, 4096)
+        self.speed_dim = 16 if dry_run else EMBEDDING_DIM
         self.reps = 2 if dry_run else 10
         self.warmup = 1 if dry_run else 3
         self.compile = not dry_run
@@ -266,7 +271,38 @@ def _free(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-# -- 4. torchrun: the global-batch loss ---------------------------------------------------------
+# -- 4. the losses' speed against pytorch-metric-learning's RankedListLoss -----------------------
+
+
+def loss_speed(device: str, sizes: Sizes, deadline: float) -> list[dict]:
+    """Forward + backward of the contextual loss and our RLL against PML's RankedListLoss on
+    ``device`` (``loss_speed.measure``: every loss interleaved, 3 rounds), one row per batch."""
+    from loss_speed import measure
+
+    rows = []
+    for n in sizes.speed_batches:
+        if time.perf_counter() > deadline:
+            rows.append({"n": n, "skipped": "time budget spent"})
+            continue
+        rll, contextual = measure(n, sizes.speed_dim, torch.device(device), sizes.warmup, 5, 3)
+        rows.append(
+            {
+                "n": n,
+                "d": sizes.speed_dim,
+                "contextual_ms": contextual["ours_ms"],
+                "rll_ms": rll["ours_ms"],
+                "pml_rll_ms": rll["pml_ms"],
+                "contextual_time_vs_pml_rll": contextual["time_vs_pml_rll"],
+                "rll_speedup_vs_pml": rll["speedup_vs_pml"],
+                "contextual_speedup_vs_transcription": contextual["speedup"],
+                "contextual_loss_abs_diff": contextual["loss_abs_diff"],
+            }
+        )
+        _free(device)
+    return rows
+
+
+# -- 5. torchrun: the global-batch loss ---------------------------------------------------------
 
 
 def torchrun_check(device: str, sizes: Sizes, timeout: float, folder: Path) -> list[dict]:
@@ -434,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         _part("cuda_tests", results, lambda: cuda_tests(device, timeout=120))
         _part("losses_vs_cpu", results, lambda: losses_against_cpu(device))
         _part("resnet50_step", results, lambda: step_times(device, sizes, deadline - 150))
-        _part("loss_share", results, lambda: loss_shares(device, sizes, deadline - 90))
+        _part("loss_share", results, lambda: loss_shares(device, sizes, deadline - 120))
+        _part("loss_speed", results, lambda: loss_speed(device, sizes, deadline - 90))
         left = max(deadline - time.perf_counter(), 60)
         _part("torchrun", results, lambda: torchrun_check(device, sizes, left, Path(tmp)))
     failed = [name for name, rows in results.items() if any(r.get("ok") is False for r in rows)]
@@ -442,8 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         "description": (
             "`make gpu-check` (benchmarks/gpu_check.py): the CUDA tests, both losses on CUDA "
             "against the CPU, ResNet-50 training steps at 224 px (bf16, channels_last, with and "
-            "without torch.compile), each loss's share of a step (target under 5 %), and the "
-            "global-batch loss under torchrun."
+            "without torch.compile), each loss's share of a step (target under 5 %), both losses' "
+            "speed against pytorch-metric-learning's RankedListLoss, and the global-batch loss "
+            "under torchrun."
         ),
         "machine": {
             **machine_info(),

@@ -11,7 +11,7 @@ from shared_files import REPO, SHARED, shared_path
 
 from dmlviz.losses import ContextualLoss
 from dmlviz.losses._products import gram
-from dmlviz.losses.contextual import GAIN, PRESETS, Heaviside
+from dmlviz.losses.contextual import GAIN, PRESETS
 
 FIXTURES = SHARED / "fixtures" / "contextual"
 CASES = (
@@ -118,13 +118,36 @@ def test_equals_the_transcription_on_random_batches(dtype):
         )
 
 
-def test_heaviside_forward_is_a_step_and_backward_a_constant_slope():
-    x = torch.tensor([[-1.0, 0.0, 2.0]], requires_grad=True)
-    t = torch.tensor([[0.0]])
-    H = Heaviside.apply(x, t)
-    assert H.tolist() == [[0.0, 1.0, 1.0]]
-    H.backward(torch.tensor([[1.0, 2.0, 3.0]]))
-    assert x.grad.tolist() == [[GAIN, 2 * GAIN, 3 * GAIN]]  # far from the step as well
+TERMS = {
+    "contextual": dict(ctx_weight=1.0, contrastive_weight=0.0, reg_weight=0.0),
+    "contrastive": dict(ctx_weight=0.0, contrastive_weight=1.0, reg_weight=0.0),
+    "regulariser": dict(ctx_weight=0.0, contrastive_weight=0.0, reg_weight=1.0),
+    "all": {},
+}
+BATCHES = {
+    "4 per class": dict(n=48, d=8, per_class=4),
+    "2 per class": dict(n=30, d=6, per_class=2),
+    "two big classes": dict(n=40, d=5, per_class=20),
+    "one class": dict(n=12, d=4, per_class=12),
+}
+
+
+@pytest.mark.parametrize("term", TERMS)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_backward_equals_autograd_with_the_straight_through_slope(term, batch):
+    """The hand-written backward against plain autograd through the transcription, whose Heaviside
+    passes 10 x the gradient to every entry (the official slope), in float64."""
+    assert GAIN == 10.0
+    transcription = load_transcription().contextual_loss
+    settings = {**PRESETS["256px"], **TERMS[term]}
+    for seed in range(2):
+        embeddings, labels = random_batch(**BATCHES[batch], seed=seed, dtype=torch.float64)
+        ours, grad = grad_of(ContextualLoss(**settings), embeddings.numpy(), labels)
+        plain, plain_grad = grad_of(
+            lambda z, y: transcription(z, y, **settings), embeddings.numpy(), labels
+        )
+        assert_close(ours, plain, f"{term} loss")
+        assert_close(grad, plain_grad, f"{term} gradient")
 
 
 def test_gram_backward_equals_autograd():
@@ -188,6 +211,15 @@ def test_autocast_does_not_lower_the_precision():
         loss = ContextualLoss()(embeddings, labels)
     assert loss.dtype == torch.float32
     assert loss == ContextualLoss()(embeddings, labels)
+
+
+def test_explain_under_autocast_computes_in_float32():
+    embeddings, labels = random_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        explained = ContextualLoss().explain(embeddings, labels)
+    plain = ContextualLoss().explain(embeddings, labels)
+    for name, value in plain.items():
+        np.testing.assert_array_equal(explained[name], value, err_msg=name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

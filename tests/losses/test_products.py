@@ -53,3 +53,25 @@ def test_losses_take_the_same_values_either_way(loss, monkeypatch):
         value.backward()
         results.append((value.detach(), leaf.grad))
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-15)
+
+
+def test_sparse_matrix_helpers_agree_with_dense_ones(monkeypatch):
+    generator = torch.Generator().manual_seed(3)
+    X = torch.randn(9, 9, dtype=torch.float64, generator=generator)
+    X[torch.rand(9, 9, generator=generator) < 0.7] = 0
+    Y = torch.randn(9, 9, dtype=torch.float64, generator=generator)
+    Y[torch.rand(9, 9, generator=generator) < 0.7] = 0
+    X_sp, Y_sp = X.to_sparse(), Y.to_sparse()
+    torch.testing.assert_close(_products.dense(X_sp), X)
+    torch.testing.assert_close(_products.dense(_products.sparse_sum(X_sp, Y_sp.t())), X + Y.T)
+    rows, cols = torch.arange(9).repeat(9), torch.arange(9).repeat_interleave(9)
+    torch.testing.assert_close(_products.values_at(X_sp, rows, cols), X[rows, cols])
+    torch.testing.assert_close(_products.row_sums(X_sp), X.sum(1))
+    scale = torch.arange(9, dtype=torch.float64)
+    torch.testing.assert_close(
+        _products.dense(_products.scale_rows(X_sp, scale)), X * scale[:, None]
+    )
+    for threshold in (0.0, 1.0):  # dense, sparse
+        monkeypatch.setattr(_products, "BOTH_DENSE_ABOVE", threshold)
+        torch.testing.assert_close(_products.dense(_products.sparse_mm(X_sp, Y_sp)), X @ Y)
+    torch.testing.assert_close(_products.sparse_dense_mm(X_sp, Y), X @ Y)
