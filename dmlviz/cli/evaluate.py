@@ -101,14 +101,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def project_command(args: argparse.Namespace) -> int:
     """Make the maps of every run in ``args.runs``; prints what was computed; returns the exit code."""
-    from dmlviz.project import METHODS, project_run
+    from dmlviz.project import MAP_METHODS, project_run
     from dmlviz.runs import Run
 
     methods = _split_list(args.methods, "--methods")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in MAP_METHODS]
     if unknown:
         raise ValueError(
-            f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
+            f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(MAP_METHODS)}"
         )
     splits = _split_list(args.splits, "--splits") if args.splits else None
     check_number("--n-neighbors", args.n_neighbors, 2, integer=True)

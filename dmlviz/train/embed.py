@@ -109,12 +109,12 @@ def embed_untrained(
     from dmlviz import __version__
     from dmlviz.data import inject_label_noise
     from dmlviz.models.head import EmbeddingHead
-    from dmlviz.runs import Run, RunError
+    from dmlviz.runs import CONFIG, Run, RunError
     from dmlviz.train.config import ConfigError, resolve_config
     from dmlviz.train.start import starting_model
 
     out = Path(out)
-    if (out / "config.json").exists():
+    if (out / CONFIG).exists():
         raise RunError(f"{out} already holds a run; choose another --out or delete it")
     if config.get("dataset") is None:
         raise ConfigError("dataset", None, "is required")

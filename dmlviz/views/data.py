@@ -24,11 +24,11 @@ from dmlviz.runs import (
     run_folders,
     split_files,
 )
+from dmlviz.runs.files import MAP_METHODS
 from dmlviz.views.embedding_map import map_frame
 from dmlviz.views.runs import runs_overview
 
 SPLITS = ("test", "train", "val", "query", "gallery")
-MAP_METHODS = ("umap", "pca")
 
 
 def file_stamp(run_path: str | Path, *relative: str) -> tuple[int, ...]:
