@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.runs import metric_vs_noise
-from dmlviz.views.style import CLEAN, NOISY, annotate_empty
+from dmlviz.views.style import CLEAN, MUTED, NOISY, annotate_empty
+from dmlviz.views.templating import macro
 
 
 def consistency_histogram(per_sample: pd.DataFrame, k: int | None = None) -> go.Figure:
@@ -135,31 +136,21 @@ def suspicious_gallery_html(
     orange frame where the label really was flipped (a true find), grey where it was not.
     Without ``clean_known`` (no clean labels were given, as for most imported runs) a card shows
     the trained label and the consistency only, and claims nothing about which label is right."""
-    import html
-
-    from dmlviz.views.style import MUTED
-
     cards = []
     for row, uri in zip(table.to_dict("records"), thumbnails, strict=True):
-        flipped = clean_known and row["flipped"]
-        color = NOISY if flipped else MUTED
-        verdict = (
-            f"clean: <b>{html.escape(str(row['clean_class']))}</b><br>"
-            f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
-            f"<span style='color:{color if flipped else '#777'}'>"
-            f"{'flipped ✓' if flipped else 'false alarm'}</span>"
-            if clean_known
-            else f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
-            f"consistency {row['consistency']:.2f}"
-        )
+        flipped = bool(clean_known and row["flipped"])
         cards.append(
-            f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
-            f"neighbour consistency {row['consistency']:.2f}'><img src='{uri}' "
-            f"alt='sample {row['index']}'><div class='dmlviz-cap'>"
-            f"trained: <b>{html.escape(str(row['observed_class']))}</b><br>{verdict}"
-            "</div></div>"
+            {
+                "uri": uri,
+                "index": row["index"],
+                "consistency": row["consistency"],
+                "observed_class": str(row["observed_class"]),
+                "clean_class": str(row.get("clean_class")),
+                "flipped": flipped,
+                "color": NOISY if flipped else MUTED,
+            }
         )
-    return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"
+    return str(macro("cards.html.j2", "suspicious_strip")(cards, clean_known))
 
 
 def across_runs(runs: pd.DataFrame) -> list[go.Figure]:
