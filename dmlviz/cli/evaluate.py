@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dmlviz.registry.datasets import SPLITS
 from dmlviz.validate import check_number
 
 # dmlviz.evaluate.CLUSTERING, written out: importing it would load faiss for every command
 CLUSTERING = ("auto", "full", "off")
-SPLITS = ("train", "test", "val", "query", "gallery")  # the splits a run can have embeddings of
 
 
 def register(subparsers) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmlviz.registry.metrics import label
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.runs import metric_vs_noise
 from dmlviz.views.style import CLEAN, MUTED, NOISY, annotate_empty
@@ -155,16 +156,12 @@ def suspicious_gallery_html(
 
 def across_runs(runs: pd.DataFrame) -> list[go.Figure]:
     """Consistency of clean and of flipped samples and the detector's AUROC against noise rate,
-    one line per loss (mean ± std over seeds): the cross-run view of the page."""
-    titles = {
-        "consistency_clean": "Consistency of kept labels",
-        "consistency_flipped": "Consistency of flipped labels",
-        "detector_auroc": "Noise-detector AUROC",
-    }
+    one line per loss (mean ± std over seeds), each titled with its catalogued label: the
+    cross-run view of the page."""
     return [
-        metric_vs_noise(runs, metric, title)
-        for metric, title in titles.items()
-        if metric in runs and runs[metric].notna().any()
+        metric_vs_noise(runs, key, label(key))
+        for key in ("consistency_clean", "consistency_flipped", "detector_auroc")
+        if key in runs and runs[key].notna().any()
     ]
 
 
