@@ -52,3 +52,10 @@ def test_the_digits_defaults_are_the_registered_ones():
             is_value, value = literal(part)
             if is_value and key in digits:
                 assert value == digits[key], f"docs/run-format.md: {key} defaults to {value!r}"
+
+
+def test_the_keys_a_resume_may_change_are_the_registered_ones():
+    text = DOC.read_text(encoding="utf-8")
+    sentence = text.split("On `--resume`, only", 1)[1].split("may change", 1)[0]
+    named = set(re.findall(r"`(\w+)`", sentence))
+    assert named == {setting.key for setting in SETTINGS if setting.resumable}
