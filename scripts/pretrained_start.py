@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's dmlviz
 
-from dmlviz.runs import Run  # noqa: E402
+from dmlviz.runs import CONFIG, Run  # noqa: E402
 from dmlviz.train import finish_run, train  # noqa: E402
 
 OMNIGLOT = "/work/shared/data/omniglot/images_background_small1.zip"
@@ -35,7 +35,7 @@ NOISE = (0.0, 0.4)
 
 def _run(config: dict, out: Path) -> Run:
     """Train and evaluate ``config`` into ``out``, or reuse it when it finished before."""
-    if (out / "config.json").exists():
+    if (out / CONFIG).exists():
         run = Run.load(out)
         if run.status().get("state") == "finished" and run.eval_metrics("test"):
             return run

@@ -269,8 +269,10 @@ def live_view(folder: str) -> None:
                 format="%.0f", help=f"{MISSING}: no epoch finished yet.", **small
             ),
             "Time left": st.column_config.TextColumn(**small),
-            "MAP@R": st.column_config.NumberColumn(
-                format="%.3f", help=f"Test MAP@R. {MISSING}: the run is not evaluated yet.", **small
+            views.MAP_TITLE: st.column_config.NumberColumn(
+                format="%.3f",
+                help=f"Test {views.MAP_TITLE}. {MISSING}: the run is not evaluated yet.",
+                **small,
             ),
         },
         placeholder=MISSING,

@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 
 from dmlviz.project import project_replay
+from dmlviz.registry.metrics import metric
 from dmlviz.views.lens import ranked_list, ranked_strip_html
 from dmlviz.views.partners import partners, runs_with
 from dmlviz.views.replay import all_epochs, frame_at, replay_curves, replay_map, snapshot_ranking
@@ -80,8 +81,8 @@ for column, (run_path, run_row, data) in zip(columns, replays, strict=True):
         values = data.metrics.iloc[i]
         st.markdown(f"**{run_label(run_row)}** · snapshot of epoch {data.epochs[i]}")
         cells = st.columns(3)
-        cells[0].metric("test MAP@R", score(values["map@r"]))
-        cells[1].metric("detector AUROC", score(values["detector_auroc"]))
+        cells[0].metric(f"test {metric('map@r').short}", score(values["map@r"]))
+        cells[1].metric(metric("detector_auroc").short, score(values["detector_auroc"]))
         cells[2].metric(
             "memorised",
             percent(values["memorised"]),

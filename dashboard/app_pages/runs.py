@@ -5,6 +5,7 @@ import ui
 
 from dmlviz.runs import RunError
 from dmlviz.views.runs import (
+    TABLE_COLUMNS,
     display_table,
     metric_vs_noise,
     run_label,
@@ -76,18 +77,20 @@ st.dataframe(
     selection_mode="single-row",
     placeholder=MISSING,
     column_config={
-        "MAP@R": st.column_config.ProgressColumn(
-            "MAP@R",
+        TABLE_COLUMNS["map@r"]: st.column_config.ProgressColumn(
+            TABLE_COLUMNS["map@r"],
             format="%.3f",
             min_value=0,
             max_value=1,
             help=f"{MISSING}: the run is not evaluated yet (`dmlviz evaluate RUN`).",
         ),
-        "R@1": st.column_config.NumberColumn(
-            "R@1", format="%.3f", help=f"{MISSING}: the run is not evaluated yet."
+        TABLE_COLUMNS["recall@1"]: st.column_config.NumberColumn(
+            TABLE_COLUMNS["recall@1"],
+            format="%.3f",
+            help=f"{MISSING}: the run is not evaluated yet.",
         ),
-        "Detector AUROC": st.column_config.NumberColumn(
-            "Detector AUROC",
+        TABLE_COLUMNS["detector_auroc"]: st.column_config.NumberColumn(
+            TABLE_COLUMNS["detector_auroc"],
             format="%.3f",
             help="How well disagreement with the nearest neighbours finds flipped training "
             f"labels (0.5 = chance). {MISSING}: the run has no flipped label to find (no label "

@@ -7,11 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dmlviz.registry.datasets import SPLITS
 from dmlviz.validate import check_number
 
 # dmlviz.evaluate.CLUSTERING, written out: importing it would load faiss for every command
 CLUSTERING = ("auto", "full", "off")
-SPLITS = ("train", "test", "val", "query", "gallery")  # the splits a run can have embeddings of
 
 
 def register(subparsers) -> None:
@@ -101,14 +101,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def project_command(args: argparse.Namespace) -> int:
     """Make the maps of every run in ``args.runs``; prints what was computed; returns the exit code."""
-    from dmlviz.project import METHODS, project_run
+    from dmlviz.project import MAP_METHODS, project_run
     from dmlviz.runs import Run
 
     methods = _split_list(args.methods, "--methods")
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in MAP_METHODS]
     if unknown:
         raise ValueError(
-            f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
+            f"argument --methods: unknown method(s) {', '.join(unknown)}; choose from {', '.join(MAP_METHODS)}"
         )
     splits = _split_list(args.splits, "--splits") if args.splits else None
     check_number("--n-neighbors", args.n_neighbors, 2, integer=True)

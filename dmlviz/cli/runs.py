@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dmlviz.cli import zero_shot
+from dmlviz.registry.datasets import SPLITS
 from dmlviz.registry.metrics import CLI, shown_in
+from dmlviz.registry.settings import add_option
 
 # (column title, summary key, format): the settings, the metrics the catalogue shows here
 # (dmlviz.registry.metrics), how the data was split.
@@ -57,11 +59,11 @@ def register(subparsers) -> None:
         "--split",
         dest="splits",
         action="append",
-        choices=("train", "test", "val", "query", "gallery"),
+        choices=SPLITS,
         help="a split to embed (repeatable; default: train and the held-out splits of the run's "
         "data: test, or query and gallery, and val when the run has one)",
     )
-    embed.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+    add_option(embed, "device")
     zero_shot.add_arguments(embed)
     embed.set_defaults(func=embed_command)
 

@@ -12,6 +12,7 @@ from dmlviz.evaluate.consistency import neighbour_consistency
 from dmlviz.evaluate.replay import evaluate_replay, replay_summary
 from dmlviz.evaluate.retrieval import retrieval_metrics
 from dmlviz.runs import Run, RunError
+from dmlviz.runs.files import LABELS, embeddings_file, eval_metrics_file
 from dmlviz.runs.imported import imported_info, is_imported
 from dmlviz.validate import check_choice, check_flag
 
@@ -49,7 +50,7 @@ def evaluate_run(
     if missing:
         split, why = missing[0]
         raise RunError(
-            f"{run.path} has no embeddings of its {split} split (embeddings/{split}.npz), which "
+            f"{run.path} has no embeddings of its {split} split ({embeddings_file(split)}), which "
             f"{why}; nothing was evaluated (no result of the other splits alone): "
             f"{run.embed_hint(split)}"
         )
@@ -86,7 +87,7 @@ def missing_splits(run: Run) -> list[tuple[str, str]]:
     splits an imported run was imported with. Returns ``[(split, why), ...]``."""
     expected: dict[str, str] = {}
     for split in SELF_RETRIEVAL_SPLITS:
-        if not (run.path / f"eval/{split}_metrics.json").is_file():
+        if not (run.path / eval_metrics_file(split)).is_file():
             continue
         try:
             metrics = run.eval_metrics(split) or {}
@@ -94,7 +95,7 @@ def missing_splits(run: Run) -> list[tuple[str, str]]:
             metrics = {}
         used = {metrics.get("query_split", split), metrics.get("reference_split", split)}
         for name in sorted(used):
-            expected.setdefault(name, f"eval/{split}_metrics.json was computed from")
+            expected.setdefault(name, f"{eval_metrics_file(split)} was computed from")
     if is_imported(run.config):
         for name in (imported_info(run) or {}).get("counts", {}):
             expected.setdefault(name, "the run was imported with")
@@ -135,7 +136,7 @@ def _consistency(run: Run, k: int) -> dict[str, Any]:
     else:
         if len(noisy.clean) != len(clean) or not np.array_equal(noisy.clean, clean):
             raise RunError(
-                f"{run.path}: labels.npz and embeddings/train.npz list different samples; "
+                f"{run.path}: {LABELS} and {embeddings_file('train')} list different samples; "
                 f"re-embed the run with `dmlviz embed {run.path}`"
             )
         observed, flipped, rate, kind = noisy.observed, noisy.flipped, noisy.rate, noisy.kind

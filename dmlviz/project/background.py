@@ -2,12 +2,12 @@
 
 UMAP of 200k points takes minutes, so the dashboard shows PCA at once (``prepare_maps``) and
 leaves UMAP to a child process (``start_umap``: ``python -m dmlviz.project.background RUN
-SPLIT``, detached by ``dmlviz.jobs.process``). The child holds ``projections/.<split>_umap.lock``
+SPLIT``, detached by ``dmlviz.jobs.process``). The child holds ``umap_lock_file(split)``
 (an ``OsLock``: one computation per run and split, released by the OS however the child ends),
-writes its progress to ``projections/<split>_umap.progress.json`` (a ``dmlviz.jobs.progress``
+writes its progress to ``umap_progress_file(split)`` (a ``dmlviz.jobs.progress``
 record, whose stages here are "starting", "nearest-neighbour graph", "layout" (done / total:
 epochs), "trustworthiness", "stored") and stores the map through ``project_run``, exactly as
-``dmlviz project`` would, so the map is cached in the run.
+``dmlviz project`` would, so the map is cached in the run. The files: ``dmlviz.runs.files``.
 """
 
 from __future__ import annotations
@@ -21,18 +21,9 @@ from dmlviz.jobs.lock import OsLock, held_elsewhere
 from dmlviz.jobs.process import spawn_detached
 from dmlviz.project.cache import project_run
 from dmlviz.runs import Run, RunError, projection_file
+from dmlviz.runs.files import PROJECTIONS, umap_lock_file, umap_log_file, umap_progress_file
 
 TAKE_LOCK_S = 1.0  # how long the child tries for the lock (a page's probe may hold it an instant)
-
-
-def progress_file(split: str) -> str:
-    """The progress record of ``split``'s background UMAP, relative to the run folder."""
-    return f"projections/{split}_umap.progress.json"
-
-
-def lock_file(split: str) -> str:
-    """The lock held while ``split``'s UMAP is computed, relative to the run folder."""
-    return f"projections/.{split}_umap.lock"
 
 
 def prepare_maps(run: Run, split: str) -> str | None:
@@ -64,8 +55,8 @@ def start_umap(run: Run, split: str) -> str:
     if (umap_progress(run, split) or {}).get("state") == progress.RUNNING:
         return "running"
     try:
-        (run.path / "projections").mkdir(parents=True, exist_ok=True)
-        progress.Progress(run.path / progress_file(split)).announce()
+        (run.path / PROJECTIONS).mkdir(parents=True, exist_ok=True)
+        progress.Progress(run.path / umap_progress_file(split)).announce()
         _spawn(run.path, split)
     except OSError as error:
         raise RunError(
@@ -78,19 +69,19 @@ def start_umap(run: Run, split: str) -> str:
 def umap_progress(run: Run, split: str) -> dict[str, Any] | None:
     """The progress of ``split``'s background UMAP (``dmlviz.jobs.progress.current``: a
     "running" record whose process is gone reads as "failed"), or None when none was started."""
-    running = held_elsewhere(run.path / lock_file(split))
-    return progress.current(run.path / progress_file(split), running)
+    running = held_elsewhere(run.path / umap_lock_file(split))
+    return progress.current(run.path / umap_progress_file(split), running)
 
 
 def compute_umap(run: Run, split: str) -> bool:
     """The background process's work: take the lock, compute and store the UMAP map with
     progress, record the outcome. Returns False when another process holds the lock (nothing
     done), True when this one computed it. Raises what the computation raised (recorded)."""
-    (run.path / "projections").mkdir(parents=True, exist_ok=True)
-    lock = OsLock(run.path / lock_file(split), timeout=TAKE_LOCK_S)
+    (run.path / PROJECTIONS).mkdir(parents=True, exist_ok=True)
+    lock = OsLock(run.path / umap_lock_file(split), timeout=TAKE_LOCK_S)
     if not lock.acquire():
         return False
-    job = progress.Progress(run.path / progress_file(split))
+    job = progress.Progress(run.path / umap_progress_file(split))
     try:
         job.update("nearest-neighbour graph")
 
@@ -116,7 +107,7 @@ def _stored(run: Run, split: str, method: str) -> bool:
 def _spawn(run_path: Path, split: str) -> None:
     """Start ``compute_umap`` in a detached process (it outlives the dashboard's rerun)."""
     command = [sys.executable, "-m", "dmlviz.project.background", str(run_path), split]
-    spawn_detached(command, Path(run_path) / "projections" / f"{split}_umap.log")
+    spawn_detached(command, Path(run_path) / umap_log_file(split))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Compute a run's maps once: ``projections/<split>_<method>.npy`` plus a JSON sidecar with the
+"""Compute a run's maps once: ``projection_file(split, method)`` plus a JSON sidecar with the
 parameters (and a fingerprint of the embeddings) it was made from and its trustworthiness. A map
 is recomputed only when those parameters change, or on request."""
 
@@ -14,15 +14,15 @@ import numpy as np
 from dmlviz.project.maps import pca_projection, trustworthiness_score, umap_projection
 from dmlviz.project.replay import project_replay
 from dmlviz.runs import Run, RunError
+from dmlviz.runs.files import MAP_METHODS
 
-METHODS = ("umap", "pca")
 FORMAT_VERSION = 1
 
 
 def project_run(
     run: Run,
     splits: Sequence[str] = ("train", "test"),
-    methods: Sequence[str] = ("umap", "pca"),
+    methods: Sequence[str] = MAP_METHODS,
     force: bool = False,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
@@ -40,9 +40,9 @@ def project_run(
     Raises ``RunError`` when none of ``splits`` has embeddings.
     """
     methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in MAP_METHODS]
     if unknown or not methods:
-        raise ValueError(f"unknown map method(s) {unknown or methods}; choose from {METHODS}")
+        raise ValueError(f"unknown map method(s) {unknown or methods}; choose from {MAP_METHODS}")
     splits = tuple(splits)
     if not any(run.has_embeddings(split) for split in splits):
         raise RunError(

@@ -16,6 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# Every split a run may hold embeddings (and their evaluation and maps) of: train, val (held out
+# of train or the data's own) and the held-out splits of any layout (``DatasetEntry.held_out``).
+SPLITS = ("train", "test", "val", "query", "gallery")
+
 
 @dataclass(frozen=True)
 class DatasetEntry:

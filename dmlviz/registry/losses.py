@@ -152,10 +152,38 @@ def loss_help() -> str:
     return names_help(list(LOSSES))
 
 
+def search_table() -> str:
+    """The Markdown table of docs/tuning.md's "Search spaces": each loss's searched
+    hyperparameters (``Hyperparameter.search``, the coupled ones as ``search_rule``'s docstring
+    says) and its paper defaults, the images-per-class one as such."""
+    rows = [
+        "| loss | searched (besides `lr`) | paper defaults |",
+        "|---|---|---|",
+    ]
+    for entry in LOSSES.values():
+        searched = [_search_range(p) for p in entry.hyperparameters if p.search is not None]
+        if entry.search_rule is not None:
+            searched.append(entry.search_rule.__doc__.strip())
+        defaults = [
+            f"`{p.name}` images per class" if p.name == entry.per_class else f"`{p.name}` {v:g}"
+            for p, v in zip(entry.hyperparameters, entry.defaults.values(), strict=True)
+        ]
+        rows.append(f"| {entry.name} | {', '.join(searched)} | {', '.join(defaults)} |")
+    return "\n".join(rows)
+
+
+def _search_range(p: Hyperparameter) -> str:
+    """``p``'s search range as the table writes it: `k` 2..m-per-class, `eps` 0.005-0.5 (log)."""
+    low, high = p.search
+    high = "m-per-class" if high == PER_CLASS else f"{high:g}"
+    return f"`{p.name}` {low:g}{'..' if p.integer else '-'}{high}{' (log)' if p.log else ''}"
+
+
 # --- the paper losses ---------------------------------------------------------------------------
 
 
 def _weights_summing_to_one(suggest: Callable[[str], float]) -> dict[str, float]:
+    """`contrastive_weight` = 1 - the other two weights"""  # search_table() shows this line
     # The three weights sum to 1 as in the 256 px recipe (0.4 / 0.5 / 0.1); under AdamW only
     # their ratios matter, the learning rate sets the step.
     ctx_weight, reg_weight = suggest("ctx_weight"), suggest("reg_weight")

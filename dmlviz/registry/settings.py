@@ -205,8 +205,13 @@ SETTINGS: tuple[Setting, ...] = (
     # model
     Setting("model", "resnet50", backbone_help()),  # dmlviz.models.check_model_name checks it
     _integer("embedding_dim", 128, "length of the embeddings", 1),
-    # None: from the dataset (written back once the data is loaded)
-    _integer("in_channels", None, "", 1, flag=""),
+    _integer(
+        "in_channels",
+        None,
+        "image channels; None: from the dataset (written back once the data is loaded)",
+        1,
+        flag="",
+    ),
     _choice("pooling", "gem", POOLINGS, "{choices} (convolutional models)"),
     _flag("freeze_bn", False, "keep BatchNorm fixed"),
     _flag("layer_norm", False, "LayerNorm in the head"),
@@ -222,8 +227,11 @@ SETTINGS: tuple[Setting, ...] = (
     _integer(
         "projector_dim", None, "a training-only linear projector of this size for the loss", 1
     ),  # fmt: skip
-    # the paper recipe the settings came from (dmlviz.presets.recipes); set by dmlviz train --recipe
-    _text("recipe", "", flag=""),
+    _text(
+        "recipe",
+        "the paper recipe the settings came from (docs/recipes.md); set by `dmlviz train --recipe`",
+        flag="",
+    ),
     # loss
     _choice("loss", None, tuple(LOSSES)),
     # checked against the loss's own hyperparameters by validate_config
@@ -234,7 +242,14 @@ SETTINGS: tuple[Setting, ...] = (
         kind=dict,
         metavar="JSON",
     ),  # fmt: skip
-    _choice("preset_source", "paper defaults", PRESET_SOURCES, flag=""),
+    _choice(
+        "preset_source",
+        "paper defaults",
+        PRESET_SOURCES,
+        "{choices}: where `lr` and `loss_kwargs` came from; set by `--preset` and by giving "
+        "either yourself",
+        flag="",
+    ),
     # label noise on the train split
     _choice("noise_kind", "symmetric", NOISE_KINDS),
     Setting(

@@ -31,6 +31,8 @@ RUN_FILES = (STATUS, MODEL, TRAINER_STATE, METRICS, LABELS, EMBEDDINGS, EVAL, PR
              TENSORBOARD, REPLAY)  # fmt: skip
 # The files that make a folder a run (``dmlviz.runs.walk.is_run``).
 RUN_MARKERS = (CONFIG, MODEL, METRICS, STATUS, TRAINER_STATE)
+# The methods a run may hold a map of (``dmlviz.project``), the one a page prefers first.
+MAP_METHODS = ("umap", "pca")
 
 
 def embeddings_file(split: str) -> str:
@@ -63,6 +65,21 @@ def projection_file(split: str, method: str) -> str:
     return f"{projection_stem(split, method)}.npy"
 
 
+def umap_progress_file(split: str) -> str:
+    """The progress record of ``split``'s background UMAP (``dmlviz.project.background``)."""
+    return f"{projection_stem(split, 'umap')}.progress.json"
+
+
+def umap_lock_file(split: str) -> str:
+    """The lock held while ``split``'s background UMAP is computed."""
+    return f"{PROJECTIONS}/.{split}_umap.lock"
+
+
+def umap_log_file(split: str) -> str:
+    """The output of ``split``'s background UMAP process."""
+    return f"{projection_stem(split, 'umap')}.log"
+
+
 def replay_snapshot_file(epoch: int) -> str:
     """The file holding the replay snapshot after ``epoch``."""
     return f"{REPLAY}/epoch_{int(epoch):04d}.npz"
@@ -92,7 +109,7 @@ def eval_files(split: str) -> tuple[str, ...]:
     return (eval_metrics_file(split), per_query_file(split), neighbours_file(split))
 
 
-def split_files(split: str, methods: tuple[str, ...] = ("umap", "pca")) -> tuple[str, ...]:
+def split_files(split: str, methods: tuple[str, ...] = MAP_METHODS) -> tuple[str, ...]:
     """Every file that holds something of ``split`` (embeddings, evaluation, labels, neighbour
     consistency, the ``methods`` maps)."""
     names = (embeddings_file(split), *eval_files(split), LABELS, CONSISTENCY_TABLE)

@@ -3,7 +3,6 @@ for an untrained model's zero-shot baseline run."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from dmlviz.evaluate import evaluate_run
 from dmlviz.train.device import pick_device
 
 if TYPE_CHECKING:
@@ -84,12 +84,9 @@ def embed_run(
 
 def finish_run(run: Run, device: str | None = None) -> dict[str, Any] | None:
     """Embed every split of ``run`` (``run_splits``) and evaluate it with
-    ``dmlviz.evaluate.evaluate_run``; returns the test metrics, or None when that module is absent."""
+    ``dmlviz.evaluate.evaluate_run``; returns the test metrics (None when the run has no test
+    split's)."""
     embed_run(run, run_splits(run), device)
-    if importlib.util.find_spec("dmlviz.evaluate") is None:
-        return None
-    from dmlviz.evaluate import evaluate_run
-
     evaluate_run(run)
     return run.eval_metrics("test")
 
@@ -109,12 +106,12 @@ def embed_untrained(
     from dmlviz import __version__
     from dmlviz.data import inject_label_noise
     from dmlviz.models.head import EmbeddingHead
-    from dmlviz.runs import Run, RunError
+    from dmlviz.runs import CONFIG, Run, RunError
     from dmlviz.train.config import ConfigError, resolve_config
     from dmlviz.train.start import starting_model
 
     out = Path(out)
-    if (out / "config.json").exists():
+    if (out / CONFIG).exists():
         raise RunError(f"{out} already holds a run; choose another --out or delete it")
     if config.get("dataset") is None:
         raise ConfigError("dataset", None, "is required")

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from dmlviz.evaluate import retrieval_metrics
 from dmlviz.jobs.lock import TrainingLock
 from dmlviz.runs import Run, RunError
+from dmlviz.runs.files import TENSORBOARD
 from dmlviz.runs.run import check_new_run_folder
 from dmlviz.train.checkpoint import save_checkpoint, seed_everything
 from dmlviz.train.config import check_resume, resolve_config, validate_config
@@ -394,4 +395,4 @@ def _tensorboard_writer(run: Run):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(run.path / "tensorboard"))
+    return SummaryWriter(str(run.path / TENSORBOARD))

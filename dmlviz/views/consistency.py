@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmlviz.registry.metrics import label
 from dmlviz.views.embedding_map import class_names_of
 from dmlviz.views.runs import metric_vs_noise
-from dmlviz.views.style import CLEAN, NOISY, annotate_empty
+from dmlviz.views.style import CLEAN, MUTED, NOISY, annotate_empty
+from dmlviz.views.templating import macro
 
 
 def consistency_histogram(per_sample: pd.DataFrame, k: int | None = None) -> go.Figure:
@@ -135,45 +137,31 @@ def suspicious_gallery_html(
     orange frame where the label really was flipped (a true find), grey where it was not.
     Without ``clean_known`` (no clean labels were given, as for most imported runs) a card shows
     the trained label and the consistency only, and claims nothing about which label is right."""
-    import html
-
-    from dmlviz.views.style import MUTED
-
     cards = []
     for row, uri in zip(table.to_dict("records"), thumbnails, strict=True):
-        flipped = clean_known and row["flipped"]
-        color = NOISY if flipped else MUTED
-        verdict = (
-            f"clean: <b>{html.escape(str(row['clean_class']))}</b><br>"
-            f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
-            f"<span style='color:{color if flipped else '#777'}'>"
-            f"{'flipped ✓' if flipped else 'false alarm'}</span>"
-            if clean_known
-            else f"<span class='dmlviz-dim'>#{row['index']}</span><br>"
-            f"consistency {row['consistency']:.2f}"
-        )
+        flipped = bool(clean_known and row["flipped"])
         cards.append(
-            f"<div class='dmlviz-card' style='border-color:{color}' title='sample #{row['index']}, "
-            f"neighbour consistency {row['consistency']:.2f}'><img src='{uri}' "
-            f"alt='sample {row['index']}'><div class='dmlviz-cap'>"
-            f"trained: <b>{html.escape(str(row['observed_class']))}</b><br>{verdict}"
-            "</div></div>"
+            {
+                "uri": uri,
+                "index": row["index"],
+                "consistency": row["consistency"],
+                "observed_class": str(row["observed_class"]),
+                "clean_class": str(row.get("clean_class")),
+                "flipped": flipped,
+                "color": NOISY if flipped else MUTED,
+            }
         )
-    return f"<div class='dmlviz-strip'>{''.join(cards)}</div>"
+    return str(macro("cards.html.j2", "suspicious_strip")(cards, clean_known))
 
 
 def across_runs(runs: pd.DataFrame) -> list[go.Figure]:
     """Consistency of clean and of flipped samples and the detector's AUROC against noise rate,
-    one line per loss (mean ± std over seeds): the cross-run view of the page."""
-    titles = {
-        "consistency_clean": "Consistency of kept labels",
-        "consistency_flipped": "Consistency of flipped labels",
-        "detector_auroc": "Noise-detector AUROC",
-    }
+    one line per loss (mean ± std over seeds), each titled with its catalogued label: the
+    cross-run view of the page."""
     return [
-        metric_vs_noise(runs, metric, title)
-        for metric, title in titles.items()
-        if metric in runs and runs[metric].notna().any()
+        metric_vs_noise(runs, key, label(key))
+        for key in ("consistency_clean", "consistency_flipped", "detector_auroc")
+        if key in runs and runs[key].notna().any()
     ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dmlviz.registry.datasets import SPLITS as RUN_SPLITS
 from dmlviz.runs import (
     SUMMARY_FILES,
     Run,
@@ -24,11 +25,13 @@ from dmlviz.runs import (
     run_folders,
     split_files,
 )
+from dmlviz.runs.files import MAP_METHODS
 from dmlviz.views.embedding_map import map_frame
 from dmlviz.views.runs import runs_overview
 
-SPLITS = ("test", "train", "val", "query", "gallery")
-MAP_METHODS = ("umap", "pca")
+SPLITS = tuple(
+    sorted(RUN_SPLITS, key=lambda split: split != "test")
+)  # test first: pages open on it
 
 
 def file_stamp(run_path: str | Path, *relative: str) -> tuple[int, ...]:

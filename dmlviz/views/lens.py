@@ -236,9 +236,10 @@ def query_card_html(
 ) -> str:
     """The query's thumbnail as an HTML card (blue frame), noting a flipped training label."""
     flipped = observed_class is not None and observed_class != class_name
-    return macro("cards.html.j2", "query_card")(
+    card = macro("cards.html.j2", "query_card")(
         uri, index, class_name, observed_class if flipped else None
     )
+    return str(card)  # not Markup: ``"<style>..." + Markup`` would escape the style
 
 
 def ranked_strip_html(
@@ -263,7 +264,7 @@ def ranked_strip_html(
                 "trained_as": str(row["observed_class"]) if row.get("noisy") else None,
             }
         )
-    return macro("cards.html.j2", "ranked_strip")(cards)
+    return str(macro("cards.html.j2", "ranked_strip")(cards))
 
 
 LENS_CSS = f"""

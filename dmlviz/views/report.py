@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dmlviz.runs import Run, RunError, find_runs
+from dmlviz.runs import CONFIG, Run, RunError, find_runs
 from dmlviz.runs.atomic import atomic_write_text, check_writable, make_parents, remove_made
 from dmlviz.runs.run import quote
 from dmlviz.views import data as views_data
@@ -63,7 +63,7 @@ def report_runs(source: str | Path) -> tuple[list[Run], pd.DataFrame, pd.DataFra
     it (``find_runs``). Returns ``(runs, table, broken)`` with ``table`` and ``broken`` as
     ``runs_overview`` gives them. Raises ``RunError`` when there is no readable run."""
     source = Path(source)
-    items = [Run.load(source)] if (source / "config.json").is_file() else find_runs(source)
+    items = [Run.load(source)] if (source / CONFIG).is_file() else find_runs(source)
     table, broken = runs_overview(items)
     runs = [
         item for item in items if isinstance(item, Run) and str(item.path) in set(table["path"])

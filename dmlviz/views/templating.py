@@ -25,7 +25,8 @@ def render(template: str, **context: Any) -> str:
 
 
 def macro(template: str, name: str) -> Any:
-    """The macro ``name`` of ``template``: called with its arguments, it returns ``Markup``."""
+    """The macro ``name`` of ``template``: called with its arguments, it returns ``Markup``
+    (a caller that hands it on as ``str`` converts it: ``str + Markup`` escapes the ``str``)."""
     return getattr(TEMPLATES.get_template(template).module, name)
 
 

@@ -426,8 +426,8 @@ def unmapped_runs(runs_dir, tmp_path):
 
 
 def test_map_shows_pca_at_once_while_umap_computes(app, unmapped_runs, monkeypatch, umap_spawns):
-    from dmlviz.project.background import progress_file
     from dmlviz.runs import Run, atomic_write_json
+    from dmlviz.runs.files import umap_progress_file
 
     monkeypatch.setenv("DMLVIZ_RUNS", str(unmapped_runs))
     _page(app, "map")
@@ -443,7 +443,7 @@ def test_map_shows_pca_at_once_while_umap_computes(app, unmapped_runs, monkeypat
     # the background process stores its map: the page switches to it
     coords, _ = run.projection("test", "pca")
     run.save_projection("test", "umap", coords[:, ::-1], {"method": "umap", "params": {}})
-    atomic_write_json(run.path / progress_file("test"), {"state": "done", "stage": "stored"})
+    atomic_write_json(run.path / umap_progress_file("test"), {"state": "done", "stage": "stored"})
     app.run()
     assert not app.exception
     assert app.radio(key="map_method").value == "umap"
@@ -457,14 +457,14 @@ def test_map_reports_a_failed_umap_and_offers_to_start_it_again(
 ):
     import shutil
 
-    from dmlviz.project.background import progress_file
     from dmlviz.runs import atomic_write_json
+    from dmlviz.runs.files import umap_progress_file
 
     run = tmp_path / "runs" / "pca-only"
     shutil.copytree(runs_dir / "sweep" / "rll-noise0", run)  # mapped with PCA only
     monkeypatch.setenv("DMLVIZ_RUNS", str(tmp_path / "runs"))
     failed = {"state": "failed", "stage": "failed", "error": "MemoryError: no room", "pid": None}
-    atomic_write_json(run / progress_file("test"), failed)
+    atomic_write_json(run / umap_progress_file("test"), failed)
     _page(app, "map")
     assert "Computing UMAP failed: MemoryError: no room" in app.warning[0].value
     assert not app.get("progress") and umap_spawns == []

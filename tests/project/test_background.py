@@ -14,14 +14,13 @@ from dmlviz.jobs import progress
 from dmlviz.project import background
 from dmlviz.project.background import (
     compute_umap,
-    lock_file,
     prepare_maps,
-    progress_file,
     start_umap,
     umap_progress,
 )
 from dmlviz.project.maps import umap_projection
 from dmlviz.runs import atomic_write_json
+from dmlviz.runs.files import umap_lock_file, umap_log_file, umap_progress_file
 
 CONFIG = {"name": "tiny", "dataset": "digits", "model": "mlp", "embedding_dim": 6, "loss": "rll"}
 
@@ -76,7 +75,7 @@ def test_compute_umap_records_progress_and_stores_the_map(run, monkeypatch):
 
 def test_a_second_computation_waits_for_the_first(run, spawns):
     (run.path / "projections").mkdir()
-    lock = FileLock(run.path / lock_file("test"), timeout=0)
+    lock = FileLock(run.path / umap_lock_file("test"), timeout=0)
     lock.acquire()  # another process computes this split's UMAP
     try:
         assert compute_umap(run, "test") is False
@@ -104,7 +103,7 @@ def test_a_vanished_computation_reads_as_failed(run):
     gone.wait()
     (run.path / "projections").mkdir()
     atomic_write_json(
-        run.path / progress_file("test"),
+        run.path / umap_progress_file("test"),
         {"state": "running", "stage": "layout", "pid": gone.pid, "updated": time.time()},
     )
     record = umap_progress(run, "test")
@@ -119,7 +118,7 @@ def test_a_computation_that_died_unreaped_reads_as_failed(run):
         time.sleep(0.05)
     (run.path / "projections").mkdir()
     atomic_write_json(
-        run.path / progress_file("test"),
+        run.path / umap_progress_file("test"),
         {"state": "running", "stage": "layout", "pid": dead.pid, "updated": time.time()},
     )
     record = umap_progress(run, "test")
@@ -134,6 +133,6 @@ def test_the_background_process_computes_the_map(run):
     while time.time() < deadline and umap_progress(run, "test")["state"] == "running":
         time.sleep(0.5)
     assert umap_progress(run, "test")["state"] == "done", (
-        run.path / "projections" / "test_umap.log"
+        run.path / umap_log_file("test")
     ).read_text()
     assert run.projection("test", "umap")[0].shape == (30, 2)

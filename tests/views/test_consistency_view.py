@@ -151,3 +151,10 @@ def test_clean_labels_are_known_unless_imported_without_them():
 
     assert clean_labels_known(0.0) and clean_labels_known(0.4)
     assert not clean_labels_known(None) and not clean_labels_known(float("nan"))
+
+
+def test_gallery_escapes_class_names_and_adds_to_markup(per_sample):
+    table = suspicious_samples(per_sample, ["<a>", "b&c", "d"], n=3)
+    html = suspicious_gallery_html(table, ["data:x"] * 3)
+    assert "<a>" not in html and "b&c" not in html
+    assert ("<style>" + html).startswith("<style><div")  # a str, so CSS before it is kept

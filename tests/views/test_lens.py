@@ -101,6 +101,8 @@ def test_strip_html_colours_and_flags():
     assert "query #9" in card and "trained as one" in card
     assert "trained as" not in query_card_html("data:q", 9, "seven", "seven")
     assert NOISY  # the flag colour exists
+    # plain str, so the CSS the notebook widgets put before a card stays markup
+    assert ("<style>" + card).startswith("<style>") and ("<style>" + html).startswith("<style>")
 
 
 def test_summary_line():
