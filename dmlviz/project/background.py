@@ -8,7 +8,8 @@ run and split, released by the OS however the child ends), writes its progress t
 ``project_run``, exactly as ``dmlviz project`` would, so the map is cached in the run.
 
 Progress record: ``state`` ("running", "done", "failed"), ``stage`` (what it is doing),
-``done`` / ``total`` (layout epochs), ``pid``, ``started`` / ``updated`` (Unix seconds),
+``done`` / ``total`` (of the stage: rows searched, layout epochs), ``pid``, ``started`` /
+``updated`` (Unix seconds),
 ``seconds`` (when done), ``error`` (when failed).
 """
 
@@ -124,11 +125,11 @@ def compute_umap(run: Run, split: str) -> bool:
     try:
         atomic_write_json(path, _record(RUNNING, "nearest-neighbour graph", started=started))
 
-        def epochs(done: int, total: int) -> None:
-            stage = "layout" if done < total else "trustworthiness"
+        def step(stage: str, done: int, total: int) -> None:
+            stage = "trustworthiness" if stage == "layout" and done == total else stage
             atomic_write_json(path, _record(RUNNING, stage, done, total, started=started))
 
-        project_run(run, splits=(split,), methods=("umap",), progress=epochs)
+        project_run(run, splits=(split,), methods=("umap",), progress=step)
         seconds = round(time.time() - started, 1)
         atomic_write_json(path, _record(DONE, "stored", started=started, seconds=seconds))
         return True
