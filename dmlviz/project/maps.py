@@ -15,6 +15,12 @@ from dmlviz.project.neighbours import map_neighbours
 
 MIN_UMAP_POINTS = 4
 PCA_FIT_ROWS = 20_000  # PCA axes from at most this many samples (top directions barely move)
+# Layout epochs above LARGE_SET points, where UMAP's own default is 200 (500 below). On 20k x 64
+# in 2,000 classes of 10 (one process, busy machine) 100 epochs kept trustworthiness within 0.003
+# of 200 (0.5658 against 0.5682) in 0.6x the time; 50 epochs lost 0.016, and 200 epochs at a
+# negative sample rate of 2 instead of 5 lost 0.013.
+LARGE_SET = 10_000
+LARGE_SET_EPOCHS = 100
 
 
 def umap_projection(
@@ -32,12 +38,12 @@ def umap_projection(
     The kNN graph comes from faiss (``map_neighbours``: exact, or an inverted file on large sets)
     and is handed to UMAP as ``precomputed_knn`` (UMAP's own search is the slow part on large
     sets). ``seed`` makes the map repeatable (UMAP then runs on one thread). ``n_neighbors`` is
-    capped at ``n - 1``; ``n_epochs=None`` lets UMAP choose (200 for large sets, 500 for small
-    ones). ``init``: starting coordinates ``(n, 2)`` (default: the PCA map, instant, where UMAP's
-    spectral start solves an eigenproblem of the kNN graph; UMAP rescales each axis to [0, 10]
-    first). ``progress(stage, done, total)`` is called as the
-    stages advance (at most about once a second): "nearest-neighbour graph" (rows searched, large
-    sets only), then "layout" (epochs). ``learning_rate``: UMAP's initial step size (its default 1).
+    capped at ``n - 1``; ``n_epochs=None``: ``LARGE_SET_EPOCHS`` above ``LARGE_SET`` points,
+    else UMAP's choice (500). ``init``: starting coordinates ``(n, 2)`` (default: the PCA map,
+    instant, where UMAP's spectral start solves an eigenproblem of the kNN graph; UMAP rescales
+    each axis to [0, 10] first). ``progress(stage, done, total)`` is called as the stages advance
+    (at most about once a second): "nearest-neighbour graph" (rows searched, large sets only),
+    then "layout" (epochs). ``learning_rate``: UMAP's initial step size (its default 1).
     """
     import umap
 
@@ -50,6 +56,8 @@ def umap_projection(
     if n < MIN_UMAP_POINTS:
         raise ValueError(f"UMAP needs at least {MIN_UMAP_POINTS} points, got {n}")
     n_neighbors = int(min(n_neighbors, n - 1))
+    if n_epochs is None and n > LARGE_SET:
+        n_epochs = LARGE_SET_EPOCHS
     searched = None if progress is None else partial(progress, "nearest-neighbour graph")
     knn_indices, knn_dists = map_neighbours(x, n_neighbors, searched)
     start = pca_projection(x) if init is None else init

@@ -86,3 +86,12 @@ def test_large_sets_take_their_neighbours_from_an_inverted_file(monkeypatch):
     np.testing.assert_allclose(dists[:, 1:], 1 - (x[:, None] * x[found[:, 1:]]).sum(-1), atol=1e-5)
     assert seen[-1] == (800, 800)
     np.testing.assert_array_equal(found, neighbours.map_neighbours(x, 6)[0])  # repeatable
+
+
+def test_large_sets_are_laid_out_in_fewer_epochs(monkeypatch):
+    from dmlviz.project import maps
+
+    monkeypatch.setattr(maps, "LARGE_SET", 30)
+    seen = []
+    umap_projection(blobs()[0], n_neighbors=5, progress=lambda *step: seen.append(step))
+    assert seen[-1] == ("layout", maps.LARGE_SET_EPOCHS, maps.LARGE_SET_EPOCHS)
