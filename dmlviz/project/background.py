@@ -4,10 +4,11 @@ UMAP of 200k points takes minutes, so the dashboard shows PCA at once (``prepare
 leaves UMAP to a child process (``start_umap``: ``python -m dmlviz.project.background RUN
 SPLIT``, detached by ``dmlviz.jobs.process``). The child holds ``umap_lock_file(split)``
 (an ``OsLock``: one computation per run and split, released by the OS however the child ends),
-writes its progress to ``umap_progress_file(split)`` (a ``dmlviz.jobs.progress``
-record, whose stages here are "starting", "nearest-neighbour graph", "layout" (done / total:
-epochs), "trustworthiness", "stored") and stores the map through ``project_run``, exactly as
-``dmlviz project`` would, so the map is cached in the run. The files: ``dmlviz.runs.files``.
+writes its progress to ``umap_progress_file(split)`` (a ``dmlviz.jobs.progress`` record, whose
+stages here are "starting", "nearest-neighbour graph" (done / total: rows searched), "layout"
+(done / total: epochs), "trustworthiness", "stored") and stores the map through
+``project_run``, exactly as ``dmlviz project`` would, so the map is cached in the run. The
+files: ``dmlviz.runs.files``.
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ def compute_umap(run: Run, split: str) -> bool:
     try:
         job.update("nearest-neighbour graph")
 
-        def epochs(done: int, total: int) -> None:
-            job.update("layout" if done < total else "trustworthiness", done, total)
+        def step(stage: str, done: int, total: int) -> None:
+            stage = "trustworthiness" if stage == "layout" and done == total else stage
+            job.update(stage, done, total)
 
-        project_run(run, splits=(split,), methods=("umap",), progress=epochs)
+        project_run(run, splits=(split,), methods=("umap",), progress=step)
         job.finish("stored")
         return True
     except BaseException as error:

@@ -27,15 +27,15 @@ def project_run(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, str]:
     """Make (or reuse) the ``methods`` maps of each embedded split in ``splits`` of ``run``.
 
     The UMAP parameters are ``n_neighbors``, ``min_dist``, ``seed``. A stored map is reused when
     its sidecar's ``params`` match (same method, parameters and embeddings); ``force``
-    recomputes. ``progress(done, total)`` follows each UMAP's layout epochs. With "umap", a run
-    with training replay also gets its aligned replay layout (``project_replay``, key
-    ``replay_umap``). Returns ``{"<split>_<method>": "computed" |
+    recomputes. ``progress(stage, done, total)`` follows each UMAP's stages (``umap_projection``).
+    With "umap", a run with training replay also gets its aligned replay layout
+    (``project_replay``, key ``replay_umap``). Returns ``{"<split>_<method>": "computed" |
     "cached" | "skipped: <why>"}``.
     Raises ``RunError`` when none of ``splits`` has embeddings.
     """

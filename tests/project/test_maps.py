@@ -68,3 +68,30 @@ def test_pca_of_many_samples_fits_its_axes_on_a_sample():
     assert sampled.shape == (300, 2) and sampled.dtype == np.float32
     assert sampled.var(axis=0).sum() / exact.var(axis=0).sum() > 0.98  # nearly the same plane
     np.testing.assert_array_equal(sampled, pca_projection(x, fit_rows=100))  # seeded
+
+
+def test_large_sets_take_their_neighbours_from_an_inverted_file(monkeypatch):
+    from dmlviz.evaluate.knn import l2_normalise
+    from dmlviz.project import neighbours
+
+    x = l2_normalise(blobs(n_per_class=100, classes=8, d=16)[0])
+    exact, _ = neighbours.map_neighbours(x, 6)
+    monkeypatch.setattr(neighbours, "EXACT_POINTS", 100)
+    seen = []
+    found, dists = neighbours.map_neighbours(x, 6, progress=lambda *step: seen.append(step))
+    assert found.shape == dists.shape == (800, 6) and dists.dtype == np.float32
+    np.testing.assert_array_equal(found[:, 0], np.arange(800))  # itself first, at distance 0
+    assert (dists[:, 0] == 0).all() and (np.diff(dists, axis=1) >= 0).all()
+    assert np.mean(found[:, 1:] == exact[:, 1:]) > 0.9  # an approximate search, but a close one
+    np.testing.assert_allclose(dists[:, 1:], 1 - (x[:, None] * x[found[:, 1:]]).sum(-1), atol=1e-5)
+    assert seen[-1] == (800, 800)
+    np.testing.assert_array_equal(found, neighbours.map_neighbours(x, 6)[0])  # repeatable
+
+
+def test_large_sets_are_laid_out_in_fewer_epochs(monkeypatch):
+    from dmlviz.project import maps
+
+    monkeypatch.setattr(maps, "LARGE_SET", 30)
+    seen = []
+    umap_projection(blobs()[0], n_neighbors=5, progress=lambda *step: seen.append(step))
+    assert seen[-1] == ("layout", maps.LARGE_SET_EPOCHS, maps.LARGE_SET_EPOCHS)
