@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pandas as pd
+from fake_runs import per_query_table, save_per_query
 
 from dmlviz.cli import main
 
@@ -13,27 +12,10 @@ CONFIG = {"dataset": "digits", "model": "mlp", "loss": "rll"}
 
 
 def evaluated_run(path, make_run, shift: float = 0.0, seed: int = 0, classes: int = 30):
-    """A run whose test per-query table has ``classes`` classes of 6 queries, AP@R raised by
-    ``shift``."""
-    run = make_run(path, splits=(), config=CONFIG)
-    labels = np.repeat(np.arange(classes), 6)
-    level = np.random.default_rng(1000).uniform(0.2, 0.8, classes)[labels]
-    ap = np.clip(level + shift + np.random.default_rng(seed).normal(0, 0.1, len(labels)), 0, 1)
-    table = pd.DataFrame(
-        {
-            "query": np.arange(len(labels)),
-            "label": labels,
-            "r": 5,
-            "ap@r": ap,
-            "r_precision": ap,
-            "ap": ap,
-            "precision@1": (ap > 0.5).astype(float),
-            "first_correct_rank": 1.0,
-        }  # fmt: skip
+    """A run evaluated with ``per_query_table(shift, seed, classes)`` (6 queries a class)."""
+    return save_per_query(
+        make_run(path, splits=(), config=CONFIG), per_query_table(shift, seed, classes)
     )
-    neighbours = np.zeros((len(labels), 2), dtype=np.int64)
-    run.save_eval("test", {"map@r": float(ap.mean())}, table, neighbours, neighbours)
-    return run
 
 
 def test_compare_prints_each_difference_and_what_explains_it(tmp_path, capsys, make_run):

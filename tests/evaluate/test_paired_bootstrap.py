@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from fake_runs import per_query_table
 
 from dmlviz.evaluate.paired import (
     PAIRED_METRICS,
@@ -17,21 +17,8 @@ from dmlviz.evaluate.paired import (
 
 
 def per_query(shift: float = 0.0, seed: int = 0, classes: int = 40, per_class: int = 8):
-    """A per-query table: each class has its own level (the same in every table), each query
-    adds its own noise (``seed``); ``shift`` raises every query's AP@R."""
-    labels = np.repeat(np.arange(classes), per_class)
-    level = np.random.default_rng(1000).uniform(0.2, 0.8, classes)[labels]
-    ap = np.clip(level + shift + np.random.default_rng(seed).normal(0, 0.1, len(labels)), 0, 1)
-    return pd.DataFrame(
-        {
-            "query": np.arange(len(labels)),
-            "label": labels,
-            "r": np.full(len(labels), per_class - 1),
-            "ap@r": ap,
-            "r_precision": ap,
-            "precision@1": (ap > 0.5).astype(float),
-        }
-    )
+    """``per_query_table`` with 40 classes of 8 queries."""
+    return per_query_table(shift, seed, classes, per_class)
 
 
 def test_identical_runs_differ_by_zero_within_noise():
