@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dmlviz.registry.metrics import METRICS, per_query_metrics
+from dmlviz.registry.metrics import per_query_metrics
 from dmlviz.validate import check_number
 
 # dmlviz.evaluate.paired's defaults, written out: importing it would load faiss for every command
@@ -63,34 +63,8 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(comparison.to_dict(), indent=2, default=_plain))
         return 0
-    print(comparison_text(comparison))
+    print(comparison.text())
     return 0
-
-
-def comparison_text(comparison) -> str:
-    """The comparison in lines: a header, one sentence per metric, the top classes and queries."""
-    a, b = comparison.names
-    lines = [
-        f"A = {a}, B = {b}: {comparison.num_queries} test queries in {comparison.num_classes} "
-        f"classes, {comparison.resamples} class resamples (seed {comparison.seed})",
-        "",
-        *(d.text("A", "B") for d in comparison.differences),
-    ]
-    entry = METRICS[comparison.explained]
-    digits = entry.digits
-    lines += ["", f"Classes that explain most of the {entry.label} difference:"]
-    for row in comparison.classes.to_dict("records"):
-        lines.append(
-            f"  class {row['label']} ({row['queries']} queries): A {row['a']:.{digits}f}, "
-            f"B {row['b']:.{digits}f}, contributes {row['contribution']:+.{digits}f}"
-        )
-    lines += ["", f"Queries that explain most of the {entry.label} difference:"]
-    for row in comparison.queries.to_dict("records"):
-        lines.append(
-            f"  query {row['query']} (class {row['label']}): A {row['a']:.{digits}f}, "
-            f"B {row['b']:.{digits}f}, contributes {row['contribution']:+.{digits}f}"
-        )
-    return "\n".join(lines)
 
 
 def _plain(value: object) -> object:

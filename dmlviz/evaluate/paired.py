@@ -62,7 +62,7 @@ class MetricDifference:
         interval = f"{_signed(self.difference, entry)} [{_signed(self.low, entry)}, " \
                    f"{_signed(self.high, entry)}]"  # fmt: skip
         if self.within_noise:
-            verdict = f"within noise: the {LEVEL:.0%} interval covers 0"
+            verdict = f"within noise: the {LEVEL * 100:g} % interval covers 0"
         else:
             better = (self.difference > 0) == entry.higher_is_better
             verdict = f"{name_b if better else name_a} is better: the interval excludes 0"
@@ -93,6 +93,38 @@ class PairedComparison:
     resamples: int
     seed: int
     names: tuple[str, str] = ("A", "B")
+
+    def text(self) -> str:
+        """``dmlviz compare``'s text, in lines: a header, one sentence per metric, the classes and
+        queries that explain the most, and what the intervals count."""
+        a, b = self.names
+        lines = [
+            f"A = {a}, B = {b}: {self.num_queries} test queries in {self.num_classes} "
+            f"classes, {self.resamples} class resamples (seed {self.seed})",
+            "",
+            *(d.text("A", "B") for d in self.differences),
+        ]
+        entry = METRICS[self.explained]
+        digits = entry.digits
+        lines += ["", f"Classes that explain most of the {entry.label} difference:"]
+        for row in self.classes.to_dict("records"):
+            lines.append(
+                f"  class {row['label']} ({row['queries']} queries): A {row['a']:.{digits}f}, "
+                f"B {row['b']:.{digits}f}, contributes {row['contribution']:+.{digits}f}"
+            )
+        lines += ["", f"Queries that explain most of the {entry.label} difference:"]
+        for row in self.queries.to_dict("records"):
+            lines.append(
+                f"  query {row['query']} (class {row['label']}): A {row['a']:.{digits}f}, "
+                f"B {row['b']:.{digits}f}, contributes {row['contribution']:+.{digits}f}"
+            )
+        lines += [
+            "",
+            "The intervals count the test set's noise (which classes happen to be tested), not "
+            "the training's: two seeds of the same settings can differ by more. To judge "
+            "settings, compare sweeps of several seeds (their summary.md resamples seeds too).",
+        ]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON values (``dmlviz compare --json``)."""

@@ -112,9 +112,9 @@ def differences_markdown(table: pd.DataFrame) -> str:
         )
     lines += [
         "",
-        f"B - A of the means over seeds on the test split, with a {LEVEL:.0%} interval from a "
-        "bootstrap that resamples each loss's seeds and the test classes (queries of one class "
-        "are not independent). Within noise: the interval covers 0, so these runs cannot tell "
-        "the two losses apart.",
+        f"B - A of the means over seeds on the test split, with a {LEVEL * 100:g} % interval "
+        "from a bootstrap that resamples each loss's seeds and the test classes (queries of one "
+        "class are not independent). Within noise: the interval covers 0, so these runs cannot "
+        "tell the two losses apart.",
     ]
     return "\n".join(lines) + "\n"

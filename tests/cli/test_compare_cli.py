@@ -27,6 +27,7 @@ def test_compare_prints_each_difference_and_what_explains_it(tmp_path, capsys, m
     assert "MAP@R B - A: +0.1" in out and "B is better: the interval excludes 0" in out
     assert "Classes that explain most of the MAP@R difference:" in out
     assert out.count("  query ") == 5
+    assert "not the training's: two seeds of the same settings can differ by more" in out
 
 
 def test_compare_says_when_a_difference_is_within_noise(tmp_path, capsys, make_run):
@@ -35,7 +36,7 @@ def test_compare_says_when_a_difference_is_within_noise(tmp_path, capsys, make_r
     assert main(["compare", str(a.path), str(b.path), "--metric", "map@r"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if " B - A: " in line][0].endswith(
-        "(within noise: the 95% interval covers 0)"
+        "(within noise: the 95 % interval covers 0)"
     )
 
 
