@@ -143,24 +143,24 @@ def check_same_split(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str] = 
     """Raise ``SplitMismatch`` saying what differs unless the per-query tables ``a`` and ``b``
     hold the same queries (index and label) with the same number of relevant references."""
     hint = (
-        "compare runs evaluated on the same test split: the same dataset, split seed and "
-        "protocol (re-evaluate with `dmlviz evaluate RUN` after changing either)"
+        "compare runs of the same test split: the same dataset, protocol and split seed "
+        "(`dmlviz runs` shows each run's split)"
     )
     if len(a) != len(b):
         raise SplitMismatch(
             f"{names[0]} has {len(a)} test queries, {names[1]} has {len(b)}: {hint}"
         )
     for column, what in (("query", "query indices"), ("label", "labels"), ("r", "references")):
-        if (
-            column in a
-            and column in b
-            and not np.array_equal(a[column].to_numpy(), b[column].to_numpy())
-        ):
-            first = int(np.flatnonzero(a[column].to_numpy() != b[column].to_numpy())[0])
+        if column not in a or column not in b:
+            continue
+        values_a, values_b = a[column].tolist(), b[column].tolist()
+        if values_a != values_b:
+            first = next(
+                i for i, (x, y) in enumerate(zip(values_a, values_b, strict=True)) if x != y
+            )
             raise SplitMismatch(
-                f"the test queries' {what} differ (first at row {first}: "
-                f"{a[column].iloc[first]!r} in {names[0]}, {b[column].iloc[first]!r} in "
-                f"{names[1]}): {hint}"
+                f"the test queries' {what} differ (first at row {first}: {values_a[first]!r} in "
+                f"{names[0]}, {values_b[first]!r} in {names[1]}): {hint}"
             )
 
 

@@ -121,3 +121,10 @@ def test_hierarchical_detects_a_shift_larger_than_the_seed_spread():
 def test_seed_difference_refuses_runs_of_another_split():
     with pytest.raises(SplitMismatch):
         seed_difference([per_query()], [per_query(), per_query(classes=20)])
+
+
+def test_the_refusal_names_the_first_differing_query_in_plain_values():
+    other = per_query()
+    other.loc[9, "label"] = 99
+    with pytest.raises(SplitMismatch, match=r"labels differ \(first at row 9: 1 in A, 99 in B\)"):
+        compare_tables(per_query(), other)
