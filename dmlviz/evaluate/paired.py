@@ -245,7 +245,7 @@ def seed_difference(
             float(mean_b[j] - mean_a[j]),
             float(low[j]),
             float(high[j]),
-        )  # fmt: skip
+        )
         for j, k in enumerate(keys)
     ]
 
