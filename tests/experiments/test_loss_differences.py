@@ -63,3 +63,14 @@ def test_unfinished_runs_and_runs_of_other_splits_are_left_out(tmp_path, make_ru
     assert list(zip(table["loss_a"], table["loss_b"], strict=True)) == [("rll", "contextual")]
     assert (table.loc[0, "seeds_a"], table.loc[0, "seeds_b"]) == (2, 3)
     assert differences_markdown(loss_differences(runs.iloc[:0])) == ""
+
+
+def test_runs_of_another_noise_kind_are_not_seeds_of_the_same_cell(tmp_path, make_run):
+    runs = sweep(tmp_path, make_run, {("rll", 0.4): 0.0, ("contextual", 0.4): 0.0})
+    runs["noise_kind"] = ["symmetric"] * 3 + ["pair"] * 3
+    assert loss_differences(runs, resamples=100).empty
+    runs["noise_kind"] = "pair"
+    table = loss_differences(runs, resamples=100)
+    assert list(table["noise_kind"]) == ["pair"]
+    assert difference_sentence(table.iloc[0].to_dict()).startswith("At 40 % pair noise, ")
+    assert "| 40 % pair | rll | contextual |" in differences_markdown(table)

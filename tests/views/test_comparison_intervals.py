@@ -23,7 +23,7 @@ def test_comparison_text_gives_each_pair_its_interval_at_the_highest_rate(tmp_pa
                              "seed": seed, "state": "finished", "map@r": table["ap@r"].mean(),
                              "preset_source": "paper defaults", "path": str(run.path)})  # fmt: skip
     text = comparison_text(pd.DataFrame(rows))
-    assert "At 40 % noise, MAP@R contextual - rll: +0.1" in text
+    assert "At 40 % symmetric noise, MAP@R contextual - rll: +0.1" in text
     assert "(contextual is better: the interval excludes 0), over 2 and 2 seeds" in text
     assert "At 0 % noise" not in text
 
