@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dmlviz.data import NoisyLabels, inject_label_noise
 from dmlviz.runs import Run, import_embeddings
@@ -133,3 +134,32 @@ def _import(path: Path, data: dict[str, Split], name: str | None) -> Run:
         train_labels=files.get("train_labels"),
         name=name,
     )
+
+
+def per_query_table(
+    shift: float = 0.0, seed: int = 0, classes: int = 30, per_class: int = 6
+) -> pd.DataFrame:
+    """A test per-query table whose truth is known: ``classes`` classes of ``per_class`` queries,
+    each class its own level of AP@R (the same in every table), each query its own noise
+    (seeded ``seed``), all raised by ``shift``; R-precision is AP@R, P@1 is AP@R > 0.5."""
+    labels = np.repeat(np.arange(classes), per_class)
+    level = np.random.default_rng(1000).uniform(0.2, 0.8, classes)[labels]
+    ap = np.clip(level + shift + np.random.default_rng(seed).normal(0, 0.1, len(labels)), 0, 1)
+    return pd.DataFrame(
+        {
+            "query": np.arange(len(labels)),
+            "label": labels,
+            "r": np.full(len(labels), per_class - 1),
+            "ap@r": ap,
+            "r_precision": ap,
+            "precision@1": (ap > 0.5).astype(float),
+        }
+    )
+
+
+def save_per_query(run: Run, table: pd.DataFrame) -> Run:
+    """``run`` evaluated on the test split with the per-query ``table`` (no neighbours); returns
+    it."""
+    neighbours = np.zeros((len(table), 2), dtype=np.int64)
+    run.save_eval("test", {"map@r": float(table["ap@r"].mean())}, table, neighbours, neighbours)
+    return run

@@ -27,6 +27,7 @@ def test_cli_lists_every_command():
         "tune",
         "dashboard",
         "demo",
+        "compare",
     ):
         assert command in help_text
 

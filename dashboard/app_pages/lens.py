@@ -9,6 +9,7 @@ import ui
 
 from dmlviz.runs import RunError
 from dmlviz.views.lens import (
+    difference_text,
     live_ranking,
     query_card_html,
     query_classes,
@@ -197,6 +198,8 @@ if not math.isnan(delta):
         f"**ΔAP@R (right − left): {delta:+.3f}.** Tags on the right list show how each image "
         "moved: ↑ ranked higher than on the left, ↓ lower, *new*: not in the left top K."
     )
+if data.per_query is not None and other_data.per_query is not None:  # both evaluated this split
+    st.markdown(difference_text(data.per_query, other_data.per_query))
 with st.expander("Rank changes as a table"):
     st.dataframe(
         changes.rename(columns={"rank_a": "rank (left run)", "rank_b": "rank (right run)"}),

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "tune",
     "dashboard",
     "demo",
+    "compare",
 )
 
 

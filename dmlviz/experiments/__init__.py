@@ -6,6 +6,7 @@
 ``runner.py``     ``train_many``, the one process pool for sweeps and tuning; ``run_sweep``
 ``ray_executor.py``  the same runs and trials as Ray tasks on a cluster (``--executor ray``)
 ``reports.py``    runs.csv, summary.csv and summary.md
+``differences.py``  each loss against each other per noise rate, with intervals (seeds, classes)
 ``state.py``      where an experiment stands, rebuilt from its folder's files
 ``launcher.py``   the noise lab: start a detached sweep from a spec file, cancel it, resume it
 ``estimate.py``   the noise lab's cost estimate, timed on the device the sweep will train on

@@ -39,6 +39,7 @@ CANCEL_DIR = ".cancel"
 RUNS_CSV = "runs.csv"
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
+DIFFERENCES_CSV = "differences.csv"  # loss against loss with intervals (``differences.py``)
 EXPERIMENT_FILE = "experiment.json"
 LOG_FILE = "sweep.log"
 PRESET_JSON = "preset.json"  # a tuning study's chosen setting (``dmlviz.experiments.tune``)

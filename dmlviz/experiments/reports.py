@@ -4,7 +4,8 @@
 and from the training replay the epoch at which the detector's AUROC peaked and the share of
 flipped images memorised at the end);
 ``summary.csv`` the mean and standard deviation over seeds per loss x noise rate; ``summary.md``
-the same summary as a Markdown table.
+the same summary as a Markdown table, then each loss against each other at each noise rate with
+a 95 % interval (``differences.py``), also in ``differences.csv``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from dmlviz.experiments.differences import differences_markdown, loss_differences
 from dmlviz.experiments.folder import (
+    DIFFERENCES_CSV,
     RUNS_CSV,
     SUMMARY_CSV,
     SUMMARY_MD,
@@ -163,8 +166,8 @@ def _mean_std(mean: float, std: float, digits: int = 3) -> str:
 
 
 def write_reports(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
-    """Write ``runs.csv``, ``summary.csv`` and ``summary.md`` for ``spec`` in ``out``; returns the
-    runs table."""
+    """Write ``runs.csv``, ``summary.csv``, ``differences.csv`` and ``summary.md`` for ``spec`` in
+    ``out``; returns the runs table."""
     out = Path(out)
     frame = runs_table(out, spec)
     atomic_write_text(out / RUNS_CSV, frame.to_csv(index=False))
@@ -175,7 +178,12 @@ def write_reports(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
         f"Sweep: {spec.dataset}{protocol}, {spec.noise_kind} noise, "
         f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
     )
-    atomic_write_text(out / SUMMARY_MD, summary_markdown(summary, title))
+    differences = loss_differences(frame)
+    atomic_write_text(out / DIFFERENCES_CSV, differences.to_csv(index=False))
+    markdown = summary_markdown(summary, title)
+    if not differences.empty:
+        markdown += "\n" + differences_markdown(differences)
+    atomic_write_text(out / SUMMARY_MD, markdown)
     return frame
 
 

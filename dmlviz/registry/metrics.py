@@ -83,6 +83,11 @@ def summary_metrics() -> tuple[Metric, ...]:
     return tuple(m for m in METRICS.values() if m.source is not None)
 
 
+def per_query_metrics() -> tuple[Metric, ...]:
+    """The metrics with a per-query column (those ``dmlviz compare`` resamples), in catalogue order."""
+    return tuple(m for m in METRICS.values() if m.per_query is not None)
+
+
 def replay_curves() -> tuple[Metric, ...]:
     """The metrics the Replay page draws against epoch, in catalogue order."""
     return tuple(m for m in METRICS.values() if m.replay_panel is not None)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmlviz.experiments.differences import difference_sentence, loss_differences
 from dmlviz.experiments.folder import RUNS_CSV
 from dmlviz.experiments.reports import summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
@@ -373,9 +374,11 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
     """A one-paragraph plain-language reading of a sweep's results (``runs.csv`` or its frame).
 
     Says which loss lost the least MAP@R from the lowest to the highest noise rate and by how
-    much, how the others compare, how well neighbour consistency detected the flipped labels at
-    the highest rate, and adds a caveat when the seeds disagree by as much as the losses differ
-    (or when there is only one seed, or the losses were not tuned alike).
+    much, how the others compare, each loss against each other at the highest rate with its 95 %
+    interval and whether that is within noise (where the runs' per-query tables can be read), how
+    well neighbour consistency detected the flipped labels at the highest rate, and adds a caveat
+    when the seeds disagree by as much as the losses differ (or when there is only one seed, or
+    the losses were not tuned alike).
     """
     if not isinstance(runs, pd.DataFrame):
         path = Path(runs)
@@ -419,6 +422,7 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
             sentences[-1] += "."
         gaps = pd.Series([b[0] - a[0] for a, b in zip(drops, drops[1:], strict=False)])
         spread = summary.loc[summary["noise_rate"].isin([low, high]), "map@r_std"].max()
+    sentences += _interval_sentences(runs, high)
     sentences += _detector_sentences(summary, high)
     seeds = int(summary["seeds"].min())
     if seeds < 2:
@@ -435,6 +439,16 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
     if warning:
         sentences.append("Note: " + warning[0].upper() + warning[1:])
     return " ".join(sentences)
+
+
+def _interval_sentences(runs: pd.DataFrame, rate: float) -> list[str]:
+    """At noise ``rate``, each loss against each other with its 95 % interval (seeds and test
+    classes resampled) and whether it is within noise: a sentence each, where the runs' per-query
+    tables can be read (``path``)."""
+    if "path" not in runs:
+        return []
+    table = loss_differences(runs[runs["noise_rate"] == rate])
+    return [difference_sentence(row) for row in table.to_dict("records")]
 
 
 def _detector_sentences(summary: pd.DataFrame, high: float) -> list[str]:

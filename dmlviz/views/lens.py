@@ -201,6 +201,22 @@ def rank_changes(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def difference_text(
+    left: pd.DataFrame, right: pd.DataFrame, names: tuple[str, str] = ("left", "right")
+) -> str:
+    """Over the whole split, the two runs' MAP@R difference (right - left) with its 95 % interval
+    from a paired bootstrap over the split's classes, in words: within noise or which is better;
+    or why the per-query tables ``left`` and ``right`` cannot be compared."""
+    from dmlviz.evaluate.paired import SplitMismatch, compare_tables
+
+    try:
+        comparison = compare_tables(left, right, ("map@r",), names=names)
+    except SplitMismatch as error:
+        return f"The two runs cannot be compared over the whole split: {error}."
+    difference = comparison.differences[0]
+    return f"Over the whole split, {difference.text(*names)}."
+
+
 def _move(rank_a: float, rank_b: float) -> str:
     if math.isnan(rank_a):
         return "new"

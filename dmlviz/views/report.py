@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from dmlviz.experiments.differences import difference_sentence, loss_differences
 from dmlviz.runs import CONFIG, Run, RunError, find_runs
 from dmlviz.runs.atomic import atomic_write_text, check_writable, make_parents, remove_made
 from dmlviz.runs.run import quote
@@ -161,8 +162,8 @@ def _percent_noise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _overview(table: pd.DataFrame) -> dict[str, Any]:
-    """The runs table, the settings they share, the presets of their losses and the figures
-    across runs."""
+    """The runs table, the settings they share, the presets of their losses, the figures across
+    runs and each loss against each other at each noise rate with its interval."""
     losses = {loss_name(str(loss)) for loss in table["loss"].dropna()}
     presets = presets_display(sorted({str(d) for d in table["dataset"].dropna()}) or None)
     presets = presets[presets["Loss"].isin(losses)]
@@ -173,6 +174,9 @@ def _overview(table: pd.DataFrame) -> dict[str, Any]:
         "runs_table": _table_html(_percent_noise(display_table(table))),
         "presets_table": _table_html(presets) if len(presets) else None,
         "noise_figures": [_figure(metric_vs_noise(table, key)) for key in ("map@r", "recall@1")],
+        "differences": [
+            difference_sentence(row) for row in loss_differences(table).to_dict("records")
+        ],
         "detector_figures": [_figure(f) for f in across_runs(table)],
     }
 

@@ -211,6 +211,7 @@ def test_lens_page_shows_ranked_list_and_comparison(app, runs_dir):
     assert partner.endswith("rll-noise40")  # the other loss at the same noise rate
     changes = app.dataframe[0].value
     assert {"index", "move"} <= set(changes.columns)
+    assert any(m.value.startswith("Over the whole split, MAP@R ") for m in app.markdown)
 
     app.number_input(key="lens_index").set_value(8).run()
     assert app.session_state["lens_query"]["index"] == 8

@@ -52,6 +52,12 @@ def test_every_combination_is_trained_evaluated_and_tabled(sweep):
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 4 and (summary["seeds"] == 1).all()
     assert "| contextual | 40 % | 1 |" in (out / "summary.md").read_text()
+    differences = pd.read_csv(out / "differences.csv")  # contextual against rll at each rate
+    assert differences[["noise_rate", "loss_a", "loss_b"]].values.tolist() == [
+        [0.0, "contextual", "rll"],
+        [0.4, "contextual", "rll"],
+    ]
+    assert "## Loss against loss" in (out / "summary.md").read_text()
     for name in frame["name"]:
         assert Run.load(out / name).projection("test", "pca") is not None
 
@@ -183,6 +189,8 @@ def test_the_noise_lab_reads_a_command_line_sweep(sweep):
     assert {r["state"] for r in state["runs"]} == {"finished"}
     text = comparison_text(out)
     assert "From 0 % to 40 % symmetric label noise" in text and "single seed" in text
+    assert "At 40 % symmetric noise, MAP@R rll - contextual: " in text
+    assert "over 1 and 1 seeds" in text
 
 
 def test_a_folder_keeps_its_preset_kind(sweep, tmp_path):

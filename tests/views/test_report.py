@@ -72,6 +72,11 @@ def test_sweep_report_has_every_section(runs, sweep_html):
     assert "data:image/png;base64," in sweep_html
 
 
+def test_sweep_report_gives_loss_against_loss_with_intervals(sweep_html):
+    assert "Loss against loss" in sweep_html
+    assert "At 40 % symmetric noise, MAP@R " in sweep_html and "over 1 and 1 seeds" in sweep_html
+
+
 def test_caps_hold(runs):
     page = build_report(runs["rll-noise40"])
     assert page.count("dmlviz-card dmlviz-query") == WORST_QUERIES
