@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,7 +45,6 @@ from _common import SKIPPED, chromium, machine_info, parse_args, time_fn, write_
 from import_scale import dashboard, wait_drawn  # noqa: E402
 
 from dmlviz.runs import Run, projection_file  # noqa: E402
-from dmlviz.views.deck_map import fitted_view  # noqa: E402
 from dmlviz.views.embedding_map import MAX_MAP_POINTS  # noqa: E402
 
 CLASSES = 1_000
@@ -69,7 +67,8 @@ CANDIDATES = {  # name -> max_points (None: every point; 0: a map of one point)
     f"sample {MAX_MAP_POINTS // 1000}k + density (chosen)": MAX_MAP_POINTS,
 }
 
-# One drawing path on one synthetic run: ?run=PATH&max_points=M (-1: every point, 0: one point).
+# One drawing path on one synthetic run: ?run=PATH&max_points=M (-1: every point, 0: one point,
+# -2: every point with deck.gl, timed by benchmarks/map_webgl.py); a picked sample is named.
 CANDIDATE_APP = """
 import streamlit as st
 from dmlviz.runs import Run
@@ -267,83 +266,6 @@ def click_check(browser, url: str, run: Path, shots: Path | None) -> dict:
         "box_listed": listed,
         "box_inside": int(inside.sum()),
     }
-
-
-# Where deck.gl's tooltip, and the plotly map's hover label, show a sample.
-DECK_TOOLTIP = ".deck-tooltip"
-PLOTLY_HOVER = ".hoverlayer .hovertext"
-DECK_DRAWN = """() => !!document.querySelector('[data-testid="stDeckGlJsonChart"] canvas')"""
-WEBGL_PATHS = {  # name -> max_points of CANDIDATE_APP (-2: deck.gl, every point)
-    f"plotly sample {MAX_MAP_POINTS // 1000}k + density": MAX_MAP_POINTS,
-    "deck.gl every point": -2,
-}
-
-
-def deck_target(page, run: Path) -> tuple[float, float]:
-    """The screen position of sample 0 on the deck.gl map (its fitted first view)."""
-    coords = Run.load(run).projection("test", "umap")[0]
-    view = fitted_view(pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1]}), 620)
-    scale = 2.0**view.zoom
-    box = page.locator('[data-testid="stDeckGlJsonChart"] canvas').first.bounding_box()
-    x = box["x"] + box["width"] / 2 + (coords[0, 0] - view.target[0]) * scale
-    y = box["y"] + box["height"] / 2 - (coords[0, 1] - view.target[1]) * scale
-    return float(x), float(y)
-
-
-def hover_until(page, x: float, y: float, selector: str, timeout: float = 600.0) -> None:
-    """Move the mouse onto (x, y), nudging it, until ``selector`` (a tooltip) is visible."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        for dx in (0.0, 1.0):
-            page.mouse.move(x + dx, y)
-            page.wait_for_timeout(50)
-            if page.locator(selector).first.is_visible():
-                return
-    raise TimeoutError(f"no {selector} within {timeout} s")
-
-
-def webgl_load(browser, url: str, run: Path, deck: bool) -> dict:
-    """One load of a drawing path in a new tab: seconds to the drawn, idle page (``paint_s``),
-    to the first tooltip over a point (``hover_s``, from navigation: the data is in and
-    pickable) and from a click on that point to the app naming a picked sample (``click_s``)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    start = time.perf_counter()
-    page.goto(url, timeout=600_000)
-    page.wait_for_function(DECK_DRAWN if deck else DRAWN, timeout=600_000, polling=50)
-    wait_drawn(page)
-    paint = time.perf_counter() - start
-    x, y = deck_target(page, run) if deck else page.evaluate(CLICK_TARGET)[:2]
-    hover_until(page, x, y, DECK_TOOLTIP if deck else PLOTLY_HOVER)
-    hover = time.perf_counter() - start
-    clicked = time.perf_counter()
-    page.mouse.click(x, y)
-    page.wait_for_selector("text=Picked sample", timeout=600_000)
-    click = time.perf_counter() - clicked
-    page.close()
-    return {"paint_s": paint, "hover_s": hover, "click_s": click}
-
-
-def webgl_paths(browser, url: str, paths: dict[int, Path], reps: int) -> list[dict]:
-    """Today's plotly sample against deck.gl drawing every point, loads interleaved (a cold one
-    of each, then ``reps`` rounds of both) so that the machine's load hits both alike."""
-    rows = []
-    for n, run in paths.items():
-        times: dict[str, list[dict]] = {name: [] for name in WEBGL_PATHS}
-        for _ in range(reps + 1):
-            for name, chosen in WEBGL_PATHS.items():
-                address = f"{url}/?run={run}&max_points={chosen}"
-                times[name].append(webgl_load(browser, address, run, deck=chosen == -2))
-                print(n, name, times[name][-1], flush=True)
-        for name, loads_ in times.items():
-            row = {"points": n, "path": name, "cold_paint_s": round(loads_[0]["paint_s"], 2)}
-            for key in ("paint_s", "hover_s", "click_s"):
-                row[f"warm_{key}"] = round(statistics.median(t[key] for t in loads_[1:]), 2)
-            rows.append(row)
-    for row in rows:
-        base = next(r for r in rows if r["points"] == row["points"] and "plotly" in r["path"])
-        for key in ("warm_paint_s", "warm_hover_s", "warm_click_s"):
-            row[f"{key}_ratio_to_plotly"] = round(row[key] / base[key], 2)
-    return rows
 
 
 def main() -> None:

@@ -146,13 +146,17 @@ every_point = use_deck(len(frame)) and st.toggle(
 selected: list[int] = []
 if every_point:
     layer = _points_layer(path, split, method, color_by, split_stamp(path, split))
-    st.pydeck_chart(
+    event = st.pydeck_chart(
         deck_chart(frame, layer, query=query, neighbours=neighbours),
         key="map_deck",
         on_select=_take_deck_click,
         height=620,
     )
     st.caption(f"{trust_note(meta, method)} {every_point_note(len(frame))}")
+    clicked = deck_clicked(event)
+    if clicked is not None and query != clicked:  # a selection set without the callback
+        _take_deck_click()
+        query = ui.get_query(split)
 else:
     figure = map_figure(frame, color_by, query=query, neighbours=neighbours)
     # The callback runs before the rerun, so the clicked point's star shows at once.

@@ -102,8 +102,7 @@ def points_layer(frame: pd.DataFrame, color_by: str = "label") -> pdk.Layer:
         get_radius=2,
         radius_units="'pixels'",
         opacity=0.8,
-        pickable=True,
-        auto_highlight=True,
+        pickable=True,  # no auto_highlight: a redraw of every point on each hover
     )
 
 
