@@ -38,6 +38,7 @@ from dmlviz.views.deck_map import fitted_view  # noqa: E402
 from dmlviz.views.embedding_map import MAX_MAP_POINTS  # noqa: E402
 
 REPS = 1
+CLICK_TIMEOUT_S = 120  # a click not picked by then counts as failed (click_s None)
 NOTES = (
     "Load average {load} (1, 5, 15 min) at the end, on 2 cores shared with other jobs: the "
     "seconds are upper bounds, the ratios (same run, loads interleaved) are what to read."
@@ -97,8 +98,13 @@ def webgl_load(browser, url: str, run: Path, deck: bool) -> dict:
     hover = time.perf_counter() - start
     clicked = time.perf_counter()
     page.mouse.click(x, y)
-    page.wait_for_selector("text=Picked sample", timeout=600_000)
-    click = time.perf_counter() - clicked
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector("text=Picked sample", timeout=CLICK_TIMEOUT_S * 1000)
+        click = time.perf_counter() - clicked
+    except PlaywrightTimeout:
+        click = None  # no pick reached the app in time
     page.close()
     return {"paint_s": paint, "hover_s": hover, "click_s": click}
 
@@ -117,13 +123,14 @@ def webgl_paths(browser, url: str, paths: dict[int, Path], reps: int) -> list[di
         for name, loads_ in times.items():
             row = {"points": n, "path": name, "cold_paint_s": round(loads_[0]["paint_s"], 2)}
             for key in ("paint_s", "hover_s", "click_s"):
-                warm = loads_[1:] or loads_  # reps 0: the cold load stands in
-                row[f"warm_{key}"] = round(statistics.median(t[key] for t in warm), 2)
+                warm = [t[key] for t in loads_[1:] or loads_]  # reps 0: the cold load stands in
+                row[f"warm_{key}"] = None if None in warm else round(statistics.median(warm), 2)
             rows.append(row)
     for row in rows:
         base = next(r for r in rows if r["points"] == row["points"] and "plotly" in r["path"])
         for key in ("warm_paint_s", "warm_hover_s", "warm_click_s"):
-            row[f"{key}_ratio_to_plotly"] = round(row[key] / base[key], 2)
+            known = row[key] is not None and base[key]
+            row[f"{key}_ratio_to_plotly"] = round(row[key] / base[key], 2) if known else None
     return rows
 
 

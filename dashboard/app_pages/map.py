@@ -140,8 +140,9 @@ neighbours = data.map_neighbours(query)
 every_point = use_deck(len(frame)) and st.toggle(
     f"Draw all {len(frame):,} points (deck.gl)",
     key="map_every_point",
-    help="Every image as a point, with hover and click; no lasso or box. Off: a sample over a "
-    "density, with lasso and box over every image.",
+    help="Every image as a point (deck.gl), with hover and click; no lasso or box. It needs a "
+    "browser with a GPU: in software WebGL it is slower than the sample (docs/performance.md, "
+    "map_webgl). Off: a sample over a density, with lasso and box over every image.",
 )
 selected: list[int] = []
 if every_point:
