@@ -37,11 +37,19 @@ from dmlviz.runs import Run  # noqa: E402
 from dmlviz.views.deck_map import fitted_view  # noqa: E402
 from dmlviz.views.embedding_map import MAX_MAP_POINTS  # noqa: E402
 
-REPS = 1
+REPS = 0  # one load per path and size: a deck.gl load of 1M takes minutes in software WebGL
 CLICK_TIMEOUT_S = 120  # a click not picked by then counts as failed (click_s None)
 NOTES = (
-    "Load average {load} (1, 5, 15 min) at the end, on 2 cores shared with other jobs: the "
-    "seconds are upper bounds, the ratios (same run, loads interleaved) are what to read."
+    "What the map page does with it: it keeps drawing the plotly sample by default at every "
+    "size, and offers deck.gl (every point, hover, click to the lens) as a toggle above "
+    "MAX_MAP_POINTS for browsers with a GPU. In software WebGL (this headless Chromium, like a "
+    "machine without a GPU) deck.gl loses at 200k and 1M: see the ratios; click_s empty: no "
+    "click reached the app within CLICK_TIMEOUT_S (120 s). Its cost is the JSON that "
+    "st.pydeck_chart sends, one object per point: 11 MB at 200k, 57 MB at 1M (compact; pydeck's "
+    "own indented JSON is 3x that), against about 0.4 MB for the sample; and st.pydeck_chart "
+    "selects by click only, where the sampled map's lasso and box list every sample inside them, "
+    "drawn or not. Load average {load} (1, 5, 15 min) at the end, on 2 cores shared with other "
+    "jobs: the seconds are upper bounds, read the ratios (same run, loads of both paths in turn)."
 )
 
 # Where deck.gl's tooltip, and the plotly map's hover label, show a sample.
