@@ -73,9 +73,10 @@ def deck_target(page, run: Path) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def hover_until(page, x: float, y: float, selector: str, timeout: float = 600.0) -> None:
-    """Move the mouse onto (x, y) until ``selector`` (a tooltip) is visible, moving it by a pixel
-    every 2 s only (each move costs the browser a picking pass over every point)."""
+def hover_until(page, x: float, y: float, selector: str, timeout: float = 600.0) -> bool:
+    """Move the mouse onto (x, y) until ``selector`` (a tooltip) is visible (False: not within
+    ``timeout`` s), moving it by a pixel every 2 s only (each move costs the browser a picking
+    pass over every point)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     start = time.perf_counter()
@@ -85,16 +86,17 @@ def hover_until(page, x: float, y: float, selector: str, timeout: float = 600.0)
         step += 1
         try:
             page.locator(selector).first.wait_for(state="visible", timeout=2_000)
-            return
+            return True
         except PlaywrightTimeout:
             continue
-    raise TimeoutError(f"no {selector} within {timeout} s")
+    return False
 
 
 def webgl_load(browser, url: str, run: Path, deck: bool) -> dict:
     """One load of a drawing path in a new tab: seconds to the drawn, idle page (``paint_s``),
     to the first tooltip over a point (``hover_s``, from navigation: the data is in and
-    pickable) and from a click on that point to the app naming a picked sample (``click_s``)."""
+    pickable) and from a click on that point to the app naming a picked sample (``click_s``);
+    None for a step that did not happen in time (the steps after it are not tried)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     start = time.perf_counter()
     page.goto(url, timeout=600_000)
@@ -102,7 +104,9 @@ def webgl_load(browser, url: str, run: Path, deck: bool) -> dict:
     wait_drawn(page)
     paint = time.perf_counter() - start
     x, y = deck_target(page, run) if deck else page.evaluate(CLICK_TARGET)[:2]
-    hover_until(page, x, y, DECK_TOOLTIP if deck else PLOTLY_HOVER)
+    if not hover_until(page, x, y, DECK_TOOLTIP if deck else PLOTLY_HOVER):
+        page.close()
+        return {"paint_s": paint, "hover_s": None, "click_s": None}
     hover = time.perf_counter() - start
     clicked = time.perf_counter()
     page.mouse.click(x, y)
