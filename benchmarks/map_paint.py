@@ -67,30 +67,45 @@ CANDIDATES = {  # name -> max_points (None: every point; 0: a map of one point)
     f"sample {MAX_MAP_POINTS // 1000}k + density (chosen)": MAX_MAP_POINTS,
 }
 
-# One drawing path on one synthetic run: ?run=PATH&max_points=M (-1: every point, 0: one point).
+# One drawing path on one synthetic run: ?run=PATH&max_points=M (-1: every point, 0: one point,
+# -2: every point with deck.gl, timed by benchmarks/map_webgl.py); a picked sample is named.
 CANDIDATE_APP = """
 import streamlit as st
 from dmlviz.runs import Run
 from dmlviz.views.data import load_map, load_split
-from dmlviz.views.embedding_map import map_figure
+from dmlviz.views.deck_map import deck_chart, deck_clicked, points_layer
+from dmlviz.views.embedding_map import map_figure, selected_indices
 
 @st.cache_data(show_spinner=False)
 def frame(path):
     run = Run.load(path)
     return load_map(run, "test", "umap", load_split(run, "test"), None)[0]
 
+@st.cache_resource(show_spinner=False)
+def points(path):  # as the map page keeps it
+    return points_layer(frame(path), "label")
+
 st.title("Embedding map drawing path")
 chosen = int(st.query_params["max_points"])
-shown = frame(st.query_params["run"]).head(1) if chosen == 0 else frame(st.query_params["run"])
-st.plotly_chart(
-    map_figure(shown, "label", max_points=chosen if chosen > 0 else None),
-    key="map",
-    on_select="rerun",
-    selection_mode=("points", "box", "lasso"),
-    config={"displaylogo": False, "scrollZoom": True},
-)
+if chosen == -2:
+    run = st.query_params["run"]
+    event = st.pydeck_chart(
+        deck_chart(frame(run), points(run)), key="map", on_select="rerun", height=620
+    )
+    picked = deck_clicked(event)
+else:
+    shown = frame(st.query_params["run"]).head(1) if chosen == 0 else frame(st.query_params["run"])
+    event = st.plotly_chart(
+        map_figure(shown, "label", max_points=chosen if chosen > 0 else None),
+        key="map",
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False, "scrollZoom": True},
+    )
+    picked = (selected_indices(event) or [None])[0]
+if picked is not None:
+    st.write(f"Picked sample {picked}")
 """
-
 # True once plotly has drawn the chart (its full data exists and the WebGL canvas is there).
 DRAWN = """() => {
   const gd = document.querySelector('.js-plotly-plot');

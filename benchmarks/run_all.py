@@ -85,6 +85,14 @@ HEADLINES: list[tuple[str, str, str, dict, str]] = [
         "{warm_median_s:.1f} s, {ratio_to_all_points:.2f}x the time of drawing every point",
     ),
     (
+        "Embedding map, all 1M points with deck.gl (software WebGL)",
+        "map_webgl",
+        "paths",
+        {"path": "deck.gl every point", "points": 1000000},
+        "first paint {warm_paint_s_ratio_to_plotly:.1f}x, first hover "
+        "{warm_hover_s_ratio_to_plotly:.1f}x the time of the plotly sample's: the sample stays",
+    ),
+    (
         "Query lens, a new query among 50k",
         "dashboard_latency",
         "latency",

@@ -7,7 +7,8 @@ import ui
 
 from dmlviz.project.background import prepare_maps, start_umap, umap_progress
 from dmlviz.runs import RunError
-from dmlviz.views.data import map_methods
+from dmlviz.views.data import map_methods, split_stamp
+from dmlviz.views.deck_map import deck_chart, deck_clicked, every_point_note, points_layer, use_deck
 from dmlviz.views.embedding_map import (
     COLOR_OPTIONS,
     color_options,
@@ -121,22 +122,58 @@ def _take_click(event) -> None:
         ui.set_query(path, split, chosen[0])
 
 
+def _take_deck_click() -> None:
+    """A click on the deck.gl map: the picked sample becomes the lens query."""
+    chosen = deck_clicked(st.session_state.get("map_deck"))
+    if chosen is not None and 0 <= chosen < len(frame):
+        ui.set_query(path, split, chosen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _points_layer(path: str, split: str, method: str, color_by: str, stamp: tuple):
+    """Every point of the map as a deck.gl layer, kept (with its JSON) across reruns."""
+    return points_layer(ui.map_data(path, split, method)[0], color_by)
+
+
 query = ui.get_query(split)
-figure = map_figure(frame, color_by, query=query, neighbours=data.map_neighbours(query))
-# The callback runs before the rerun, so the clicked point's star shows at once.
-event = st.plotly_chart(
-    figure,
-    key="map",
-    on_select=lambda: _take_click(st.session_state.get("map")),
-    selection_mode=("points", "box", "lasso"),
-    config={"displaylogo": False, "scrollZoom": True},
+neighbours = data.map_neighbours(query)
+every_point = use_deck(len(frame)) and st.toggle(
+    f"Draw all {len(frame):,} points (deck.gl)",
+    key="map_every_point",
+    help="Every image as a point (deck.gl), with hover and click; no lasso or box. It needs a "
+    "browser with a GPU: in software WebGL it is slower than the sample (docs/performance.md, "
+    "map_webgl). Off: a sample over a density, with lasso and box over every image.",
 )
-note = sample_note(len(frame))
-st.caption(trust_note(meta, method) + (f" {note}" if note else ""))
-selected = selected_indices(event, frame)
-if len(selected) == 1 and query != selected[0]:  # a selection set without the callback
-    _take_click(event)
-    query = selected[0]
+selected: list[int] = []
+if every_point:
+    layer = _points_layer(path, split, method, color_by, split_stamp(path, split))
+    event = st.pydeck_chart(
+        deck_chart(frame, layer, query=query, neighbours=neighbours),
+        key="map_deck",
+        on_select=_take_deck_click,
+        height=620,
+    )
+    st.caption(f"{trust_note(meta, method)} {every_point_note(len(frame))}")
+    clicked = deck_clicked(event)
+    if clicked is not None and query != clicked:  # a selection set without the callback
+        _take_deck_click()
+        query = ui.get_query(split)
+else:
+    figure = map_figure(frame, color_by, query=query, neighbours=neighbours)
+    # The callback runs before the rerun, so the clicked point's star shows at once.
+    event = st.plotly_chart(
+        figure,
+        key="map",
+        on_select=lambda: _take_click(st.session_state.get("map")),
+        selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False, "scrollZoom": True},
+    )
+    note = sample_note(len(frame))
+    st.caption(trust_note(meta, method) + (f" {note}" if note else ""))
+    selected = selected_indices(event, frame)
+    if len(selected) == 1 and query != selected[0]:  # a selection set without the callback
+        _take_click(event)
+        query = selected[0]
 
 if query is not None:
     cols = st.columns([3, 1])
