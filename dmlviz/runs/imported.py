@@ -291,7 +291,7 @@ def imported_split(run: Run, split: str) -> ImportedImages:
     info = imported_info(run)
     if info is None:
         raise RunError(f"{run.path / IMPORTED} is missing: import the embeddings again")
-    _, labels = run.embeddings(split)
+    labels = run.split_labels(split)
     frame = run._read_parquet(f"{IMAGES}/{split}.parquet")
     paths = boxes = None
     if frame is not None:
