@@ -130,12 +130,17 @@ def machine_info() -> dict:
     return info
 
 
-def parse_args(description: str) -> argparse.Namespace:
-    """The benchmark command line: ``--quick`` for a smoke run (tiny sizes, few repetitions)."""
+def parse_args(
+    description: str, options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The benchmark command line: ``--quick`` for a smoke run (tiny sizes, few repetitions), plus
+    the benchmark's own options where ``options`` adds them to the parser."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run in a few seconds; the numbers mean nothing"
     )
+    if options is not None:
+        options(parser)
     return parser.parse_args()
 
 

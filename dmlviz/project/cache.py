@@ -55,7 +55,10 @@ def project_run(
                 outcome[f"{split}_{method}"] = "skipped: no embeddings"
             continue
         embeddings, _ = run.embeddings(split)
-        fingerprint = hashlib.sha256(np.ascontiguousarray(embeddings).tobytes()).hexdigest()
+        # the array's own buffer: the same digest as its bytes, without a copy of them
+        fingerprint = hashlib.sha256(
+            memoryview(np.ascontiguousarray(embeddings)).cast("B")
+        ).hexdigest()
         for method in methods:
             params: dict[str, Any] = {
                 "method": method,

@@ -111,18 +111,20 @@ def pca_projection(embeddings: np.ndarray, fit_rows: int = PCA_FIT_ROWS) -> np.n
     97 % (1,000 blob classes: a flat spectrum) to 99.5 % (20 classes) of the variance the exact
     plane keeps.
     """
-    x = l2_normalise(embeddings)
-    fit = x
-    if len(x) > fit_rows:
-        fit = x[np.sort(np.random.default_rng(0).choice(len(x), size=fit_rows, replace=False))]
+    embeddings = np.asarray(embeddings)
+    n = len(embeddings)
+    fit = embeddings
+    if n > fit_rows:
+        fit = embeddings[np.sort(np.random.default_rng(0).choice(n, size=fit_rows, replace=False))]
+    fit = l2_normalise(fit)  # rows normalised one by one: a sample's rows as in the whole
     mean = fit.mean(axis=0, dtype=np.float64)
     centred = fit.astype(np.float64) - mean
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
     axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][:2]]
     axes *= np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
-    coords = np.zeros((len(x), 2), dtype=np.float32)
-    for start in range(0, len(x), fit_rows):  # in blocks: no float64 copy of all the embeddings
-        block = x[start : start + fit_rows].astype(np.float64) - mean
+    coords = np.zeros((n, 2), dtype=np.float32)
+    for start in range(0, n, fit_rows):  # in blocks: no normalised or float64 copy of them all
+        block = l2_normalise(embeddings[start : start + fit_rows]).astype(np.float64) - mean
         coords[start : start + fit_rows, : axes.shape[1]] = block @ axes
     return coords
 
@@ -142,14 +144,14 @@ def trustworthiness_score(
     """
     from sklearn.manifold import trustworthiness
 
-    x = l2_normalise(embeddings)
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.shape != (len(x), 2):
-        raise ValueError(f"coords must be ({len(x)}, 2), got {coords.shape}")
-    m = min(len(x), int(max_points))
+    embeddings, coords = np.asarray(embeddings), np.asarray(coords, dtype=np.float64)
+    if coords.shape != (len(embeddings), 2):
+        raise ValueError(f"coords must be ({len(embeddings)}, 2), got {coords.shape}")
+    m = min(len(embeddings), int(max_points))
     k = min(int(n_neighbors), (m - 1) // 2)
     if k < 1:
         return {"trustworthiness": None, "points": m, "n_neighbors": k}
-    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=m, replace=False))
-    value = trustworthiness(x[rows], coords[rows], n_neighbors=k)
+    rows = np.sort(np.random.default_rng(seed).choice(len(embeddings), size=m, replace=False))
+    x = l2_normalise(embeddings[rows])  # the subsample only: rows are normalised one by one
+    value = trustworthiness(x, coords[rows], n_neighbors=k)
     return {"trustworthiness": float(value), "points": m, "n_neighbors": k}

@@ -33,6 +33,8 @@ from dmlviz.runs.readers import (
     read_image_paths,
     read_labels,
     read_oml_csv,
+    rows_sharing_a_hash,
+    unit_rows,
 )
 from dmlviz.runs.run import Run, RunError
 
@@ -200,7 +202,7 @@ def _write_run(
             clean_codes = codes["train_clean"] if noisy is not None and split == "train" else None
             run.save_embeddings(
                 split,
-                _unit_rows(data.embeddings),
+                unit_rows(data.embeddings),
                 codes[split] if clean_codes is None else clean_codes,
             )
             if data.paths is not None:
@@ -289,7 +291,7 @@ def imported_split(run: Run, split: str) -> ImportedImages:
     info = imported_info(run)
     if info is None:
         raise RunError(f"{run.path / IMPORTED} is missing: import the embeddings again")
-    _, labels = run.embeddings(split)
+    labels = run.split_labels(split)
     frame = run._read_parquet(f"{IMAGES}/{split}.parquet")
     paths = boxes = None
     if frame is not None:
@@ -515,19 +517,18 @@ def _lone_queries(splits: dict[str, _Split]) -> list[str]:
     """Warnings for queries with no other sample of their class to find: they are left out of
     MAP@R and R@1, which are undefined when that is every query of a split."""
     problems = []
-    searches = {"test": ("test", "test"), "query": ("query", "gallery")}
-    for name, (queries, references) in searches.items():
+    searches = {
+        "test": ("test", "test", "no other sample of their class in the split"),
+        "query": ("query", "gallery", "no sample of their class in the gallery"),
+    }
+    for name, (queries, references, match) in searches.items():
         if queries not in splits:
             continue
         labels = splits[queries].labels.astype(str)
         values, counts = np.unique(splits[references].labels.astype(str), return_counts=True)
-        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
-        needed = 1 if queries != references else 2  # a query is not its own match
-        lone = np.array([found.get(label, 0) < needed for label in labels.tolist()])
-        if queries != references:
-            match = "no sample of their class in the gallery"
-        else:
-            match = "no other sample of their class in the split"
+        at = np.searchsorted(values, labels).clip(max=len(values) - 1)
+        found = np.where(values[at] == labels, counts[at], 0)
+        lone = found < (1 if queries != references else 2)  # a query is not its own match
         if lone.all():
             problems.append(
                 f"all {len(labels)} queries of the {name} split have {match}, so retrieval has "
@@ -562,7 +563,8 @@ def _duplicate_rows(splits: dict[str, _Split]) -> list[str]:
     problems = []
     for split, data in splits.items():
         rows = np.ascontiguousarray(data.embeddings)
-        as_bytes = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+        shared = rows[rows_sharing_a_hash(rows)]  # a repeat shares its hash; the rest are distinct
+        as_bytes = shared.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
         _, counts = np.unique(as_bytes, return_counts=True)
         repeats = int((counts[counts > 1] - 1).sum())
         if repeats:
@@ -583,9 +585,3 @@ def _fingerprint(splits: dict[str, _Split]) -> str:
         items = data.paths if data.paths is not None else data.labels.astype(str)
         digest.update(json.dumps([split, data.paths is not None, list(map(str, items))]).encode())
     return digest.hexdigest()
-
-
-def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    embeddings /= norms
-    return embeddings

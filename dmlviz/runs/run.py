@@ -227,13 +227,18 @@ class Run(Weights, TrainingLog, ReplayRecord):
 
     def num_samples(self, split: str) -> int:
         """How many samples ``embeddings/<split>.npz`` holds (reads its labels only)."""
+        return len(self.split_labels(split))
+
+    def split_labels(self, split: str) -> np.ndarray:
+        """A split's clean labels from ``embeddings/<split>.npz``, its embeddings left unread
+        (a million of them are a gigabyte)."""
         relative = embeddings_file(split)
         path = self.path / relative
         if not path.exists():
             raise RunError(f"{path} is missing: {self.embed_hint(split)}")
         try:
             with np.load(path, allow_pickle=False) as data:
-                return len(data["labels"])
+                return data["labels"]
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
             raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
 

@@ -6,8 +6,8 @@ Every write is atomic (``dmlviz.runs.atomic``); every read validates what it rea
 
 from __future__ import annotations
 
-import io
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dmlviz.runs.atomic import atomic_write_bytes, atomic_writer
+from dmlviz.runs.atomic import atomic_writer
 
 
 class RunError(ValueError):
@@ -53,9 +53,11 @@ class RunFiles:
             raise RunError(f"{path} is corrupt ({error}); {self.remake(relative)}") from None
 
     def _save_npz(self, relative: str, **arrays: Any) -> None:
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(self.path / relative, buffer.getvalue())
+        # streamed to the file: a million embeddings are not held a second time as bytes
+        with atomic_writer(self.path / relative) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def _load_npz(
         self, relative: str, required: bool = True, hint: str = "", fix: str = ""

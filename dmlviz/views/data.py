@@ -114,7 +114,7 @@ def load_split(run: Run, split: str) -> SplitData:
 
     Raises ``RunError`` when the split has no embeddings or a file is corrupt.
     """
-    _, labels = run.embeddings(split)
+    labels = run.split_labels(split)
     data = SplitData(str(run.path), split, np.asarray(labels), reference_split=split)
     if split == "train":
         noisy = run.labels()
@@ -135,7 +135,7 @@ def load_split(run: Run, split: str) -> SplitData:
     reference = (data.metrics or {}).get("reference_split", split)
     if reference != split:
         data.reference_split = reference
-        data.reference_labels = run.embeddings(reference)[1]
+        data.reference_labels = run.split_labels(reference)
     return data
 
 

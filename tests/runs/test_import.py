@@ -571,3 +571,12 @@ def test_query_and_gallery_files_import_as_query_and_gallery(tmp_path, files):
     with pytest.raises(ImportInputError, match="--query-labels and --query-images need --query-e"):
         import_embeddings(tmp_path / "r2", query=(None, query[1], None), gallery=gallery)
     assert not (tmp_path / "r2").exists()
+
+
+def test_absolute_paths_joined_as_text_match_normpath(tmp_path):
+    from dmlviz.runs.readers import absolute_paths
+
+    paths = ["a/b.png", "./a.png", "a/../b.png", "a//b.png", "/abs/c.png", "a.b/c.d.png", "..x/y",
+             "a/./b", "a/", "."]  # fmt: skip
+    expected = [os.path.normpath(os.path.join(os.path.abspath(tmp_path), p)) for p in paths]
+    assert absolute_paths(paths, tmp_path).tolist() == expected
