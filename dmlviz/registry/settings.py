@@ -200,6 +200,18 @@ SETTINGS: tuple[Setting, ...] = (
         optional=True,
     ),  # fmt: skip
     _integer("val_fold", 0, "which disjoint val fold to hold out (0..)", 0),
+    # withheld training data: the run's seed draws the kept images (dmlviz.data.load_dataset)
+    Setting(
+        "train_fraction",
+        1.0,
+        "share of each train class's images to train on, in (0, 1] (at least --m-per-class of "
+        "them; val and test splits keep all theirs)",
+        kind=float,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        metavar="F",
+    ),  # fmt: skip
     _flag("augment", False, "augment train images"),
     _integer("num_workers", 0, "data-loading processes", 0, resumable=True),
     # model

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 # The config keys a row shows, and the value a run without the key has.
 SETTINGS = {"dataset": None, "model": None, "loss": None, "noise_kind": None, "noise_rate": 0.0,
-            "seed": None, "epochs": None, "preset_source": None, "split_layout": None,
-            "test_classes_in_train": None}  # fmt: skip
+            "train_fraction": 1.0, "seed": None, "epochs": None, "preset_source": None,
+            "split_layout": None, "test_classes_in_train": None}  # fmt: skip
 SUMMARY_FILES = (CONFIG, STATUS, MODEL,
                  *dict.fromkeys(METRIC_SOURCES[m.source] for m in summary_metrics()))  # fmt: skip
 
