@@ -83,7 +83,9 @@ def loss_fields() -> tuple[list[str], str]:
         NOISE_KINDS,
         key="lab_noise_kind",
         help="symmetric: a flipped label becomes any other class; pair: always the next class; "
-        "nearest_class: the most similar class (the hardest).",
+        "nearest_class: the most similar class (the hardest); small_cluster: the rate is the "
+        "share of images whose whole class is dissolved and scattered in groups of 1-5 into the "
+        "other classes (PRISM, CVPR 2021).",
     )
     return losses, noise_kind
 

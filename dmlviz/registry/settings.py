@@ -28,7 +28,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 POOLINGS = ("gem", "avg", "max")
-NOISE_KINDS = ("symmetric", "pair", "nearest_class")
+NOISE_KINDS = ("symmetric", "pair", "nearest_class", "small_cluster")
 USER = "user settings"
 PRESET_SOURCES = ("tuned on validation", "paper defaults", USER)
 
