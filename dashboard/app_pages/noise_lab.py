@@ -213,10 +213,18 @@ def new_experiment() -> None:
             disabled=executor == "ray",
             help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
         )
+        fractions_text = st.text_input(
+            "Train data kept",
+            "1",
+            key="lab_train_fractions",
+            help="Shares of each training class's images every run trains on, e.g. 1, 0.5, 0.25 "
+            "(or 100%, 50%, 25%): the smaller shares lie inside the larger ones, the test split "
+            "is untouched. Charts against it on the Runs page show how much each loss overfits.",
+        )
         presets, umap, name = output_fields(dataset)
         spec, problems = views.form_spec(
             dataset, losses, rates_text, seeds_text, noise_kind, epochs, umap, int(jobs), root,
-            name, runs_dir, presets, executor, address,
+            name, runs_dir, presets, executor, address, fractions_text,
         )  # fmt: skip
         start_button(spec, problems, dataset, root)
 

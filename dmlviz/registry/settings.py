@@ -127,11 +127,21 @@ def add_option(
     parser.add_argument(flag, *aliases, dest=key, **{"default": None, **arguments, **kwargs})
 
 
-def run_name(loss: str, noise_rate: float, seed: int, dataset: str | None = None) -> str:
+def run_name(
+    loss: str,
+    noise_rate: float,
+    seed: int,
+    dataset: str | None = None,
+    train_fraction: float = 1.0,
+) -> str:
     """A run's folder name, e.g. ``rll-noise20-seed0`` for 20 % noise (``noise12.5`` for 12.5 %),
-    with ``<dataset>-`` in front when ``dataset`` is given: a lone run's default folder (a
-    sweep's runs all share its dataset)."""
-    return f"{dataset + '-' if dataset else ''}{loss}-noise{noise_rate * 100:g}-seed{seed}"
+    ``rll-noise0-train25-seed0`` when it trains on 25 % of its train data, with ``<dataset>-`` in
+    front when ``dataset`` is given: a lone run's default folder (a sweep's runs all share its
+    dataset)."""
+    withheld = f"-train{train_fraction * 100:g}" if train_fraction != 1 else ""
+    return (
+        f"{dataset + '-' if dataset else ''}{loss}-noise{noise_rate * 100:g}{withheld}-seed{seed}"
+    )
 
 
 def parse_json(text: str) -> Any:

@@ -45,5 +45,5 @@ def run_summary(run: Run) -> dict[str, Any]:
         file = METRIC_SOURCES[metric.source]
         if file not in records:
             records[file] = run._read_json(file, required=False) or {}
-        row[metric.key] = records[file].get(metric.key)
+        row[metric.key] = records[file].get(metric.stored_as or metric.key)
     return row

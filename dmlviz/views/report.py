@@ -50,6 +50,7 @@ from dmlviz.views.style import loss_name, percent
 from dmlviz.views.templating import Markup, render
 from dmlviz.views.thumbs import ThumbnailCache
 from dmlviz.views.tuning import presets_display
+from dmlviz.views.withheld import withheld_figures
 
 WORST_QUERIES = 10  # ranked lists per run
 RANKED = 8  # neighbours shown per ranked list
@@ -173,6 +174,7 @@ def _overview(table: pd.DataFrame) -> dict[str, Any]:
         "runs_table": _table_html(_percent_noise(display_table(table))),
         "presets_table": _table_html(presets) if len(presets) else None,
         "noise_figures": [_figure(metric_vs_noise(table, key)) for key in ("map@r", "recall@1")],
+        "withheld_figures": [_figure(figure) for figure in withheld_figures(table)],
         "detector_figures": [_figure(f) for f in across_runs(table)],
     }
 

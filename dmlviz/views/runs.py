@@ -132,12 +132,16 @@ def display_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -> go.Figure:
     """``metric`` against the label-noise rate, one line per loss: the mean over seeds with an
-    error bar of one standard deviation (no bar with a single seed). Finished runs only."""
+    error bar of one standard deviation (no bar with a single seed). Finished runs only; of
+    those that withheld train data, only the ones that kept the most (``views.withheld`` charts
+    the fractions)."""
     from dmlviz.experiments.reports import summarize
 
     figure = go.Figure()
     needed = {"loss", "noise_rate", "state", "map@r", metric}
     summary = summarize(runs) if needed <= set(runs.columns) and len(runs) else pd.DataFrame()
+    if not summary.empty:
+        summary = summary[summary["train_fraction"] == summary["train_fraction"].max()]
     if not summary.empty and f"{metric}_mean" in summary:
         for loss, group in summary.groupby("loss", sort=False):
             group = group.dropna(subset=[f"{metric}_mean"]).sort_values("noise_rate")
