@@ -92,3 +92,15 @@ def test_charts_against_the_fraction_and_the_gap():
     assert withheld_figures(runs[runs["train_fraction"] == 1]) == []
     noise = metric_vs_noise(runs, "map@r")  # only the runs with all their train data
     assert all(len(trace.x) == 1 for trace in noise.data)
+
+
+def test_the_runs_table_shows_the_train_data_only_where_some_run_withheld_it():
+    from dmlviz.views.runs import display_table, run_label, shared_settings
+
+    runs = _runs().assign(split_layout="seeded class split", test_classes_in_train=0)
+    shown = display_table(runs)
+    assert sorted(set(shown["Train data"])) == [25.0, 50.0, 100.0]
+    assert "Train data" not in display_table(runs[runs["train_fraction"] == 1])
+    assert "train_fraction" not in shared_settings(runs[runs["train_fraction"] == 1])
+    assert shared_settings(runs[runs["train_fraction"] == 0.5])["train_fraction"] == 0.5
+    assert run_label(runs.iloc[-1]).endswith("25 % of train data · seed 1")
