@@ -112,6 +112,16 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def most_data(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``summarize``'s table at its largest train fraction: comparisons across noise
+    rates compare losses on one amount of train data (``dmlviz.views.withheld`` charts the
+    fractions)."""
+    if summary.empty:
+        return summary
+    fraction = _fractions(summary)
+    return summary[fraction == fraction.max()]
+
+
 def _fractions(runs: pd.DataFrame) -> pd.Series:
     """Each run's train fraction, 1 where the table has none (runs from before the setting)."""
     if "train_fraction" not in runs:

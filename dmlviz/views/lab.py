@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmlviz.experiments.folder import RUNS_CSV
-from dmlviz.experiments.reports import summarize, tuning_warning
+from dmlviz.experiments.reports import most_data, summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
 from dmlviz.registry.datasets import NEEDS_NO_ROOT
 from dmlviz.registry.metrics import METRICS
@@ -387,14 +387,15 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
     Says which loss lost the least MAP@R from the lowest to the highest noise rate and by how
     much, how the others compare, how well neighbour consistency detected the flipped labels at
     the highest rate, and adds a caveat when the seeds disagree by as much as the losses differ
-    (or when there is only one seed, or the losses were not tuned alike).
+    (or when there is only one seed, or the losses were not tuned alike). Runs that withheld
+    train data count only at the largest fraction (``most_data``).
     """
     if not isinstance(runs, pd.DataFrame):
         path = Path(runs)
         runs = pd.read_csv(path / RUNS_CSV if path.is_dir() else path)
     if runs.empty or "map@r" not in runs:
         return "No finished runs yet: nothing to compare."
-    summary = summarize(runs)
+    summary = most_data(summarize(runs))
     if summary.empty:
         return "No finished runs yet: nothing to compare."
     kind = str(runs["noise_kind"].dropna().iloc[0]) if runs["noise_kind"].notna().any() else ""

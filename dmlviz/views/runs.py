@@ -135,13 +135,12 @@ def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -
     error bar of one standard deviation (no bar with a single seed). Finished runs only; of
     those that withheld train data, only the ones that kept the most (``views.withheld`` charts
     the fractions)."""
-    from dmlviz.experiments.reports import summarize
+    from dmlviz.experiments.reports import most_data, summarize
 
     figure = go.Figure()
     needed = {"loss", "noise_rate", "state", "map@r", metric}
     summary = summarize(runs) if needed <= set(runs.columns) and len(runs) else pd.DataFrame()
-    if not summary.empty:
-        summary = summary[summary["train_fraction"] == summary["train_fraction"].max()]
+    summary = most_data(summary)
     if not summary.empty and f"{metric}_mean" in summary:
         for loss, group in summary.groupby("loss", sort=False):
             group = group.dropna(subset=[f"{metric}_mean"]).sort_values("noise_rate")

@@ -104,3 +104,12 @@ def test_the_runs_table_shows_the_train_data_only_where_some_run_withheld_it():
     assert "train_fraction" not in shared_settings(runs[runs["train_fraction"] == 1])
     assert shared_settings(runs[runs["train_fraction"] == 0.5])["train_fraction"] == 0.5
     assert run_label(runs.iloc[-1]).endswith("25 % of train data · seed 1")
+
+
+def test_the_noise_comparison_reads_the_runs_with_the_most_data():
+    from dmlviz.views.lab import comparison_text
+
+    runs = _runs()
+    noisy = runs.assign(noise_rate=0.4, **{"map@r": runs["map@r"] - 0.1})
+    text = comparison_text(pd.concat([runs, noisy], ignore_index=True))
+    assert "From 0 % to 40 %" in text and "(0.605 → 0.505" in text
