@@ -83,7 +83,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     ``SUMMARY_METRICS`` (std empty with one seed), preset_source. Losses keep their order of
     first appearance.
     """
-    runs = runs.assign(train_fraction=_fractions(runs))
+    runs = runs.assign(train_fraction=train_fractions(runs))
     done = runs[(runs["state"] == "finished") & runs["map@r"].notna()]
     columns = ["loss", "noise_rate", "train_fraction", "seeds"]
     columns += [f"{m}_{stat}" for m in SUMMARY_METRICS for stat in ("mean", "std")]
@@ -118,11 +118,11 @@ def most_data(summary: pd.DataFrame) -> pd.DataFrame:
     fractions)."""
     if summary.empty:
         return summary
-    fraction = _fractions(summary)
+    fraction = train_fractions(summary)
     return summary[fraction == fraction.max()]
 
 
-def _fractions(runs: pd.DataFrame) -> pd.Series:
+def train_fractions(runs: pd.DataFrame) -> pd.Series:
     """Each run's train fraction, 1 where the table has none (runs from before the setting)."""
     if "train_fraction" not in runs:
         return pd.Series(1.0, index=runs.index)
@@ -136,13 +136,13 @@ def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
     if summary.empty:
         return "\n".join([*lines, "No finished runs yet.", ""])
     titles = [METRICS[m].short for m in SUMMARY_METRICS]
-    withheld = bool((_fractions(summary) != 1).any())  # a "train data" column only then
+    withheld = bool((train_fractions(summary) != 1).any())  # a "train data" column only then
     lines += [
         f"| loss | noise |{' train data |' * withheld} seeds | {' | '.join(titles)} "
         "| hyperparameters |",
         "|---|---:|" + "---:|" * withheld + "---:|" + "---:|" * len(titles) + "---|",
     ]
-    for row, fraction in zip(summary.to_dict("records"), _fractions(summary), strict=True):
+    for row, fraction in zip(summary.to_dict("records"), train_fractions(summary), strict=True):
         cells = [
             str(row["loss"]),
             f"{row['noise_rate'] * 100:g} %",

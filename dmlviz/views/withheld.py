@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmlviz.experiments.reports import train_fractions
 from dmlviz.registry.metrics import label
 from dmlviz.views.style import annotate_empty, loss_color, loss_name
 
@@ -20,14 +21,7 @@ GAP_LABEL = "Train MAP@R − test MAP@R"
 def withholds_data(runs: pd.DataFrame) -> bool:
     """Whether some run of ``runs`` (``runs_overview``'s table) trained on part of its train data:
     the charts against the fraction say something only then."""
-    return "train_fraction" in runs and bool((fractions(runs) < 1).any())
-
-
-def fractions(runs: pd.DataFrame) -> pd.Series:
-    """Each run's train fraction, 1 where unknown (runs from before the setting)."""
-    if "train_fraction" not in runs:
-        return pd.Series(1.0, index=runs.index)
-    return pd.to_numeric(runs["train_fraction"], errors="coerce").fillna(1.0)
+    return "train_fraction" in runs and bool((train_fractions(runs) < 1).any())
 
 
 def over_seeds(runs: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -39,7 +33,7 @@ def over_seeds(runs: pd.DataFrame, value: str) -> pd.DataFrame:
     needed = {"loss", "noise_rate", "state", value}
     if not needed <= set(runs.columns) or runs.empty:
         return pd.DataFrame(columns=columns)
-    frame = runs.assign(train_fraction=fractions(runs), value=pd.to_numeric(runs[value]))
+    frame = runs.assign(train_fraction=train_fractions(runs), value=pd.to_numeric(runs[value]))
     frame = frame[(frame["state"] == "finished") & frame["value"].notna()]
     frame = frame[frame["noise_rate"] == frame["noise_rate"].min()]
     grouped = frame.groupby(["loss", "train_fraction"], sort=False)["value"]
