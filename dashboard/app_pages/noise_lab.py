@@ -83,7 +83,9 @@ def loss_fields() -> tuple[list[str], str]:
         NOISE_KINDS,
         key="lab_noise_kind",
         help="symmetric: a flipped label becomes any other class; pair: always the next class; "
-        "nearest_class: the most similar class (the hardest).",
+        "nearest_class: the most similar class (the hardest); small_cluster: the rate is the "
+        "share of images whose whole class is dissolved and scattered in groups of 1-5 into the "
+        "other classes (PRISM, CVPR 2021).",
     )
     return losses, noise_kind
 
@@ -211,10 +213,18 @@ def new_experiment() -> None:
             disabled=executor == "ray",
             help="Each parallel run gets a share of the CPU cores (on Ray, the cluster decides).",
         )
+        fractions_text = st.text_input(
+            "Train data kept",
+            "1",
+            key="lab_train_fractions",
+            help="Shares of each training class's images every run trains on, e.g. 1, 0.5, 0.25 "
+            "(or 100%, 50%, 25%): the smaller shares lie inside the larger ones, the test split "
+            "is untouched. Charts against it on the Runs page show how much each loss overfits.",
+        )
         presets, umap, name = output_fields(dataset)
         spec, problems = views.form_spec(
             dataset, losses, rates_text, seeds_text, noise_kind, epochs, umap, int(jobs), root,
-            name, runs_dir, presets, executor, address,
+            name, runs_dir, presets, executor, address, fractions_text,
         )  # fmt: skip
         start_button(spec, problems, dataset, root)
 

@@ -1,4 +1,5 @@
-"""Runs: every run in the folder, retrieval against label noise per loss, training curves."""
+"""Runs: every run in the folder, retrieval against label noise (and withheld train data) per
+loss, training curves."""
 
 import streamlit as st
 import ui
@@ -25,6 +26,7 @@ from dmlviz.views.tuning import (
     trials_display,
     trials_figure,
 )
+from dmlviz.views.withheld import withheld_figures
 
 st.title("Runs")
 st.caption(
@@ -113,6 +115,15 @@ st.caption(
 left, right = st.columns(2)
 left.plotly_chart(metric_vs_noise(frame, "map@r"), key="map_vs_noise")
 right.plotly_chart(metric_vs_noise(frame, "recall@1"), key="r1_vs_noise")
+withheld = withheld_figures(frame)
+if withheld:
+    st.subheader("Against withheld training data")
+    st.caption(
+        "Each run trained on a share of each training class's images (the test split untouched). "
+        "The last chart is train MAP@R minus test MAP@R: how much the model overfits what it saw."
+    )
+    for column, figure, key in zip(st.columns(3), withheld, ("map", "r1", "gap"), strict=True):
+        column.plotly_chart(figure, key=f"{key}_vs_fraction")
 
 path, row = ui.current_run()
 st.subheader(f"Training curves: {run_label(row)}")

@@ -13,6 +13,7 @@ from dmlviz.registry.datasets import SPLITS
 from dmlviz.registry.metrics import CLI, shown_in
 from dmlviz.registry.settings import add_option
 
+TRAIN_DATA = "train data"
 # (column title, summary key, format): the settings, the metrics the catalogue shows here
 # (dmlviz.registry.metrics), how the data was split.
 COLUMNS = (
@@ -21,6 +22,7 @@ COLUMNS = (
     ("model", "model", "{}"),
     ("loss", "loss", "{}"),
     ("noise", "noise", "{}"),
+    (TRAIN_DATA, "train_fraction", "{:g}"),  # shown only when some run withheld train data
     ("seed", "seed", "{}"),
     ("state", "state", "{}"),
     ("epochs", "progress", "{}"),
@@ -138,11 +140,14 @@ def _row(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows of run summaries as an aligned text table (``COLUMNS``; blank where unknown)."""
-    cells = [[title for title, _, _ in COLUMNS]]
+    """Rows of run summaries as an aligned text table (``COLUMNS``, "train data" only when some
+    run withheld part of its train split; "-" where unknown)."""
+    withheld = any(row.get("train_fraction", 1.0) != 1 for row in rows)
+    columns = [column for column in COLUMNS if withheld or column[0] != TRAIN_DATA]
+    cells = [[title for title, _, _ in columns]]
     for row in rows:
-        cells.append([_cell(row.get(key), fmt) for _, key, fmt in COLUMNS])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+        cells.append([_cell(row.get(key), fmt) for _, key, fmt in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join(
         "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
         for line in cells

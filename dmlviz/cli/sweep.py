@@ -16,8 +16,8 @@ def register(subparsers) -> None:
         "sweep",
         help="train and compare losses across label-noise rates and seeds",
         description=(
-            "Train every combination of --losses, --noise and --seeds on identical splits and "
-            "identical noisy labels per (rate, seed), evaluate each run, compute its maps, and "
+            "Train every combination of --losses, --noise, --train-fraction and --seeds on "
+            "identical splits and identical noisy labels per (rate, fraction, seed), evaluate each run, compute its maps, and "
             "write runs.csv, summary.csv and summary.md into --out. Run it again to resume: "
             "finished runs are skipped, interrupted ones continue from their last epoch."
         ),
@@ -31,6 +31,14 @@ def register(subparsers) -> None:
         "--noise", default="0", metavar="RATES", help="comma-separated noise rates in [0, 1)"
     )
     add_option(parser, "noise_kind", default=SETTING["noise_kind"].default)
+    parser.add_argument(
+        "--train-fraction",
+        dest="train_fractions",
+        default="1",
+        metavar="FRACTIONS",
+        help="comma-separated shares of each train class's images to train on, in (0, 1] "
+        "(default 1: all; 0.25 keeps a quarter, inside the 0.5 one of the same seed)",
+    )
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     add_option(parser, "epochs", help="epochs per run (default: the dataset's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
@@ -112,6 +120,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             losses=parse_list(args.losses, "--losses", str),
             noise_rates=parse_list(args.noise, "--noise", float),
             seeds=parse_list(args.seeds, "--seeds", int),
+            train_fractions=parse_list(args.train_fractions, "--train-fraction", float),
             noise_kind=args.noise_kind,
             epochs=args.epochs,
             jobs=args.jobs,

@@ -204,11 +204,13 @@ def _load_yaml(text: str) -> Any:
 
 
 def _default_out(config: dict[str, Any], resume: bool) -> Path:
-    """``runs/<name>``, or ``runs/`` and the run's name from its dataset, loss, noise and seed."""
+    """``runs/<name>``, or ``runs/`` and the run's name from its dataset, loss, noise, train
+    fraction and seed."""
     if resume:
         raise ValueError("argument --out is required with --resume (the run to continue)")
     if config.get("name"):
         return Path("runs") / str(config["name"])
     noise = float(config.get("noise_rate") or 0.0)
+    fraction = float(config.get("train_fraction") or 1.0)
     return Path("runs") / run_name(config.get("loss"), noise, config.get("seed", 0),
-                                   dataset=config.get("dataset"))  # fmt: skip
+                                   dataset=config.get("dataset"), train_fraction=fraction)  # fmt: skip

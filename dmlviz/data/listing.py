@@ -4,6 +4,7 @@ the image check, and the errors for a missing or malformed dataset."""
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -146,6 +147,27 @@ def validation_mask(
         size = _images_per_fold(len(members), val_fraction)
         held_out[members[fold * size : (fold + 1) * size]] = True
     return held_out
+
+
+def kept_fraction_mask(keys: np.ndarray, fraction: float, seed: int, minimum: int) -> np.ndarray:
+    """Which training samples (class ``keys``) a run trains on when it keeps only ``fraction`` of
+    each class's images: the first ``ceil(fraction * n)`` of a permutation of each class's ``n``
+    samples, at least ``minimum`` of them (all when the class has fewer).
+
+    The permutation is seeded by ``(seed, 2)`` (apart from the train/test and validation draws)
+    and does not depend on ``fraction``, so for one seed a smaller fraction's samples lie inside
+    a larger one's (the 25 % subset inside the 50 % one). ``fraction`` 1 keeps every sample.
+    """
+    keys = np.asarray(keys)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction={fraction!r} is invalid: use a number in (0, 1]")
+    kept = np.zeros(len(keys), dtype=bool)
+    order = np.random.default_rng([seed, 2]).permutation(len(keys))
+    for key in np.unique(keys):
+        members = order[keys[order] == key]
+        size = max(math.ceil(fraction * len(members) - 1e-9), minimum)
+        kept[members[:size]] = True
+    return kept
 
 
 def validation_classes(

@@ -18,6 +18,7 @@ from dmlviz.data.listing import (
     Listing,
     SplitLayout,
     drop_unreadable,
+    kept_fraction_mask,
     validation_fold_count,
     validation_mask,
     warn_single_image_classes,
@@ -37,6 +38,9 @@ def load_dataset(
     val_fold: int = 0,
     download: bool = False,
     test_root: str | Path | None = None,
+    train_fraction: float = 1.0,
+    fraction_seed: int = 0,
+    min_per_class: int = 1,
 ) -> RetrievalDataset:
     """One split of a dataset, yielding ``(float32 image (C, H, W), clean label, index)``.
 
@@ -68,6 +72,10 @@ def load_dataset(
         download: fetch the data when the format allows it (omniglot, via torchvision).
         test_root: folder and omniglot only: a second tree whose classes form the test split,
             while every class of ``root`` trains (classes matched by name).
+        train_fraction: split "train" keeps only this share of each class's images (at least
+            ``min_per_class`` of them, or all when the class has fewer), drawn with
+            ``fraction_seed`` and nested across fractions (``listing.kept_fraction_mask``); the
+            validation split is carved out first and, like the test split, keeps every image.
 
     Returns:
         A ``RetrievalDataset`` whose labels are contiguous ``0..C-1`` within the split (query and
@@ -93,6 +101,9 @@ def load_dataset(
     listing = _split_listing(
         entry, root, split, protocol, seed, val_fraction, val_fold, download, test_root
     )
+    if split == "train" and train_fraction != 1:
+        kept = kept_fraction_mask(listing.keys, train_fraction, fraction_seed, min_per_class)
+        listing = listing.subset(kept)
     labels, class_names = _split_labels(listing, name, split)
     return _dataset(entry, listing, split, protocol, labels, class_names, image_size, augment)
 

@@ -1,4 +1,4 @@
-"""Label noise for robustness experiments: flip a seeded, exact share of the training labels.
+"""Label noise for robustness experiments: flip a seeded share of the training labels.
 
 Noise belongs on the training split only, and applying it there is the caller's job: the trainer
 passes ``train_set.labels`` here, trains on ``observed`` and stores all three arrays in the run
@@ -10,6 +10,15 @@ Kinds (where a flipped label goes):
 - "pair": the next class, cyclically (``(y + 1) % num_classes``);
 - "nearest_class": the class whose mean feature vector is closest (Euclidean) to the true class's
   mean: the confusions a real annotator would make. Needs ``features`` (e.g. flattened images).
+- "small_cluster": whole classes are dissolved and their images scattered in small groups into
+  the remaining classes, as in PRISM's small-cluster noise (Liu et al., "Noise-resistant Deep
+  Metric Learning with Ranking-based Instance Selection", CVPR 2021,
+  github.com/alibaba-edu/Ranking-based-Instance-Selection, whose CUB lists spread each dissolved
+  class over 15-31 labels). The rate is the share of images whose class is dissolved: classes
+  are dissolved in a seeded order, as many as bring that share closest to the rate (at least one
+  class stays); each dissolved class's images are shuffled and cut into groups of 1 to
+  ``SMALL_CLUSTER_MAX`` images (sizes drawn uniformly), each group given to a different
+  remaining class while there are enough of them.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import numpy as np
 from dmlviz.registry.settings import NOISE_KINDS  # the noise_kind setting's choices
 
 CHUNK = 1024  # class means compared at a time by "nearest_class"
+SMALL_CLUSTER_MAX = 5  # largest group of a dissolved class (mean 3: ~20 labels for CUB's 60)
 
 
 @dataclass
@@ -45,7 +55,8 @@ def inject_label_noise(
     num_classes: int | None = None,
     features: np.ndarray | None = None,
 ) -> NoisyLabels:
-    """Flip exactly ``round(rate * n)`` of the ``n`` labels, chosen uniformly at random.
+    """Flip exactly ``round(rate * n)`` of the ``n`` labels, chosen uniformly at random (for
+    "small_cluster": the labels of whole classes, as close to ``rate * n`` as they come).
 
     Args:
         labels: ``(n,)`` clean integer labels in ``0..num_classes-1``.
@@ -97,6 +108,10 @@ def inject_label_noise(
     if kind == "nearest_class":
         nearest = _nearest_classes(clean, features)
     rng = np.random.default_rng(seed)
+    if kind == "small_cluster":
+        result.observed = _scatter_classes(clean, float(rate), rng)
+        result.flipped = result.observed != clean
+        return result
     chosen = np.sort(rng.choice(len(clean), size=n_flip, replace=False))
     y = clean[chosen]
     if kind == "symmetric":
@@ -109,6 +124,29 @@ def inject_label_noise(
     result.observed[chosen] = new
     result.flipped[chosen] = True
     return result
+
+
+def _scatter_classes(labels: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """The labels after small-cluster noise (see the module docstring): dissolved classes'
+    images moved in groups of 1 to ``SMALL_CLUSTER_MAX`` to remaining classes."""
+    present, sizes = np.unique(labels, return_counts=True)
+    if len(present) < 2:
+        raise ValueError(
+            f'kind="small_cluster" needs at least 2 classes with samples, there are {len(present)}'
+        )
+    order = rng.permutation(len(present))
+    dissolved_images = np.concatenate([[0], np.cumsum(sizes[order])])[: len(present)]
+    count = int(np.abs(dissolved_images - rate * len(labels)).argmin())  # classes dissolved
+    dissolved, remaining = present[order[:count]], present[order[count:]]
+    observed = labels.copy()
+    for label in dissolved:
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cuts = np.cumsum(rng.integers(1, SMALL_CLUSTER_MAX + 1, size=len(members)))
+        groups = np.split(members, cuts[cuts < len(members)])
+        targets = rng.choice(remaining, size=len(groups), replace=len(groups) > len(remaining))
+        for group, target in zip(groups, targets, strict=True):
+            observed[group] = target
+    return observed
 
 
 def _nearest_classes(labels: np.ndarray, features: np.ndarray | None) -> np.ndarray:

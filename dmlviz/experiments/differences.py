@@ -27,15 +27,16 @@ from dmlviz.runs import Run, RunError
 # The per-query metrics a sweep's report shows (dmlviz.registry.metrics).
 DIFFERENCE_METRICS = tuple(m.key for m in per_query_metrics() if REPORT in m.shown)
 COLUMNS = (
-    "noise_kind", "noise_rate", "loss_a", "loss_b", "seeds_a", "seeds_b", "metric",
+    "noise_kind", "noise_rate", "train_fraction", "loss_a", "loss_b", "seeds_a", "seeds_b", "metric",
     "a", "b", "difference", "low", "high", "within_noise",
 )  # fmt: skip
 
-Cell = tuple[str, float]  # (noise kind, noise rate): a loss's runs in one cell are its seeds
+# (noise kind, noise rate, train fraction): a loss's runs in one cell are its seeds
+Cell = tuple[str, float, float]
 
 
 def loss_differences(runs: pd.DataFrame, resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """One row per noise kind and rate x pair of losses (in order of first appearance) x metric
+    """One row per noise kind, rate and train fraction x pair of losses (in order of first appearance) x metric
     of ``DIFFERENCE_METRICS``: ``COLUMNS``, B - A of the means over seeds with its interval.
 
     ``runs``: a table of runs with ``loss``, ``noise_rate``, ``path`` and optionally
@@ -53,7 +54,8 @@ def loss_differences(runs: pd.DataFrame, resamples: int = RESAMPLES, seed: int =
             except SplitMismatch:
                 continue
             for d in found:
-                rows.append({"noise_kind": cell[0], "noise_rate": cell[1], "loss_a": loss_a,
+                rows.append({"noise_kind": cell[0], "noise_rate": cell[1], "train_fraction": cell[2],
+                             "loss_a": loss_a,
                              "loss_b": loss_b, "seeds_a": len(a), "seeds_b": len(b),
                              **d.to_dict()})  # fmt: skip
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -75,7 +77,9 @@ def _per_query_tables(runs: pd.DataFrame) -> dict[tuple[Cell, str], list[pd.Data
             continue
         if table is not None:
             kind = row.get("noise_kind")
-            cell = (kind if isinstance(kind, str) else "", float(row["noise_rate"]))
+            fraction = row.get("train_fraction")
+            fraction = 1.0 if fraction is None or pd.isna(fraction) else float(fraction)
+            cell = (kind if isinstance(kind, str) else "", float(row["noise_rate"]), fraction)
             tables.setdefault((cell, str(row["loss"])), []).append(table)
     return tables
 
@@ -83,6 +87,12 @@ def _per_query_tables(runs: pd.DataFrame) -> dict[tuple[Cell, str], list[pd.Data
 def _noise(row: dict) -> str:
     """The row's noise in words: "40 % symmetric", or "40 %" when its kind is not known."""
     return f"{row['noise_rate'] * 100:g} % {row['noise_kind']}".strip()
+
+
+def _data(row: dict) -> str:
+    """ " on 50 % of the train data" when the row's runs withheld train data, else ""."""
+    fraction = row.get("train_fraction", 1.0)
+    return "" if fraction == 1 else f" on {fraction * 100:g} % of the train data"
 
 
 def difference_sentence(row: dict) -> str:
@@ -93,7 +103,7 @@ def difference_sentence(row: dict) -> str:
     )
     seeds = f"{row['seeds_a']} and {row['seeds_b']} seeds"
     return (
-        f"At {_noise(row)} noise, "
+        f"At {_noise(row)} noise{_data(row)}, "
         f"{difference.text(row['loss_a'], row['loss_b'])}, over {seeds} and the test classes."
     )
 
@@ -117,7 +127,7 @@ def differences_markdown(table: pd.DataFrame) -> str:
             better = (row["difference"] > 0) == entry.higher_is_better
             verdict = f"{row['loss_b'] if better else row['loss_a']} better"
         lines.append(
-            f"| {_noise(row)} | {row['loss_a']} | {row['loss_b']} | {entry.short} "
+            f"| {_noise(row)}{_data(row)} | {row['loss_a']} | {row['loss_b']} | {entry.short} "
             f"| {row['difference']:+.{digits}f} | [{row['low']:+.{digits}f}, "
             f"{row['high']:+.{digits}f}] | {row['seeds_a']} / {row['seeds_b']} | {verdict} |"
         )

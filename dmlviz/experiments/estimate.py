@@ -32,7 +32,7 @@ def estimate_seconds(spec: dict[str, Any]) -> float:
     if problems:
         raise ValueError("; ".join(problems))
     sweep = SweepSpec.from_dict(spec)
-    runs_per_loss = len(sweep.noise_rates) * len(sweep.seeds)
+    runs_per_loss = len(sweep.noise_rates) * len(sweep.train_fractions) * len(sweep.seeds)
     training = 0.0
     evaluation = 0.0
     for loss in sweep.losses:

@@ -3,9 +3,9 @@
 ``runs.csv`` has one row per run (settings, state, MAP@R, R@1, neighbour consistency, detector,
 and from the training replay the epoch at which the detector's AUROC peaked and the share of
 flipped images memorised at the end);
-``summary.csv`` the mean and standard deviation over seeds per loss x noise rate; ``summary.md``
-the same summary as a Markdown table, then each loss against each other at each noise rate with
-a 95 % interval (``differences.py``), also in ``differences.csv``.
+``summary.csv`` the mean and standard deviation over seeds per loss x noise rate x train
+fraction; ``summary.md`` the same summary as a Markdown table, then each loss against each other
+at each noise rate with a 95 % interval (``differences.py``), also in ``differences.csv``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ RUN_COLUMNS = (
     "loss",
     "noise_kind",
     "noise_rate",
+    "train_fraction",
     "seed",
     "epochs",
     "state",
@@ -51,13 +52,14 @@ def runs_table(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
     where undefined, e.g. the detector at 0 % noise or a run that has not finished."""
     out = Path(out)
     rows = []
-    for loss, rate, seed in spec.combinations():
-        name = run_name(loss, rate, seed)
+    for loss, rate, seed, fraction in spec.combinations():
+        name = run_name(loss, rate, seed, train_fraction=fraction)
         row: dict[str, Any] = {
             "name": name,
             "loss": loss,
             "noise_kind": spec.noise_kind,
             "noise_rate": rate,
+            "train_fraction": fraction,
             "seed": seed,
             "state": "cancelled" if cancel_requested(out, name) else "queued",
         }
@@ -75,23 +77,32 @@ def runs_table(out: str | Path, spec: SweepSpec) -> pd.DataFrame:
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each metric per loss x noise rate.
+    """Mean and standard deviation over seeds of each metric per loss x noise rate x train
+    fraction (runs without one trained on all their train data: 1).
 
     Only finished runs with a test MAP@R count; ``seeds`` is how many did. Columns: loss,
-    noise_rate, seeds, ``<metric>_mean`` and ``<metric>_std`` for ``SUMMARY_METRICS`` (std empty
-    with one seed), preset_source. Losses keep their order of first appearance.
+    noise_rate, train_fraction, seeds, ``<metric>_mean`` and ``<metric>_std`` for
+    ``SUMMARY_METRICS`` (std empty with one seed), preset_source. Losses keep their order of
+    first appearance.
     """
+    runs = runs.assign(train_fraction=train_fractions(runs))
     done = runs[(runs["state"] == "finished") & runs["map@r"].notna()]
-    columns = ["loss", "noise_rate", "seeds"]
+    columns = ["loss", "noise_rate", "train_fraction", "seeds"]
     columns += [f"{m}_{stat}" for m in SUMMARY_METRICS for stat in ("mean", "std")]
     columns.append("preset_source")
     rows = []
     for loss in dict.fromkeys(runs["loss"]):
-        for rate in sorted(set(runs.loc[runs["loss"] == loss, "noise_rate"])):
-            group = done[(done["loss"] == loss) & (done["noise_rate"] == rate)]
+        cells = runs.loc[runs["loss"] == loss, ["noise_rate", "train_fraction"]]
+        for rate, fraction in sorted(set(cells.itertuples(index=False, name=None))):
+            group = done[
+                (done["loss"] == loss)
+                & (done["noise_rate"] == rate)
+                & (done["train_fraction"] == fraction)
+            ]
             if group.empty:
                 continue
-            row: dict[str, Any] = {"loss": loss, "noise_rate": rate, "seeds": len(group)}
+            row: dict[str, Any] = {"loss": loss, "noise_rate": rate,
+                                   "train_fraction": fraction, "seeds": len(group)}  # fmt: skip
             for metric in SUMMARY_METRICS:
                 column = group[metric] if metric in group else pd.Series(dtype=float)
                 values = pd.to_numeric(column, errors="coerce").dropna()
@@ -103,6 +114,23 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def most_data(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``summarize``'s table at its largest train fraction: comparisons across noise
+    rates compare losses on one amount of train data (``dmlviz.views.withheld`` charts the
+    fractions)."""
+    if summary.empty:
+        return summary
+    fraction = train_fractions(summary)
+    return summary[fraction == fraction.max()]
+
+
+def train_fractions(runs: pd.DataFrame) -> pd.Series:
+    """Each run's train fraction, 1 where the table has none (runs from before the setting)."""
+    if "train_fraction" not in runs:
+        return pd.Series(1.0, index=runs.index)
+    return pd.to_numeric(runs["train_fraction"], errors="coerce").fillna(1.0)
+
+
 def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
     """The summary as a Markdown table (mean ± std over seeds), with a warning when some losses
     use tuned presets and others do not."""
@@ -110,14 +138,17 @@ def summary_markdown(summary: pd.DataFrame, title: str | None = None) -> str:
     if summary.empty:
         return "\n".join([*lines, "No finished runs yet.", ""])
     titles = [METRICS[m].short for m in SUMMARY_METRICS]
+    withheld = bool((train_fractions(summary) != 1).any())  # a "train data" column only then
     lines += [
-        f"| loss | noise | seeds | {' | '.join(titles)} | hyperparameters |",
-        "|---|---:|---:|" + "---:|" * len(titles) + "---|",
+        f"| loss | noise |{' train data |' * withheld} seeds | {' | '.join(titles)} "
+        "| hyperparameters |",
+        "|---|---:|" + "---:|" * withheld + "---:|" + "---:|" * len(titles) + "---|",
     ]
-    for row in summary.to_dict("records"):
+    for row, fraction in zip(summary.to_dict("records"), train_fractions(summary), strict=True):
         cells = [
             str(row["loss"]),
             f"{row['noise_rate'] * 100:g} %",
+            *([f"{fraction * 100:g} %"] if withheld else []),
             str(row["seeds"]),
             *(
                 _mean_std(row[f"{m}_mean"], row[f"{m}_std"], min(REPORT_DIGITS, METRICS[m].digits))

@@ -1,9 +1,11 @@
 """The sweep spec: what a sweep trains, its checks, and the training config of each run.
 
-A sweep trains every (loss, noise rate, seed) combination on the same splits and the same noisy
-labels: for a given (rate, seed) every loss trains on identical noisy labels (the noise seed is the
-run's seed, the split seed is fixed). Each loss takes its hyperparameters from the per-dataset
-preset table (``dmlviz.presets``). Runs are named ``<loss>-noise<rate%>-seed<s>``.
+A sweep trains every (loss, noise rate, train fraction, seed) combination on the same splits and
+the same noisy labels: for a given (rate, fraction, seed) every loss trains on identical images
+and noisy labels (the noise seed and the seed that draws the kept train images are the run's
+seed, the split seed is fixed). Each loss takes its hyperparameters from the per-dataset preset
+table (``dmlviz.presets``). Runs are named ``<loss>-noise<rate%>-seed<s>``, with
+``-train<fraction%>`` before the seed when they withhold train data (``run_name``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class SweepSpec:
     class of ``dataset_root`` and tests on the classes of this second tree (folder, omniglot);
     ``protocol`` None is the dataset's default class split (see ``dmlviz.data.load_dataset``); ``presets`` "tuned" trains
     each loss with its preset tuned on validation where one ships (else its paper defaults),
-    "paper" with its paper defaults (``dmlviz.presets``). ``executor`` "ray" trains each run as a
+    "paper" with its paper defaults (``dmlviz.presets``). ``train_fractions``: the shares of each
+    train class's images the runs keep (1: all; ``dmlviz.data.load_dataset``). ``executor`` "ray"
+    trains each run as a
     Ray task on the cluster at ``address`` (None: ``$RAY_ADDRESS`` or a local Ray; ``jobs`` is then
     unused: Ray runs as many at once as the cluster's resources allow).
     """
@@ -76,6 +80,7 @@ class SweepSpec:
     presets: str = "tuned"
     executor: str = "local"
     address: str | None = None
+    train_fractions: list[float] = field(default_factory=lambda: [1.0])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
@@ -85,27 +90,33 @@ class SweepSpec:
         spec.losses = list(spec.losses)
         spec.noise_rates = list(spec.noise_rates)
         spec.seeds = list(spec.seeds)
+        spec.train_fractions = list(spec.train_fractions)
         return spec
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as a JSON-ready dict."""
         return asdict(self)
 
-    def combinations(self) -> list[tuple[str, float, int]]:
-        """Every ``(loss, noise rate, seed)``, in training order (seed, then rate, then loss)."""
-        return combinations(self.losses, self.noise_rates, self.seeds)
+    def combinations(self) -> list[tuple[str, float, int, float]]:
+        """Every ``(loss, noise rate, seed, train fraction)``, in training order."""
+        return combinations(self.losses, self.noise_rates, self.seeds, self.train_fractions)
 
     def run_names(self) -> list[str]:
         """Every run's name, in training order."""
-        return [run_name(loss, rate, seed) for loss, rate, seed in self.combinations()]
+        return [run_name(loss, rate, seed, train_fraction=fraction)
+                for loss, rate, seed, fraction in self.combinations()]  # fmt: skip
 
 
 def combinations(
-    losses: Sequence[str], noise_rates: Sequence[float], seeds: Sequence[int]
-) -> list[tuple[str, float, int]]:
-    """Every ``(loss, noise rate, seed)`` of a sweep, in training order (seed, then rate, then
-    loss): the one place that orders a sweep's runs."""
-    return [(loss, float(rate), int(seed)) for seed in seeds for rate in noise_rates
+    losses: Sequence[str],
+    noise_rates: Sequence[float],
+    seeds: Sequence[int],
+    train_fractions: Sequence[float] = (1.0,),
+) -> list[tuple[str, float, int, float]]:
+    """Every ``(loss, noise rate, seed, train fraction)`` of a sweep, in training order (seed,
+    then fraction, then rate, then loss): the one place that orders a sweep's runs."""
+    return [(loss, float(rate), int(seed), float(fraction)) for seed in seeds
+            for fraction in train_fractions for rate in noise_rates
             for loss in losses]  # fmt: skip
 
 
@@ -167,6 +178,14 @@ def spec_problems(spec: SweepSpec) -> list[str]:
             bad("seed", seed, f"must be {number_range(0, None, integer=True)}")
     if len(set(spec.seeds)) != len(spec.seeds):
         bad("seeds", spec.seeds, "give each seed once")
+    if not spec.train_fractions:
+        bad("train_fractions", spec.train_fractions, "give at least one, e.g. 1")
+    for fraction in spec.train_fractions:
+        if not is_number(fraction, 0, 1, low_open=True):
+            allowed = number_range(0, 1, low_open=True)
+            bad("train_fraction", fraction, f"must be {allowed} (0.5: half of each class's images)")
+    if len(set(spec.train_fractions)) != len(spec.train_fractions):
+        bad("train_fractions", spec.train_fractions, "give each fraction once")
     if spec.noise_kind not in NOISE_KINDS:
         bad("noise_kind", spec.noise_kind, f"choose one of {', '.join(NOISE_KINDS)}")
     if spec.epochs is not None and not is_number(spec.epochs, 1, integer=True):
@@ -241,7 +260,7 @@ def experiment_problems(spec: dict[str, Any]) -> list[str]:
         return [f"the spec lacks {', '.join(missing)}"]
     unknown = sorted(set(spec) - set(SweepSpec.__dataclass_fields__) - {"name"})
     problems = [problem(key, spec[key], "unknown setting") for key in unknown]
-    for key in ("losses", "noise_rates", "seeds"):
+    for key in ("losses", "noise_rates", "seeds", "train_fractions"):
         if key in spec and not isinstance(spec[key], (list, tuple)):
             problems.append(problem(key, spec[key], "must be a list"))
     if problems:
@@ -270,11 +289,12 @@ def plan(spec: SweepSpec) -> list[dict[str, Any]]:
     from dmlviz.train import default_config
 
     configs = []
-    for loss, rate, seed in spec.combinations():
+    for loss, rate, seed, fraction in spec.combinations():
         config = default_config(spec.dataset, loss, presets=spec.presets)
         config.update(
-            name=run_name(loss, rate, seed),
+            name=run_name(loss, rate, seed, train_fraction=fraction),
             noise_rate=rate,
+            train_fraction=fraction,
             noise_kind=spec.noise_kind,
             noise_seed=seed,
             seed=seed,

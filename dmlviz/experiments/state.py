@@ -56,9 +56,9 @@ def experiment_state(folder: str | Path) -> dict[str, Any]:
     cancelled = bool(record.get("cancelled"))
     runs = []
     planned = combinations(spec.get("losses", []), spec.get("noise_rates", []),
-                           spec.get("seeds", [0]))  # fmt: skip
-    for loss, rate, seed in planned:
-        name = run_name(loss, rate, seed)
+                           spec.get("seeds", [0]), spec.get("train_fractions", [1.0]))  # fmt: skip
+    for loss, rate, seed, fraction in planned:
+        name = run_name(loss, rate, seed, train_fraction=fraction)
         runs.append(
             _run_state(folder, name, loss, rate, seed, alive, cancelled, epochs_seen, events)
         )

@@ -24,9 +24,10 @@ PLACES = (TABLE, CLI, REPORT, CURVES)
 class Metric:
     """One metric. ``label`` names it in charts, ``short`` in table headers; ``digits`` after the
     point in tables; ``source``: where ``Run.summary()`` reads it (None: not in a run's summary),
-    a key of ``dmlviz.runs.files.METRIC_SOURCES``, which names its file: "test" (the test split's
-    evaluation), "consistency", "replay" (the training replay's summary) or "training" (the best
-    value over the epochs of ``metrics.jsonl`` of the key ``best_of``);
+    a key of ``dmlviz.runs.files.METRIC_SOURCES``, which names its file: "test" or "train" (that
+    split's evaluation), "consistency", "replay" (the training replay's summary) or "training" (the best
+    value over the epochs of ``metrics.jsonl`` of the key ``best_of``); ``stored_as``: its key
+    in that file when not ``key`` (None: ``key``);
     ``per_query``: the column of the per-query table it is the mean of (``eval/<split>_per_query
     .parquet``); ``replay_panel``: its panel (1-4) among the Replay page's curves;
     ``chart_title``: the title of its chart against label noise in the noise lab's comparison."""
@@ -39,6 +40,7 @@ class Metric:
     higher_is_better: bool = True
     source: str | None = None
     best_of: str | None = None
+    stored_as: str | None = None
     per_query: str | None = None
     shown: tuple[str, ...] = ()
     replay_panel: int | None = None
@@ -116,6 +118,17 @@ register_metric(
     source="test",
     shown=(TABLE, CLI, REPORT, CURVES),
     replay_panel=1,
+)
+register_metric(
+    key="train_map@r",
+    label="Train MAP@R",
+    short="train MAP@R",
+    help="MAP@R of the train split searched within itself, by its clean labels: its distance above "
+    "the test MAP@R is how much the model overfits its training images",
+    digits=4,
+    source="train",
+    stored_as="map@r",
+    shown=(REPORT,),
 )
 register_metric(
     key="best_map@r",

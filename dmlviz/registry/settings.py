@@ -28,7 +28,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 POOLINGS = ("gem", "avg", "max")
-NOISE_KINDS = ("symmetric", "pair", "nearest_class")
+NOISE_KINDS = ("symmetric", "pair", "nearest_class", "small_cluster")
 USER = "user settings"
 PRESET_SOURCES = ("tuned on validation", "paper defaults", USER)
 
@@ -127,11 +127,21 @@ def add_option(
     parser.add_argument(flag, *aliases, dest=key, **{"default": None, **arguments, **kwargs})
 
 
-def run_name(loss: str, noise_rate: float, seed: int, dataset: str | None = None) -> str:
+def run_name(
+    loss: str,
+    noise_rate: float,
+    seed: int,
+    dataset: str | None = None,
+    train_fraction: float = 1.0,
+) -> str:
     """A run's folder name, e.g. ``rll-noise20-seed0`` for 20 % noise (``noise12.5`` for 12.5 %),
-    with ``<dataset>-`` in front when ``dataset`` is given: a lone run's default folder (a
-    sweep's runs all share its dataset)."""
-    return f"{dataset + '-' if dataset else ''}{loss}-noise{noise_rate * 100:g}-seed{seed}"
+    ``rll-noise0-train25-seed0`` when it trains on 25 % of its train data, with ``<dataset>-`` in
+    front when ``dataset`` is given: a lone run's default folder (a sweep's runs all share its
+    dataset)."""
+    withheld = f"-train{train_fraction * 100:g}" if train_fraction != 1 else ""
+    return (
+        f"{dataset + '-' if dataset else ''}{loss}-noise{noise_rate * 100:g}{withheld}-seed{seed}"
+    )
 
 
 def parse_json(text: str) -> Any:
@@ -200,6 +210,18 @@ SETTINGS: tuple[Setting, ...] = (
         optional=True,
     ),  # fmt: skip
     _integer("val_fold", 0, "which disjoint val fold to hold out (0..)", 0),
+    # withheld training data: the run's seed draws the kept images (dmlviz.data.load_dataset)
+    Setting(
+        "train_fraction",
+        1.0,
+        "share of each train class's images to train on, in (0, 1] (at least --m-per-class of "
+        "them; val and test splits keep all theirs)",
+        kind=float,
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        metavar="F",
+    ),  # fmt: skip
     _flag("augment", False, "augment train images"),
     _integer("num_workers", 0, "data-loading processes", 0, resumable=True),
     # model

@@ -98,6 +98,7 @@ def replay_layout_file(method: str = "umap") -> str:
 # The file of each source a summary metric names (``dmlviz.registry.metrics.Metric.source``).
 METRIC_SOURCES = {
     "test": eval_metrics_file("test"),
+    "train": eval_metrics_file("train"),
     "consistency": CONSISTENCY_SUMMARY,
     "replay": REPLAY_SUMMARY,
     "training": METRICS,

@@ -358,6 +358,12 @@ class Run(Weights, TrainingLog, ReplayRecord):
         if c.get("val_fraction"):
             kwargs["val_fraction"] = c["val_fraction"]
             kwargs["val_fold"] = c.get("val_fold") or 0  # absent from runs older than folds
+        if c.get("train_fraction", 1.0) != 1:  # absent from runs older than the setting
+            kwargs.update(
+                train_fraction=c["train_fraction"],
+                fraction_seed=c.get("seed", 0),
+                min_per_class=c.get("m_per_class", 1),
+            )
         return load_dataset(c["dataset"], **kwargs)
 
     # -- summary and advice -----------------------------------------------------------------------

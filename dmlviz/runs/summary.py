@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 # The config keys a row shows, and the value a run without the key has.
 SETTINGS = {"dataset": None, "model": None, "loss": None, "noise_kind": None, "noise_rate": 0.0,
-            "seed": None, "epochs": None, "preset_source": None, "split_layout": None,
-            "test_classes_in_train": None}  # fmt: skip
+            "train_fraction": 1.0, "seed": None, "epochs": None, "preset_source": None,
+            "split_layout": None, "test_classes_in_train": None}  # fmt: skip
 SUMMARY_FILES = (CONFIG, STATUS, MODEL,
                  *dict.fromkeys(METRIC_SOURCES[m.source] for m in summary_metrics()))  # fmt: skip
 
@@ -45,5 +45,5 @@ def run_summary(run: Run) -> dict[str, Any]:
         file = METRIC_SOURCES[metric.source]
         if file not in records:
             records[file] = run._read_json(file, required=False) or {}
-        row[metric.key] = records[file].get(metric.key)
+        row[metric.key] = records[file].get(metric.stored_as or metric.key)
     return row

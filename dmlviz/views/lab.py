@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from dmlviz.experiments.differences import difference_sentence, loss_differences
 from dmlviz.experiments.folder import RUNS_CSV
-from dmlviz.experiments.reports import summarize, tuning_warning
+from dmlviz.experiments.reports import most_data, summarize, tuning_warning
 from dmlviz.experiments.spec import DEMO_LOSSES
 from dmlviz.registry.datasets import NEEDS_NO_ROOT
 from dmlviz.registry.metrics import METRICS
@@ -50,9 +50,10 @@ RUN_STATES: dict[str, str] = {"running": "training"}  # the others read as they 
 # -- the form -------------------------------------------------------------------------------------
 
 
-def parse_rates(text: str) -> tuple[list[float], list[str]]:
+def parse_rates(text: str, name: str = "noise_rate") -> tuple[list[float], list[str]]:
     """``(rates, problems)`` of a noise-rate field such as ``"0, 0.2, 0.4"`` or ``"0 20% 40%"``
-    (commas, semicolons or spaces between values; a value with ``%`` is a percentage)."""
+    (commas, semicolons or spaces between values; a value with ``%`` is a percentage); the
+    problems name the value ``name`` (the train-fraction field reads the same way)."""
     rates: list[float] = []
     problems: list[str] = []
     for token in _tokens(text):
@@ -60,7 +61,7 @@ def parse_rates(text: str) -> tuple[list[float], list[str]]:
         try:
             value = float(token.rstrip("%").strip())
         except ValueError:
-            problems.append(problem("noise_rate", token, "write a number, e.g. 0.2 or 20%"))
+            problems.append(problem(name, token, "write a number, e.g. 0.2 or 20%"))
             continue
         rates.append(value / 100 if percent else value)
     return rates, problems
@@ -99,17 +100,20 @@ def form_spec(
     presets: str = "tuned",
     executor: str = "local",
     address: str = "",
+    fractions_text: str = "1",
 ) -> tuple[dict[str, Any], list[str]]:
     """``(spec, problems)``: the noise-lab spec of the form's inputs, and every problem with
     them as a message naming the field and the bad value (empty when the spec can start). With
     ``runs_dir``, a chosen experiment name is also checked against the folders there.
     ``executor`` "ray" trains each run as a Ray task on the cluster at ``address`` (empty: a
-    local Ray on this machine); local, the default, is left out of the spec."""
+    local Ray on this machine); local, the default, is left out of the spec, and so are the
+    train fractions (``fractions_text``, read like the rates) when they are all of the data."""
     from dmlviz.experiments.spec import experiment_problems
 
     rates, problems = parse_rates(rates_text)
     seeds, seed_problems = parse_seeds(seeds_text)
-    problems += seed_problems
+    fractions, fraction_problems = parse_rates(fractions_text, "train_fraction")
+    problems += seed_problems + fraction_problems
     spec: dict[str, Any] = {
         "dataset": dataset,
         "losses": list(losses),
@@ -121,6 +125,8 @@ def form_spec(
         "jobs": int(jobs),
         "presets": presets,
     }
+    if fractions != [1.0]:
+        spec["train_fractions"] = fractions
     root = (root or "").strip()
     if root:
         spec["dataset_root"] = str(Path(root).expanduser())
@@ -198,13 +204,16 @@ def format_duration(seconds: float | None) -> str:
 def estimate_text(seconds: float, spec: dict[str, Any]) -> str:
     """The estimate shown before Start: the time and what it covers."""
     losses, rates, seeds = len(spec["losses"]), len(spec["noise_rates"]), len(spec["seeds"])
+    fractions = len(spec.get("train_fractions", [1.0]))
     epochs = spec.get("epochs")
     each = f"{_count(epochs, 'epoch')} each" if epochs else "default epochs"
     maps = "PCA and UMAP maps" if spec.get("umap", True) else "PCA maps"
     text = (
         f"Estimated time on this machine: **about {format_duration(seconds)}** for "
-        f"{_count(losses * rates * seeds, 'run')} ({_count(losses, 'loss', 'losses')} × "
-        f"{_count(rates, 'noise rate')} × {_count(seeds, 'seed')}, {each}), evaluation and {maps}."
+        f"{_count(losses * rates * fractions * seeds, 'run')} ({_count(losses, 'loss', 'losses')}"
+        f" × {_count(rates, 'noise rate')}"
+        + (f" × {_count(fractions, 'train fraction')}" if fractions > 1 else "")
+        + f" × {_count(seeds, 'seed')}, {each}), evaluation and {maps}."
     )
     if spec.get("executor") == "ray":
         text += " On Ray, as many runs train at once as the cluster's free CPUs and GPUs allow."
@@ -228,6 +237,9 @@ def spec_caption(spec: dict[str, Any]) -> str:
         f"seed{'s' if len(spec.get('seeds', [0])) > 1 else ''} {seeds}",
         _count(epochs, "epoch") if epochs else "default epochs",
     ]
+    if spec.get("train_fractions", [1.0]) != [1.0]:
+        kept = ", ".join(f"{100 * float(f):g}" for f in spec["train_fractions"])
+        parts.insert(3, f"train data {kept} %")
     if not spec.get("umap", True):
         parts.append("PCA maps only")
     if spec.get("executor") == "ray":
@@ -378,14 +390,15 @@ def comparison_text(runs: str | Path | pd.DataFrame) -> str:
     interval and whether that is within noise (where the runs' per-query tables can be read), how
     well neighbour consistency detected the flipped labels at the highest rate, and adds a caveat
     when the seeds disagree by as much as the losses differ (or when there is only one seed, or
-    the losses were not tuned alike).
+    the losses were not tuned alike). Runs that withheld train data count only at the largest
+    fraction (``most_data``).
     """
     if not isinstance(runs, pd.DataFrame):
         path = Path(runs)
         runs = pd.read_csv(path / RUNS_CSV if path.is_dir() else path)
     if runs.empty or "map@r" not in runs:
         return "No finished runs yet: nothing to compare."
-    summary = summarize(runs)
+    summary = most_data(summarize(runs))
     if summary.empty:
         return "No finished runs yet: nothing to compare."
     kind = str(runs["noise_kind"].dropna().iloc[0]) if runs["noise_kind"].notna().any() else ""

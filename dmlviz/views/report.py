@@ -51,6 +51,7 @@ from dmlviz.views.style import loss_name, percent
 from dmlviz.views.templating import Markup, render
 from dmlviz.views.thumbs import ThumbnailCache
 from dmlviz.views.tuning import presets_display
+from dmlviz.views.withheld import withheld_figures
 
 WORST_QUERIES = 10  # ranked lists per run
 RANKED = 8  # neighbours shown per ranked list
@@ -177,6 +178,7 @@ def _overview(table: pd.DataFrame) -> dict[str, Any]:
         "differences": [
             difference_sentence(row) for row in loss_differences(table).to_dict("records")
         ],
+        "withheld_figures": [_figure(figure) for figure in withheld_figures(table)],
         "detector_figures": [_figure(f) for f in across_runs(table)],
     }
 

@@ -22,6 +22,7 @@ TABLE_COLUMNS: dict[str, str] = {
     "loss": "Loss",
     "noise_kind": "Noise",
     "noise_rate": "Noise rate",
+    "train_fraction": "Train data",
     "seed": "Seed",
     **{m.key: m.short[0].upper() + m.short[1:] for m in shown_in(TABLE)},
     "preset_source": "Hyperparameters",
@@ -56,7 +57,7 @@ def runs_overview(items: list[Run | BrokenRun]) -> tuple[pd.DataFrame, pd.DataFr
         if rows
         else [*TABLE_COLUMNS, "path"],
     )
-    for column in ("noise_rate", *(m.key for m in summary_metrics())):
+    for column in ("noise_rate", "train_fraction", *(m.key for m in summary_metrics())):
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce")
     runs["test_classes_in_train"] = pd.to_numeric(runs["test_classes_in_train"]).astype("Int64")
@@ -74,6 +75,9 @@ def run_label(row: dict[str, Any] | pd.Series) -> str:
     if rate is not None and not (isinstance(rate, float) and math.isnan(rate)):
         kind = row.get("noise_kind") if _given(row.get("noise_kind")) else ""
         parts.append("no noise" if float(rate) == 0 else f"{percent(rate)} {kind}".strip())
+    fraction = row.get("train_fraction")
+    if _given(fraction) and float(fraction) != 1:
+        parts.append(f"{percent(fraction)} of train data")
     if row.get("seed") is not None and not pd.isna(row.get("seed")):
         parts.append(f"seed {int(row.get('seed'))}")
     return " · ".join(parts)
@@ -85,12 +89,19 @@ def _given(value: Any) -> bool:
 
 
 # left out of the table when every run shares them
-SHARED_COLUMNS = ("dataset", "noise_kind", "split_layout", "test_classes_in_train")
+SHARED_COLUMNS = (
+    "dataset",
+    "noise_kind",
+    "train_fraction",
+    "split_layout",
+    "test_classes_in_train",
+)
 LAYOUT_COLUMNS = ("split_layout", "test_classes_in_train")  # unknown for runs trained before
 
 
 def shared_settings(runs: pd.DataFrame) -> dict[str, Any]:
-    """The ``SHARED_COLUMNS`` settings that every run in ``runs`` has in common (and knows)."""
+    """The ``SHARED_COLUMNS`` settings that every run in ``runs`` has in common (and knows),
+    but for all the train data (``train_fraction`` 1): nothing to say."""
     return {
         column: runs[column].iloc[0]
         for column in SHARED_COLUMNS
@@ -98,29 +109,38 @@ def shared_settings(runs: pd.DataFrame) -> dict[str, Any]:
         and len(runs)
         and runs[column].nunique(dropna=False) == 1
         and not pd.isna(runs[column].iloc[0])
+        and not (column == "train_fraction" and runs[column].iloc[0] == 1)
     }
 
 
 def display_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs table as shown: readable column names, loss display names, noise rate in %, and
-    without the settings all runs share (``shared_settings``; the page states them once) or
-    that no run records (``LAYOUT_COLUMNS`` of older runs)."""
+    """The runs table as shown: readable column names, loss display names, noise rate and train
+    data in %, and without the settings all runs share (``shared_settings``; the page states
+    them once), that no run records (``LAYOUT_COLUMNS`` of older runs) or that say nothing (all
+    the train data for every run)."""
     shared = shared_settings(runs)
-    unknown = {c for c in LAYOUT_COLUMNS if c in runs and runs[c].isna().all()}
-    frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in {*shared, *unknown}]].copy()
+    silent = {c for c in LAYOUT_COLUMNS if c in runs and runs[c].isna().all()}
+    if "train_fraction" in runs and (runs["train_fraction"] == 1).all():
+        silent.add("train_fraction")
+    frame = runs[[c for c in TABLE_COLUMNS if c in runs and c not in {*shared, *silent}]].copy()
     frame["loss"] = frame["loss"].map(lambda v: loss_name(str(v)) if _given(v) else None)
     frame["noise_rate"] = 100 * frame["noise_rate"]
+    if "train_fraction" in frame:
+        frame["train_fraction"] = 100 * frame["train_fraction"]
     return frame.rename(columns=TABLE_COLUMNS)
 
 
 def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -> go.Figure:
     """``metric`` against the label-noise rate, one line per loss: the mean over seeds with an
-    error bar of one standard deviation (no bar with a single seed). Finished runs only."""
-    from dmlviz.experiments.reports import summarize
+    error bar of one standard deviation (no bar with a single seed). Finished runs only; of
+    those that withheld train data, only the ones that kept the most (``views.withheld`` charts
+    the fractions)."""
+    from dmlviz.experiments.reports import most_data, summarize
 
     figure = go.Figure()
     needed = {"loss", "noise_rate", "state", "map@r", metric}
     summary = summarize(runs) if needed <= set(runs.columns) and len(runs) else pd.DataFrame()
+    summary = most_data(summary)
     if not summary.empty and f"{metric}_mean" in summary:
         for loss, group in summary.groupby("loss", sort=False):
             group = group.dropna(subset=[f"{metric}_mean"]).sort_values("noise_rate")

@@ -1,4 +1,4 @@
-"""inject_label_noise: exact counts, seeds, the three kinds, no self-flips, bad arguments."""
+"""inject_label_noise: exact counts, seeds, the kinds, no self-flips, bad arguments."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,8 @@ import pytest
 from dmlviz.data import NOISE_KINDS, NoisyLabels, inject_label_noise
 
 LABELS = np.repeat(np.arange(6), 17)  # 102 samples, 6 classes
+# the kinds that flip single labels (small_cluster moves whole classes: its own tests below)
+FLIP_KINDS = [kind for kind in NOISE_KINDS if kind != "small_cluster"]
 
 
 def _features(labels, seed=0):
@@ -24,7 +26,7 @@ def _nearest_reference(labels, features):
     }
 
 
-@pytest.mark.parametrize("kind", NOISE_KINDS)
+@pytest.mark.parametrize("kind", FLIP_KINDS)
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.25, 0.5, 0.99])
 def test_exactly_round_rate_n_labels_flip_and_never_to_themselves(kind, rate):
     noisy = inject_label_noise(LABELS, rate, kind=kind, seed=1, features=_features(LABELS))
@@ -108,3 +110,28 @@ def test_other_bad_arguments():
         inject_label_noise(LABELS, 0.1, num_classes=3)
     with pytest.raises(ValueError, match="1-d integer array"):
         inject_label_noise(LABELS.astype(float), 0.1)
+
+
+CLUSTER_LABELS = np.repeat(np.arange(40), np.arange(40) % 7 + 8)  # 40 classes of 8-14 images
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.25, 0.5, 0.9])
+def test_small_cluster_dissolves_whole_classes_close_to_the_rate(rate):
+    noisy = inject_label_noise(CLUSTER_LABELS, rate, kind="small_cluster", seed=3)
+    assert np.array_equal(noisy.observed != noisy.clean, noisy.flipped)
+    dissolved = np.unique(CLUSTER_LABELS[noisy.flipped])
+    assert np.array_equal(noisy.flipped, np.isin(CLUSTER_LABELS, dissolved))  # whole classes
+    assert abs(noisy.flipped.mean() - rate) <= 14 / len(CLUSTER_LABELS)  # within one class
+    assert not np.isin(noisy.observed, dissolved).any()  # moved into the remaining classes only
+    assert (noisy.rate, noisy.kind, noisy.seed) == (rate, "small_cluster", 3)
+
+
+def test_small_cluster_scatters_each_class_in_groups_of_one_to_five():
+    noisy = inject_label_noise(CLUSTER_LABELS, 0.5, kind="small_cluster", seed=0)
+    clean = noisy.clean
+    for label in np.unique(clean[noisy.flipped]):
+        targets, sizes = np.unique(noisy.observed[clean == label], return_counts=True)
+        assert sizes.max() <= 5  # each group goes to a different class (20 remain)
+        assert len(targets) >= np.ceil((clean == label).sum() / 5)
+    again = inject_label_noise(CLUSTER_LABELS, 0.5, kind="small_cluster", seed=0)
+    assert np.array_equal(noisy.observed, again.observed)

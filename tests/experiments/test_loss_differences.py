@@ -74,3 +74,15 @@ def test_runs_of_another_noise_kind_are_not_seeds_of_the_same_cell(tmp_path, mak
     assert list(table["noise_kind"]) == ["pair"]
     assert difference_sentence(table.iloc[0].to_dict()).startswith("At 40 % pair noise, ")
     assert "| 40 % pair | rll | contextual |" in differences_markdown(table)
+
+
+def test_runs_on_another_share_of_the_train_data_are_not_seeds_of_the_same_cell(tmp_path, make_run):
+    runs = sweep(tmp_path, make_run, {("rll", 0.0): 0.0, ("contextual", 0.0): 0.0})
+    runs["train_fraction"] = [1.0] * 3 + [0.5] * 3
+    assert loss_differences(runs, resamples=100).empty
+    runs["train_fraction"] = 0.5
+    table = loss_differences(runs, resamples=100)
+    assert list(table["train_fraction"]) == [0.5] and table.loc[0, "seeds_a"] == 3
+    sentence = difference_sentence(table.iloc[0].to_dict())
+    assert sentence.startswith("At 0 % noise on 50 % of the train data, MAP@R contextual - rll: ")
+    assert "| 0 % on 50 % of the train data | rll | contextual |" in differences_markdown(table)

@@ -132,7 +132,7 @@ def test_bad_configs_fail_before_anything_is_written(tmp_path):
     assert not (tmp_path / "r" / "config.json").exists()
 
 
-@pytest.mark.parametrize("kind", ["symmetric", "nearest_class"])
+@pytest.mark.parametrize("kind", ["symmetric", "nearest_class", "small_cluster"])
 def test_label_noise_is_recorded_and_the_test_split_stays_clean(tmp_path, kind):
     config = {**TINY, "loss": "contrastive", "epochs": 1, "noise_rate": 0.3, "noise_kind": kind}
     run = train(config, tmp_path / kind, progress=False)
