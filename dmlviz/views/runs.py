@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from dmlviz.registry.metrics import CURVES, TABLE, label, shown_in, summary_metrics
 from dmlviz.runs import BrokenRun, Run, RunError
-from dmlviz.views.style import annotate_empty, loss_color, loss_name, percent
+from dmlviz.views.style import annotate_empty, loss_color, loss_name, percent, seed_mean_line
 
 # Run.summary() keys shown in the runs table, with their display names: the settings, then the
 # metrics the catalogue shows in the table (dmlviz.registry.metrics), then the run's progress.
@@ -146,23 +146,16 @@ def metric_vs_noise(runs: pd.DataFrame, metric: str, title: str | None = None) -
             group = group.dropna(subset=[f"{metric}_mean"]).sort_values("noise_rate")
             if group.empty:
                 continue
-            std = group[f"{metric}_std"]
             figure.add_trace(
-                go.Scatter(
-                    x=100 * group["noise_rate"],
-                    y=group[f"{metric}_mean"],
-                    error_y=dict(type="data", array=std.fillna(0), visible=bool(std.notna().any())),
-                    mode="lines+markers",
-                    name=loss_name(str(loss)),
-                    line=dict(color=loss_color(str(loss)), width=2.5),
-                    marker=dict(size=8),
-                    customdata=group[["seeds"]],
-                    hovertemplate=(
-                        f"{loss_name(str(loss))}<br>noise %{{x:.0f}} %<br>"
-                        f"{label(metric)} %{{y:.3f}}"
-                        "<br>%{customdata[0]} seed(s)<extra></extra>"
-                    ),
-                )
+                seed_mean_line(
+                    str(loss),
+                    100 * group["noise_rate"],
+                    group[f"{metric}_mean"],
+                    group[f"{metric}_std"],
+                    group["seeds"],
+                    "noise %{x:.0f} %",
+                    label(metric),
+                )  # fmt: skip
             )
     name = label(metric)
     figure.update_layout(

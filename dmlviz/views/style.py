@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
@@ -63,3 +64,23 @@ def score(value: float | None, digits: int = 3) -> str:
 def annotate_empty(figure: go.Figure, text: str) -> None:
     """Write ``text`` in the middle of ``figure``, in place of data it has none of."""
     figure.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+
+
+def seed_mean_line(loss: str, x, mean, std, seeds, x_hover: str, y_title: str) -> go.Scatter:
+    """One loss's line of means over seeds with a one-standard-deviation bar (hidden where no
+    point has one); the hover says ``x_hover`` (plotly template of x), the value and the seeds."""
+    std = pd.to_numeric(std)
+    return go.Scatter(
+        x=x,
+        y=mean,
+        error_y=dict(type="data", array=std.fillna(0), visible=bool(std.notna().any())),
+        mode="lines+markers",
+        name=loss_name(loss),
+        line=dict(color=loss_color(loss), width=2.5),
+        marker=dict(size=8),
+        customdata=pd.DataFrame({"seeds": seeds}),
+        hovertemplate=(
+            f"{loss_name(loss)}<br>{x_hover}<br>{y_title} %{{y:.3f}}"
+            "<br>%{customdata[0]} seed(s)<extra></extra>"
+        ),
+    )

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from dmlviz.experiments.reports import train_fractions
 from dmlviz.registry.metrics import label
-from dmlviz.views.style import annotate_empty, loss_color, loss_name
+from dmlviz.views.style import annotate_empty, seed_mean_line
 
 GAP = "train_test_gap"  # train MAP@R minus test MAP@R of one run
 GAP_LABEL = "Train MAP@R − test MAP@R"
@@ -73,22 +73,16 @@ def _chart(table: pd.DataFrame, title: str, y_title: str) -> go.Figure:
     """One line per loss of ``over_seeds``' table against the fraction in %."""
     figure = go.Figure()
     for loss, group in table.groupby("loss", sort=False):
-        std = pd.to_numeric(group["std"])
         figure.add_trace(
-            go.Scatter(
-                x=100 * group["train_fraction"],
-                y=group["mean"],
-                error_y=dict(type="data", array=std.fillna(0), visible=bool(std.notna().any())),
-                mode="lines+markers",
-                name=loss_name(str(loss)),
-                line=dict(color=loss_color(str(loss)), width=2.5),
-                marker=dict(size=8),
-                customdata=group[["seeds"]],
-                hovertemplate=(
-                    f"{loss_name(str(loss))}<br>%{{x:.0f}} % of train data<br>"
-                    f"{y_title} %{{y:.3f}}<br>%{{customdata[0]}} seed(s)<extra></extra>"
-                ),
-            )
+            seed_mean_line(
+                str(loss),
+                100 * group["train_fraction"],
+                group["mean"],
+                group["std"],
+                group["seeds"],
+                "%{x:.0f} % of train data",
+                y_title,
+            )  # fmt: skip
         )
     figure.update_layout(
         title=title,
