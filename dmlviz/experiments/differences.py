@@ -64,8 +64,11 @@ def loss_differences(runs: pd.DataFrame, resamples: int = RESAMPLES, seed: int =
 def _per_query_tables(runs: pd.DataFrame) -> dict[tuple[Cell, str], list[pd.DataFrame]]:
     """The test per-query tables of the finished runs, by (cell, loss), losses in order of first
     appearance."""
+    from dmlviz.experiments.reports import train_fractions  # reports imports this module
+
     if "state" in runs:
         runs = runs[runs["state"] == "finished"]
+    runs = runs.assign(train_fraction=train_fractions(runs))
     tables: dict[tuple[Cell, str], list[pd.DataFrame]] = {}
     for row in runs.to_dict("records"):
         path = row.get("path")
@@ -77,9 +80,8 @@ def _per_query_tables(runs: pd.DataFrame) -> dict[tuple[Cell, str], list[pd.Data
             continue
         if table is not None:
             kind = row.get("noise_kind")
-            fraction = row.get("train_fraction")
-            fraction = 1.0 if fraction is None or pd.isna(fraction) else float(fraction)
-            cell = (kind if isinstance(kind, str) else "", float(row["noise_rate"]), fraction)
+            noise = (kind if isinstance(kind, str) else "", float(row["noise_rate"]))
+            cell = (*noise, float(row["train_fraction"]))
             tables.setdefault((cell, str(row["loss"])), []).append(table)
     return tables
 
