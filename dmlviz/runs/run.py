@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import psutil
 
-from dmlviz.jobs.process import process_alive
+from dmlviz.jobs.process import process_alive, start_time
 from dmlviz.runs.atomic import atomic_write_json, atomic_writer
 from dmlviz.runs.files import (  # noqa: F401  (importable from here as before)
     CONFIG,
@@ -134,7 +133,7 @@ class Run(Weights, TrainingLog, ReplayRecord):
             "state": state,
             "updated": time.time(),
             "pid": os.getpid(),
-            "pid_started": psutil.Process().create_time(),
+            "pid_started": start_time(os.getpid()),
             "host": socket.gethostname(),
         }
         atomic_write_json(self.path / STATUS, {**record, **extra})
